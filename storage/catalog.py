@@ -1,0 +1,115 @@
+"""The catalog: a small LMDB environment recording each table's settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass
+
+import lmdb
+
+from storage._lmdb import open_environment, translate
+from storage.durability import Durability
+from storage.errors import StorageError, StoreClosedError
+
+__all__ = ["Catalog", "TableInfo"]
+
+_CATALOG_MAP_SIZE = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class TableInfo:
+    """What the catalog knows of one table."""
+
+    name: str
+    key_format: str
+    value_format: str
+    durability: Durability
+    created_at: float
+
+    def to_json(self) -> bytes:
+        """Return this record as JSON bytes."""
+        record = asdict(self)
+        record["durability"] = self.durability.value
+        return json.dumps(record, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> TableInfo:
+        """Return the record stored as `data`."""
+        record = json.loads(bytes(data))
+        record["durability"] = Durability(record["durability"])
+        return cls(**record)
+
+
+class Catalog:
+    """The durable list of a store's tables and their formats; thread-safe."""
+
+    def __init__(self, path: str) -> None:
+        os.makedirs(path, exist_ok=True)
+        self._env = open_environment(path, sync=True, map_size=_CATALOG_MAP_SIZE)
+        self._lock = threading.Lock()
+        self._closed = False
+        self._tables = self._load()
+
+    def _load(self) -> dict[str, TableInfo]:
+        try:
+            with self._env.begin() as txn:
+                return {
+                    bytes(k).decode(): TableInfo.from_json(v) for k, v in txn.cursor()
+                }
+        except lmdb.Error as exc:
+            raise translate(exc, what="cannot read the catalog") from exc
+        except (ValueError, TypeError, KeyError) as exc:
+            raise StorageError(f"the store's catalog is damaged: {exc}") from exc
+
+    def get(self, name: str) -> TableInfo | None:
+        """Return the record of table `name`, or None if there is none."""
+        return self._tables.get(name)
+
+    def names(self) -> list[str]:
+        """Return every table name, sorted."""
+        return sorted(self._tables)
+
+    def add(
+        self,
+        name: str,
+        *,
+        key_format: str,
+        value_format: str,
+        durability: Durability,
+    ) -> TableInfo:
+        """Record a new table durably and return its record.
+
+        If the table is already recorded (by another thread or process), the
+        existing record is returned unchanged.
+        """
+        info = TableInfo(name, key_format, value_format, durability, time.time())
+        with self._lock:
+            if self._closed:
+                raise StoreClosedError("catalog")
+            try:
+                with self._env.begin(write=True) as txn:
+                    existing = txn.get(name.encode())
+                    if existing is not None:
+                        info = TableInfo.from_json(existing)
+                    else:
+                        txn.put(name.encode(), info.to_json())
+            except lmdb.Error as exc:
+                raise translate(exc, what=f"cannot record table {name!r}") from exc
+            self._tables[name] = info
+        return info
+
+    def refresh(self) -> None:
+        """Reread the catalog, to see tables other processes created."""
+        with self._lock:
+            if not self._closed:
+                self._tables = self._load()
+
+    def close(self) -> None:
+        """Close the catalog's environment; safe to call twice."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._env.close()

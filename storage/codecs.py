@@ -1,0 +1,186 @@
+"""Codecs: how keys and values become bytes, and back.
+
+A codec is any object with `encode(obj) -> bytes` and `decode(bytes) -> obj`.
+Built-in formats are `"str"`, `"bytes"`, `"int"` (order-preserving) and
+`"json"`; `register_codec()` adds a user's own (msgpack, orjson, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any, Protocol, runtime_checkable
+
+from storage.errors import DecodeError, EncodeError, UnknownFormatError
+
+__all__ = [
+    "BytesCodec",
+    "Codec",
+    "IntCodec",
+    "JsonCodec",
+    "StrCodec",
+    "get_codec",
+    "register_codec",
+    "registered_formats",
+]
+
+
+@runtime_checkable
+class Codec(Protocol):
+    """Turns objects into bytes and back; `encode` raises on what it cannot take."""
+
+    def encode(self, obj: Any) -> bytes:
+        """Return the bytes for `obj`; raise TypeError or ValueError if it can't."""
+        ...
+
+    def decode(self, data: bytes) -> Any:
+        """Return the object stored as `data`."""
+        ...
+
+
+class StrCodec:
+    """UTF-8 text; only `str` is accepted."""
+
+    def encode(self, obj: Any) -> bytes:
+        """Return `obj` as UTF-8."""
+        if not isinstance(obj, str):
+            raise TypeError(f"expected str, got {type(obj).__name__}")
+        return obj.encode("utf-8")
+
+    def decode(self, data: bytes) -> str:
+        """Return the text in `data`."""
+        return bytes(data).decode("utf-8")
+
+
+class BytesCodec:
+    """Raw bytes; `bytes`, `bytearray` and `memoryview` are accepted."""
+
+    def encode(self, obj: Any) -> bytes:
+        """Return `obj` as bytes."""
+        if not isinstance(obj, bytes | bytearray | memoryview):
+            raise TypeError(f"expected bytes, got {type(obj).__name__}")
+        return bytes(obj)
+
+    def decode(self, data: bytes) -> bytes:
+        """Return `data` as bytes."""
+        return bytes(data)
+
+
+class IntCodec:
+    """Signed 64-bit integers whose byte order is their numeric order.
+
+    The sign bit is flipped so that LMDB's bytewise order puts negative numbers
+    before positive ones.
+    """
+
+    _BIAS = 1 << 63
+
+    def encode(self, obj: Any) -> bytes:
+        """Return `obj` as 8 big-endian bytes, sign bit flipped."""
+        if isinstance(obj, bool) or not isinstance(obj, int):
+            raise TypeError(f"expected int, got {type(obj).__name__}")
+        if not -self._BIAS <= obj < self._BIAS:
+            raise ValueError(f"{obj} does not fit in a signed 64-bit integer")
+        return (obj + self._BIAS).to_bytes(8, "big")
+
+    def decode(self, data: bytes) -> int:
+        """Return the integer stored as `data`."""
+        if len(data) != 8:
+            raise ValueError(f"expected 8 bytes, got {len(data)}")
+        return int.from_bytes(data, "big") - self._BIAS
+
+
+class JsonCodec:
+    """Compact JSON in UTF-8; NaN and infinities are refused."""
+
+    def encode(self, obj: Any) -> bytes:
+        """Return `obj` as compact JSON."""
+        return json.dumps(
+            obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        ).encode("utf-8")
+
+    def decode(self, data: bytes) -> Any:
+        """Return the object stored as JSON in `data`."""
+        return json.loads(bytes(data))
+
+
+_lock = threading.Lock()
+_codecs: dict[str, Codec] = {
+    "str": StrCodec(),
+    "bytes": BytesCodec(),
+    "int": IntCodec(),
+    "json": JsonCodec(),
+}
+
+
+def register_codec(name: str, codec: Codec, *, replace: bool = False) -> None:
+    """Make `codec` available as the format `name` for keys and values.
+
+    A store records format names in its catalog, so register the same codec
+    under the same name before opening a store that uses it.
+
+    Raises:
+        UnknownFormatError: if `codec` lacks `encode`/`decode`, or `name` is
+            taken and `replace` is false.
+    """
+    if not isinstance(codec, Codec):
+        raise UnknownFormatError(
+            f"codec for format {name!r} must have encode() and decode() methods"
+        )
+    if not isinstance(name, str) or not name:
+        raise UnknownFormatError(f"format name must be a non-empty str, not {name!r}")
+    with _lock:
+        if name in _codecs and not replace:
+            raise UnknownFormatError(
+                f"format {name!r} is already registered; pass replace=True to "
+                "replace it"
+            )
+        _codecs[name] = codec
+
+
+def get_codec(name: str) -> Codec:
+    """Return the codec registered as `name`.
+
+    Raises:
+        UnknownFormatError: if no codec has that name.
+    """
+    try:
+        return _codecs[name]
+    except (KeyError, TypeError):
+        raise UnknownFormatError(
+            f"unknown format {name!r}; use one of {registered_formats()} or "
+            "register_codec() your own"
+        ) from None
+
+
+def registered_formats() -> list[str]:
+    """Return the names of every registered format, sorted."""
+    return sorted(_codecs)
+
+
+def encode_with(codec: Codec, obj: Any, *, what: str, table: str) -> bytes:
+    """Encode `obj`, turning a codec failure into `EncodeError`."""
+    try:
+        return codec.encode(obj)
+    except (TypeError, ValueError, OverflowError, RecursionError) as exc:
+        raise EncodeError(
+            f"table {table!r}: cannot encode {what} {_short(obj)}: {exc}",
+            table=table,
+        ) from exc
+
+
+def decode_with(codec: Codec, data: bytes, *, what: str, table: str) -> Any:
+    """Decode `data`, turning a codec failure into `DecodeError`."""
+    try:
+        return codec.decode(data)
+    except (TypeError, ValueError) as exc:
+        raise DecodeError(
+            f"table {table!r}: cannot decode stored {what} ({len(data)} bytes): {exc}; "
+            "was the table written with another codec?",
+            table=table,
+        ) from exc
+
+
+def _short(obj: object) -> str:
+    text = repr(obj)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -1,0 +1,256 @@
+"""StoreDirectory: a store on disk, one LMDB environment per table."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+from storage.catalog import Catalog, TableInfo
+from storage.codecs import get_codec
+from storage.durability import Durability
+from storage.errors import (
+    InvalidOptionError,
+    StorageError,
+    StoreClosedError,
+    TableExistsError,
+    UnknownTableError,
+)
+from storage.names import validate_table_name
+from storage.session import TableSession
+from storage.table import Table
+
+__all__ = [
+    "DEFAULT_INITIAL_MAP_SIZE",
+    "DEFAULT_MAX_MAP_SIZE",
+    "StoreDirectory",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_INITIAL_MAP_SIZE = 16 << 20
+DEFAULT_MAX_MAP_SIZE = 1 << 40
+
+_TABLES_DIR = "tables"
+_CATALOG_DIR = "catalog"
+
+
+class StoreDirectory:
+    """A store's directory: its catalog and its tables, each its own environment.
+
+    Tables live in `<path>/tables/<name>/` so they never share a writer lock
+    and grow and compact independently. Thread-safe; open each directory once
+    per process (LMDB forbids opening an environment twice in one process).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        durability: Durability | str = Durability.SYNC,
+        initial_map_size: int = DEFAULT_INITIAL_MAP_SIZE,
+        max_map_size: int = DEFAULT_MAX_MAP_SIZE,
+    ) -> None:
+        """Open the store at `path`, creating it if needed.
+
+        Raises:
+            InvalidOptionError: for a path that is a file, or bad sizes.
+            StorageError: if the directory cannot be created or opened
+                (permissions, already open in this process).
+        """
+        self.path = os.path.abspath(os.fspath(path))
+        self.durability = Durability.coerce(durability)
+        _check_size("initial_map_size", initial_map_size)
+        _check_size("max_map_size", max_map_size)
+        if initial_map_size > max_map_size:
+            raise InvalidOptionError(
+                f"initial_map_size ({initial_map_size}) is larger than max_map_size "
+                f"({max_map_size}); lower the first or raise the second"
+            )
+        self.initial_map_size = initial_map_size
+        self.max_map_size = max_map_size
+        if os.path.exists(self.path) and not os.path.isdir(self.path):
+            raise InvalidOptionError(
+                f"store path {self.path} is a file, not a directory; "
+                "give a directory (it is created if missing)"
+            )
+        try:
+            os.makedirs(os.path.join(self.path, _TABLES_DIR), exist_ok=True)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot create store directory {self.path}: {exc.strerror}; "
+                "check its permissions or choose another path"
+            ) from exc
+        self._catalog = Catalog(os.path.join(self.path, _CATALOG_DIR))
+        self._tables: dict[str, Table] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether `close()` was called."""
+        return self._closed
+
+    def create_table(
+        self,
+        name: str,
+        *,
+        key_format: str = "str",
+        value_format: str = "json",
+        durability: Durability | str | None = None,
+        exist_ok: bool = False,
+        internal: bool = False,
+    ) -> TableInfo:
+        """Create table `name` and record it in the catalog; return its record.
+
+        Raises:
+            InvalidTableNameError: for a name that is not allowed.
+            UnknownFormatError: for a format with no registered codec.
+            TableExistsError: if the table exists and `exist_ok` is false, or
+                it exists with other formats.
+        """
+        validate_table_name(name, internal=internal)
+        get_codec(key_format)
+        get_codec(value_format)
+        wanted = Durability.coerce(durability) if durability is not None else None
+        self._check_open()
+        existing = self._catalog.get(name)
+        if existing is None:
+            self._catalog.refresh()
+            existing = self._catalog.get(name)
+        if existing is not None:
+            if not exist_ok:
+                raise TableExistsError(
+                    f"table {name!r} already exists; pass exist_ok=True to use it",
+                    table=name,
+                )
+            if (existing.key_format, existing.value_format) != (
+                key_format,
+                value_format,
+            ):
+                raise TableExistsError(
+                    f"table {name!r} exists with key_format={existing.key_format!r}, "
+                    f"value_format={existing.value_format!r}, not {key_format!r}, "
+                    f"{value_format!r}; use another name",
+                    table=name,
+                )
+            return existing
+        return self._catalog.add(
+            name,
+            key_format=key_format,
+            value_format=value_format,
+            durability=wanted or self.durability,
+        )
+
+    def table(self, name: str, *, internal: bool = False) -> Table:
+        """Return the open `Table` named `name`, opening it on first use.
+
+        Raises:
+            InvalidTableNameError: for a name that is not allowed.
+            UnknownTableError: if no such table was created.
+            StoreClosedError: if the store is closed.
+        """
+        table = self._tables.get(name)
+        if table is not None:
+            return table
+        validate_table_name(name, internal=internal)
+        with self._lock:
+            self._check_open()
+            table = self._tables.get(name)
+            if table is None:
+                info = self._catalog.get(name)
+                if info is None:
+                    self._catalog.refresh()
+                    info = self._catalog.get(name)
+                if info is None:
+                    raise UnknownTableError(table=name)
+                table = Table(
+                    os.path.join(self.path, _TABLES_DIR, name),
+                    info,
+                    initial_map_size=self.initial_map_size,
+                    max_map_size=self.max_map_size,
+                )
+                self._tables[name] = table
+        return table
+
+    def session(self, name: str, *, internal: bool = False) -> TableSession:
+        """Return a new session on table `name` for the calling thread."""
+        return TableSession(self.table(name, internal=internal))
+
+    def table_names(self, *, internal: bool = False) -> list[str]:
+        """Return the names of the tables, sorted (internal ones only if asked)."""
+        self._catalog.refresh()
+        return [
+            name
+            for name in self._catalog.names()
+            if internal or not name.startswith("_")
+        ]
+
+    def table_info(self, name: str) -> TableInfo:
+        """Return the catalog record of table `name`.
+
+        Raises:
+            UnknownTableError: if no such table was created.
+        """
+        info = self._catalog.get(name)
+        if info is None:
+            self._catalog.refresh()
+            info = self._catalog.get(name)
+        if info is None:
+            raise UnknownTableError(table=name)
+        return info
+
+    def open_tables(self) -> list[Table]:
+        """Return the tables opened so far."""
+        with self._lock:
+            return list(self._tables.values())
+
+    def sync(self) -> None:
+        """Flush every open table to disk."""
+        for table in self.open_tables():
+            table.sync()
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        """Return each table's record count and sizes, by table name."""
+        return {
+            name: self.table(name, internal=True).stats()
+            for name in self.table_names(internal=True)
+        }
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError("store")
+
+    def close(self) -> None:
+        """Sync and close every table and the catalog; safe to call twice."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            tables = list(self._tables.values())
+        errors: list[BaseException] = []
+        for table in tables:
+            try:
+                table.close()
+            except Exception as exc:
+                errors.append(exc)
+        self._catalog.close()
+        if errors:
+            raise errors[0]
+
+    def __enter__(self) -> StoreDirectory:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<StoreDirectory {self.path!r}>"
+
+
+def _check_size(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1 << 16:
+        raise InvalidOptionError(
+            f"{name} must be an int of at least 65536 bytes, not {value!r}"
+        )

@@ -1,0 +1,185 @@
+"""The project's error tree; every actorstore error derives from `StoreError`.
+
+```
+StoreError
+  TransientError            retried by default
+    StoreBusyError          the store is busy (readers table full, map resized)
+    OpsMaxExceededError     defined in actors/errors.py
+  KeyExistsError            insert of a key that is present
+  NotFoundError             update/remove/search of a key that is absent
+  StoreFullError            the table reached its configured maximum size
+  StoreClosedError          an op on a closed store, table or session
+  OpVetoedError             an in-transaction function returned False
+  InvalidInputError         bad input, refused before any transaction (also ValueError)
+    InvalidTableNameError
+    InvalidKeyError
+    EncodeError
+    UnknownTableError
+    UnknownFormatError
+    TableExistsError
+    InvalidOptionError
+  DecodeError               a stored value the codec cannot decode
+  StorageError              any other LMDB failure, translated
+```
+
+Errors with a fixed meaning build their message in `__init__` from keyword
+context and keep that context as attributes (`table`, `key`), so handlers and
+dead letters read fields, not strings.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DecodeError",
+    "EncodeError",
+    "InvalidInputError",
+    "InvalidKeyError",
+    "InvalidOptionError",
+    "InvalidTableNameError",
+    "KeyExistsError",
+    "NotFoundError",
+    "OpVetoedError",
+    "StorageError",
+    "StoreBusyError",
+    "StoreClosedError",
+    "StoreError",
+    "StoreFullError",
+    "TableExistsError",
+    "TransientError",
+    "UnknownFormatError",
+    "UnknownTableError",
+]
+
+
+class StoreError(Exception):
+    """Root of every error actorstore raises."""
+
+    def __init__(
+        self, message: str, *, table: str | None = None, key: object = None
+    ) -> None:
+        super().__init__(message)
+        self.table = table
+        self.key = key
+
+
+class TransientError(StoreError):
+    """A condition that may clear by itself; retry policies retry it by default."""
+
+
+class StoreBusyError(TransientError):
+    """Raised when LMDB is momentarily unable to serve (readers full, map resized)."""
+
+
+class KeyExistsError(StoreError):
+    """Raised by `insert` when the key is already present."""
+
+    def __init__(self, *, table: str, key: object) -> None:
+        super().__init__(
+            f"table {table!r}: key {key!r} already exists; "
+            "use update() or upsert() to change it",
+            table=table,
+            key=key,
+        )
+
+
+class NotFoundError(StoreError):
+    """Raised by `update`, `remove` and `search` when the key is absent."""
+
+    def __init__(self, *, table: str, key: object, op: str = "search") -> None:
+        hint = (
+            "use insert() or upsert() to create it"
+            if op == "update"
+            else ("check the key, or use exists() first")
+        )
+        super().__init__(
+            f"table {table!r}: key {key!r} not found by {op}(); {hint}",
+            table=table,
+            key=key,
+        )
+        self.op = op
+
+
+class StoreFullError(StoreError):
+    """Raised when a table would grow past its configured maximum map size."""
+
+    def __init__(self, *, table: str, max_map_size: int) -> None:
+        super().__init__(
+            f"table {table!r} is full: it reached its maximum size of "
+            f"{max_map_size} bytes; open the store with a larger max_map_size=, "
+            "or remove data and compact() the table",
+            table=table,
+        )
+        self.max_map_size = max_map_size
+
+
+class StoreClosedError(StoreError):
+    """Raised when an op is attempted on a closed store, table or session."""
+
+    def __init__(self, what: str = "store", *, table: str | None = None) -> None:
+        super().__init__(f"the {what} is closed; open it again to use it", table=table)
+
+
+class OpVetoedError(StoreError):
+    """Raised when an op's in-transaction function returns False (the op rolls back)."""
+
+    def __init__(self, *, table: str, key: object = None) -> None:
+        where = f"table {table!r}" + ("" if key is None else f", key {key!r}")
+        super().__init__(
+            f"{where}: the op was vetoed by its in-transaction function "
+            "(it returned False) and rolled back",
+            table=table,
+            key=key,
+        )
+
+
+class InvalidInputError(StoreError, ValueError):
+    """Bad input, refused before any transaction starts."""
+
+
+class InvalidTableNameError(InvalidInputError):
+    """Raised for a table name that is not a safe, plain name."""
+
+    def __init__(self, name: object, reason: str) -> None:
+        super().__init__(
+            f"invalid table name {name!r}: {reason}; use 1 to 64 letters, digits, "
+            "'_', '-' or '.', not starting with '.' or '_'",
+        )
+        self.name = name
+
+
+class InvalidKeyError(InvalidInputError):
+    """Raised for an empty key, an over-long key or a key of the wrong type."""
+
+
+class EncodeError(InvalidInputError):
+    """Raised when a value (or key) cannot be encoded by the table's codec."""
+
+
+class UnknownTableError(InvalidInputError):
+    """Raised for an op on a table that does not exist."""
+
+    def __init__(self, *, table: str) -> None:
+        super().__init__(
+            f"table {table!r} does not exist; create it with create_table()",
+            table=table,
+        )
+
+
+class UnknownFormatError(InvalidInputError):
+    """Raised for a key or value format that has no registered codec."""
+
+
+class TableExistsError(InvalidInputError):
+    """Raised by `create_table` when the table exists with other settings."""
+
+
+class InvalidOptionError(InvalidInputError):
+    """Raised for an option with an invalid value (a negative timeout, say)."""
+
+
+class DecodeError(StoreError):
+    """Raised when a stored value cannot be decoded by the table's codec."""
+
+
+class StorageError(StoreError):
+    """Raised for an LMDB failure with no more precise meaning."""

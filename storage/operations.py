@@ -1,0 +1,353 @@
+"""Operations: validated, encoded requests that each run in one transaction.
+
+An operation is built on the caller's thread, where bad input is refused
+before any transaction starts, and run later by a `TableSession` (or a
+group of them in one top-level transaction).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from storage.errors import InvalidInputError, KeyExistsError, NotFoundError
+
+if TYPE_CHECKING:
+    import lmdb
+
+    from storage.table import Table
+
+__all__ = [
+    "BeforeCommit",
+    "OpKind",
+    "Operation",
+    "Outcome",
+    "build_operation",
+]
+
+BeforeCommit = Callable[[Any], object]
+"""A function run inside an op's transaction with the op's result; raising or
+returning False rolls the op back."""
+
+
+class OpKind(enum.Enum):
+    """What an operation does."""
+
+    INSERT = "insert"
+    UPDATE = "update"
+    UPSERT = "upsert"
+    REMOVE = "remove"
+    SEARCH = "search"
+    EXISTS = "exists"
+    COUNT = "count"
+    SCAN = "scan"
+    BATCH = "batch"
+
+
+@dataclass(slots=True)
+class Outcome:
+    """The end of one op: its result, or the error it failed with."""
+
+    result: Any = None
+    error: BaseException | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the op succeeded."""
+        return self.error is None
+
+
+class Operation:
+    """One request against one table, its key and value already encoded."""
+
+    kind: ClassVar[OpKind]
+    writes: ClassVar[bool] = True
+    __slots__ = ("key", "table")
+
+    def __init__(self, table: Table, key: Any = None) -> None:
+        self.table = table
+        self.key = key
+
+    def run(self, txn: lmdb.Transaction[bytes]) -> Any:
+        """Apply the op in `txn` and return its result."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} table={self.table.name!r} key={self.key!r}>"
+
+
+class _KeyValueOp(Operation):
+    __slots__ = ("_k", "_v", "value")
+
+    def __init__(self, table: Table, key: Any, value: Any) -> None:
+        super().__init__(table, key)
+        self.value = value
+        self._k = table.encode_key(key)
+        self._v = table.encode_value(value)
+
+
+class Insert(_KeyValueOp):
+    """Write a new record; fail if the key is present."""
+
+    kind = OpKind.INSERT
+    __slots__ = ()
+
+    def run(self, txn: lmdb.Transaction[bytes]) -> None:
+        if not txn.put(self._k, self._v, overwrite=False):
+            raise KeyExistsError(table=self.table.name, key=self.key)
+
+
+class Update(_KeyValueOp):
+    """Replace an existing record; fail if the key is absent."""
+
+    kind = OpKind.UPDATE
+    __slots__ = ()
+
+    def run(self, txn: lmdb.Transaction[bytes]) -> None:
+        if txn.get(self._k) is None:
+            raise NotFoundError(table=self.table.name, key=self.key, op="update")
+        txn.put(self._k, self._v)
+
+
+class Upsert(_KeyValueOp):
+    """Write a record, replacing any present one."""
+
+    kind = OpKind.UPSERT
+    __slots__ = ()
+
+    def run(self, txn: lmdb.Transaction[bytes]) -> None:
+        txn.put(self._k, self._v)
+
+
+class _KeyOp(Operation):
+    __slots__ = ("_k",)
+
+    def __init__(self, table: Table, key: Any) -> None:
+        super().__init__(table, key)
+        self._k = table.encode_key(key)
+
+
+class Remove(_KeyOp):
+    """Delete a record; fail if the key is absent."""
+
+    kind = OpKind.REMOVE
+    __slots__ = ()
+
+    def run(self, txn: lmdb.Transaction[bytes]) -> None:
+        if not txn.delete(self._k):
+            raise NotFoundError(table=self.table.name, key=self.key, op="remove")
+
+
+class Search(_KeyOp):
+    """Return a record's value; fail if the key is absent."""
+
+    kind = OpKind.SEARCH
+    writes = False
+    __slots__ = ()
+
+    def run(self, txn: lmdb.Transaction[bytes]) -> Any:
+        data = txn.get(self._k)
+        if data is None:
+            raise NotFoundError(table=self.table.name, key=self.key, op="search")
+        return self.table.decode_value(data)
+
+
+class Exists(_KeyOp):
+    """Return whether a key is present."""
+
+    kind = OpKind.EXISTS
+    writes = False
+    __slots__ = ()
+
+    def run(self, txn: lmdb.Transaction[bytes]) -> bool:
+        with txn.cursor() as cursor:
+            return cursor.set_key(self._k)
+
+
+class Count(Operation):
+    """Return the number of records."""
+
+    kind = OpKind.COUNT
+    writes = False
+    __slots__ = ()
+
+    def run(self, txn: lmdb.Transaction[bytes]) -> int:
+        return int(txn.stat()["entries"])
+
+
+class Scan(Operation):
+    """Return `(key, value)` pairs in key order, by prefix and/or key range.
+
+    `start` is inclusive and `end` exclusive; `reverse` walks from the end.
+    """
+
+    kind = OpKind.SCAN
+    writes = False
+    __slots__ = ("_end", "_limit", "_prefix", "_reverse", "_start")
+
+    def __init__(
+        self,
+        table: Table,
+        *,
+        prefix: Any = None,
+        start: Any = None,
+        end: Any = None,
+        limit: int | None = None,
+        reverse: bool = False,
+    ) -> None:
+        super().__init__(table, prefix)
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+        ):
+            raise InvalidInputError(
+                f"scan limit must be an int >= 0 or None, not {limit!r}",
+                table=table.name,
+            )
+        self._prefix = table.encode_prefix(prefix) if prefix is not None else b""
+        self._start = table.encode_key(start) if start is not None else None
+        self._end = table.encode_key(end) if end is not None else None
+        self._limit = limit
+        self._reverse = bool(reverse)
+
+    def run(self, txn: lmdb.Transaction[bytes]) -> list[tuple[Any, Any]]:
+        pairs = self._walk(txn)
+        decode_key, decode_value = self.table.decode_key, self.table.decode_value
+        return [(decode_key(k), decode_value(v)) for k, v in pairs]
+
+    def _walk(self, txn: lmdb.Transaction[bytes]) -> list[tuple[bytes, bytes]]:
+        limit = self._limit
+        if limit == 0:
+            return []
+        prefix = self._prefix
+        lower = max(self._start or b"", prefix)
+        upper = self._end
+        prefix_end = _successor(prefix) if prefix else None
+        if prefix_end is not None and (upper is None or prefix_end < upper):
+            upper = prefix_end
+        found: list[tuple[bytes, bytes]] = []
+        with txn.cursor() as cursor:
+            if self._reverse:
+                if upper is None:
+                    positioned = cursor.last()
+                elif cursor.set_range(upper):
+                    positioned = cursor.prev()
+                else:
+                    positioned = cursor.last()
+                while positioned:
+                    key = cursor.key()
+                    if key < lower:
+                        break
+                    found.append((bytes(key), bytes(cursor.value())))
+                    if limit is not None and len(found) >= limit:
+                        break
+                    positioned = cursor.prev()
+            else:
+                positioned = cursor.set_range(lower) if lower else cursor.first()
+                while positioned:
+                    key = cursor.key()
+                    if upper is not None and key >= upper:
+                        break
+                    found.append((bytes(key), bytes(cursor.value())))
+                    if limit is not None and len(found) >= limit:
+                        break
+                    positioned = cursor.next()
+        return found
+
+
+def _successor(prefix: bytes) -> bytes | None:
+    """Return the smallest byte string greater than every string with `prefix`."""
+    data = bytearray(prefix)
+    while data and data[-1] == 0xFF:
+        data.pop()
+    if not data:
+        return None
+    data[-1] += 1
+    return bytes(data)
+
+
+_BATCH_KINDS: dict[str, type[_KeyValueOp] | type[_KeyOp]] = {
+    "insert": Insert,
+    "update": Update,
+    "upsert": Upsert,
+    "remove": Remove,
+}
+
+
+class Batch(Operation):
+    """Apply many writes in one transaction, all or nothing."""
+
+    kind = OpKind.BATCH
+    __slots__ = ("ops",)
+
+    def __init__(self, table: Table, writes: Iterable[Sequence[Any]]) -> None:
+        super().__init__(table, None)
+        if isinstance(writes, str | bytes) or not isinstance(writes, Iterable):
+            raise InvalidInputError(
+                "batch takes a list of (kind, key[, value]) tuples, "
+                f"not {type(writes).__name__}",
+                table=table.name,
+            )
+        self.ops: list[Operation] = [
+            _batch_item(table, index, item) for index, item in enumerate(writes)
+        ]
+
+    def run(self, txn: lmdb.Transaction[bytes]) -> int:
+        for op in self.ops:
+            op.run(txn)
+        return len(self.ops)
+
+
+def _batch_item(table: Table, index: int, item: Any) -> Operation:
+    if not isinstance(item, tuple | list) or not item:
+        raise InvalidInputError(
+            f"batch item {index} must be a (kind, key[, value]) tuple, not {item!r}",
+            table=table.name,
+        )
+    kind, *args = item
+    op_class = _BATCH_KINDS.get(kind) if isinstance(kind, str) else None
+    if op_class is None:
+        raise InvalidInputError(
+            f"batch item {index}: unknown kind {kind!r}; use one of "
+            f"{sorted(_BATCH_KINDS)}",
+            table=table.name,
+        )
+    expected = 1 if op_class is Remove else 2
+    if len(args) != expected:
+        shape = "('remove', key)" if expected == 1 else f"({kind!r}, key, value)"
+        raise InvalidInputError(
+            f"batch item {index}: expected {shape}, got {item!r}", table=table.name
+        )
+    return op_class(table, *args)
+
+
+def build_operation(
+    table: Table, kind: OpKind | str, *args: Any, **options: Any
+) -> Operation:
+    """Return the validated operation `kind` on `table`.
+
+    Raises:
+        InvalidInputError: (or a subclass) for bad keys, values or options.
+    """
+    kind = OpKind(kind)
+    if kind is OpKind.SCAN:
+        return Scan(table, **options)
+    if options:
+        raise InvalidInputError(
+            f"{kind.value}() takes no options {sorted(options)}", table=table.name
+        )
+    op_class = _OP_CLASSES[kind]
+    return op_class(table, *args)
+
+
+_OP_CLASSES: dict[OpKind, Callable[..., Operation]] = {
+    OpKind.INSERT: Insert,
+    OpKind.UPDATE: Update,
+    OpKind.UPSERT: Upsert,
+    OpKind.REMOVE: Remove,
+    OpKind.SEARCH: Search,
+    OpKind.EXISTS: Exists,
+    OpKind.COUNT: Count,
+    OpKind.BATCH: Batch,
+}

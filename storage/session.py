@@ -1,0 +1,190 @@
+"""TableSession: one thread's handle on a table; every op is one transaction."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from storage.errors import InvalidInputError, StoreClosedError
+from storage.operations import (
+    Batch,
+    BeforeCommit,
+    Count,
+    Exists,
+    Insert,
+    Operation,
+    Outcome,
+    Remove,
+    Scan,
+    Search,
+    Update,
+    Upsert,
+)
+
+if TYPE_CHECKING:
+    from storage.table import Table
+
+__all__ = ["TableSession"]
+
+
+class TableSession:
+    """Run ops on one table, each in exactly one LMDB transaction.
+
+    A session belongs to the first thread that uses it (LMDB write
+    transactions must begin, run and commit on one thread); open one session
+    per thread. Write ops take an optional `before_commit(result)` function
+    that runs inside the transaction: raising, or returning False, rolls the
+    op back and the op fails.
+    """
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self._thread: int | None = None
+
+    @property
+    def name(self) -> str:
+        """The table's name."""
+        return self.table.name
+
+    def run(self, op: Operation, before_commit: BeforeCommit | None = None) -> Any:
+        """Run one prepared op in its own transaction and return its result.
+
+        Raises:
+            StoreError: the op's own error (e.g. `NotFoundError`).
+        """
+        (outcome,) = self.run_group([(op, before_commit)])
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome.result
+
+    def run_group(
+        self, requests: Sequence[tuple[Operation, BeforeCommit | None]]
+    ) -> list[Outcome]:
+        """Run many ops as one group: each its own child txn, one top-level commit.
+
+        Returns one `Outcome` per request, final once this returns.
+
+        Raises:
+            InvalidInputError: if an op belongs to another table, or the
+                session is used from a thread that is not its own.
+            StoreClosedError: if the table is closed.
+        """
+        self._check_thread()
+        for op, _ in requests:
+            if op.table is not self.table:
+                raise InvalidInputError(
+                    f"op for table {op.table.name!r} given to the session of "
+                    f"table {self.name!r}",
+                    table=self.name,
+                )
+        if self.table.is_closed:
+            raise StoreClosedError("table", table=self.name)
+        return self.table.run_group(requests)
+
+    def _check_thread(self) -> None:
+        ident = threading.get_ident()
+        if self._thread is None:
+            self._thread = ident
+        elif self._thread != ident:
+            raise InvalidInputError(
+                f"the session of table {self.name!r} belongs to another thread; "
+                "open one session per thread",
+                table=self.name,
+            )
+
+    def insert(
+        self, key: Any, value: Any, before_commit: BeforeCommit | None = None
+    ) -> None:
+        """Insert a new record.
+
+        Raises:
+            KeyExistsError: if `key` is present; use `update()` or `upsert()`.
+        """
+        self.run(Insert(self.table, key, value), before_commit)
+
+    def update(
+        self, key: Any, value: Any, before_commit: BeforeCommit | None = None
+    ) -> None:
+        """Replace the value of an existing record.
+
+        Raises:
+            NotFoundError: if `key` is absent; use `insert()` or `upsert()`.
+        """
+        self.run(Update(self.table, key, value), before_commit)
+
+    def upsert(
+        self, key: Any, value: Any, before_commit: BeforeCommit | None = None
+    ) -> None:
+        """Write a record, replacing any present one."""
+        self.run(Upsert(self.table, key, value), before_commit)
+
+    def remove(self, key: Any, before_commit: BeforeCommit | None = None) -> None:
+        """Delete a record.
+
+        Raises:
+            NotFoundError: if `key` is absent.
+        """
+        self.run(Remove(self.table, key), before_commit)
+
+    def search(self, key: Any) -> Any:
+        """Return the value stored under `key`.
+
+        Raises:
+            NotFoundError: if `key` is absent.
+        """
+        return self.run(Search(self.table, key))
+
+    def exists(self, key: Any) -> bool:
+        """Return whether `key` is present."""
+        return bool(self.run(Exists(self.table, key)))
+
+    def count(self) -> int:
+        """Return the number of records."""
+        return int(self.run(Count(self.table)))
+
+    def scan(
+        self,
+        prefix: Any = None,
+        start: Any = None,
+        end: Any = None,
+        limit: int | None = None,
+        reverse: bool = False,
+    ) -> list[tuple[Any, Any]]:
+        """Return `(key, value)` pairs in key order (descending if `reverse`).
+
+        `prefix` keeps keys that start with it; `start` is inclusive, `end`
+        exclusive; `limit` caps the number of pairs.
+        """
+        op = Scan(
+            self.table,
+            prefix=prefix,
+            start=start,
+            end=end,
+            limit=limit,
+            reverse=reverse,
+        )
+        result: list[tuple[Any, Any]] = self.run(op)
+        return result
+
+    def batch(
+        self, writes: Iterable[Sequence[Any]], before_commit: BeforeCommit | None = None
+    ) -> int:
+        """Apply writes `[("upsert", k, v), ("remove", k), ...]` in one transaction.
+
+        All or nothing: if one write fails, none is applied. Returns the
+        number of writes applied.
+
+        Raises:
+            InvalidInputError: for an unknown kind or a malformed item,
+                before anything is written.
+            KeyExistsError, NotFoundError: from the write that failed.
+        """
+        return int(self.run(Batch(self.table, writes), before_commit))
+
+    def sync(self) -> None:
+        """Flush the table's committed data to disk."""
+        self.table.sync()
+
+    def __repr__(self) -> str:
+        return f"<TableSession {self.name!r}>"

@@ -1,0 +1,421 @@
+"""One table: its LMDB environment, its codecs and its growth."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import lmdb
+
+from storage._lmdb import ResizeGate, open_environment, translate
+from storage.catalog import TableInfo
+from storage.codecs import decode_with, encode_with, get_codec
+from storage.durability import Durability
+from storage.errors import (
+    InvalidKeyError,
+    OpVetoedError,
+    StoreClosedError,
+    StoreFullError,
+)
+from storage.operations import BeforeCommit, Operation, Outcome
+
+__all__ = ["MAX_KEY_SIZE", "Table"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MAX_KEY_SIZE = 511
+"""LMDB's default limit on an encoded key, in bytes."""
+
+_DATA_FILE = "data.mdb"
+_COMPACT_DIR = "compact.tmp"
+
+
+class Table:
+    """A table's LMDB environment, shared by every thread that uses the table.
+
+    Reads and writes go through `TableSession`; this object holds what they
+    share: the environment, the codecs, and the gate that lets the map grow
+    (LMDB resizes only while no transaction of the process is active).
+    """
+
+    def __init__(
+        self,
+        path: str,
+        info: TableInfo,
+        *,
+        initial_map_size: int,
+        max_map_size: int,
+    ) -> None:
+        self.path = path
+        self.info = info
+        self.name = info.name
+        self.max_map_size = max_map_size
+        self.key_codec = get_codec(info.key_format)
+        self.value_codec = get_codec(info.value_format)
+        self._gate = ResizeGate()
+        self._lock = threading.Lock()
+        self._closed = False
+        os.makedirs(path, exist_ok=True)
+        shutil.rmtree(os.path.join(path, _COMPACT_DIR), ignore_errors=True)
+        self._env = open_environment(
+            path,
+            sync=info.durability is Durability.SYNC,
+            map_size=min(initial_map_size, max_map_size),
+        )
+        # Another process may have grown the map already; adopt its size.
+        self._env.set_mapsize(0)
+
+    @property
+    def durability(self) -> Durability:
+        """The table's durability, as recorded in the catalog."""
+        return self.info.durability
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether `close()` was called."""
+        return self._closed
+
+    # -- encoding (runs on the caller's thread, before any transaction) ----------
+
+    def encode_key(self, key: Any) -> bytes:
+        """Return `key` encoded.
+
+        Raises:
+            InvalidKeyError: if it is of the wrong type, empty, or longer than
+                LMDB's 511-byte key limit once encoded.
+        """
+        try:
+            data = self.key_codec.encode(key)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise InvalidKeyError(
+                f"table {self.name!r}: invalid key {key!r} for key format "
+                f"{self.info.key_format!r}: {exc}",
+                table=self.name,
+                key=key,
+            ) from exc
+        if not data:
+            raise InvalidKeyError(
+                f"table {self.name!r}: empty key; keys must have 1 to "
+                f"{MAX_KEY_SIZE} bytes",
+                table=self.name,
+                key=key,
+            )
+        if len(data) > MAX_KEY_SIZE:
+            raise InvalidKeyError(
+                f"table {self.name!r}: key of {len(data)} bytes is over LMDB's "
+                f"{MAX_KEY_SIZE}-byte limit; use a shorter key (a hash, say)",
+                table=self.name,
+                key=key,
+            )
+        return data
+
+    def encode_prefix(self, prefix: Any) -> bytes:
+        """Return a scan prefix encoded; an empty prefix matches every key.
+
+        Raises:
+            InvalidKeyError: if the key format has no meaningful prefixes
+                (`int`) or the prefix has the wrong type.
+        """
+        if self.info.key_format == "int":
+            raise InvalidKeyError(
+                f"table {self.name!r}: int keys have no prefixes; scan with "
+                "start= and end= instead",
+                table=self.name,
+            )
+        try:
+            return self.key_codec.encode(prefix)
+        except (TypeError, ValueError) as exc:
+            raise InvalidKeyError(
+                f"table {self.name!r}: invalid prefix {prefix!r}: {exc}",
+                table=self.name,
+            ) from exc
+
+    def encode_value(self, value: Any) -> bytes:
+        """Return `value` encoded.
+
+        Raises:
+            EncodeError: if the table's value codec cannot encode it.
+        """
+        return encode_with(self.value_codec, value, what="value", table=self.name)
+
+    def decode_key(self, data: bytes) -> Any:
+        """Return the key stored as `data`."""
+        return decode_with(self.key_codec, data, what="key", table=self.name)
+
+    def decode_value(self, data: bytes) -> Any:
+        """Return the value stored as `data`."""
+        return decode_with(self.value_codec, data, what="value", table=self.name)
+
+    # -- transactions --------------------------------------------------------------
+
+    def run_group(
+        self, requests: Sequence[tuple[Operation, BeforeCommit | None]]
+    ) -> list[Outcome]:
+        """Run each request in its own transaction, as one group; return outcomes.
+
+        Writes run as one top-level write transaction in which each op is a
+        nested (child) transaction that commits or aborts alone; one top-level
+        commit (one fsync on a SYNC table) makes the group durable. A group of
+        only reads shares one read transaction. An outcome is final when this
+        returns: if the top-level commit fails, every op it held fails with
+        that error.
+
+        When the map fills, what ran so far is committed, the map grows and
+        the op that hit the limit is redone; a `before_commit` function can
+        therefore run twice only if the top-level commit itself hits the limit.
+
+        Raises:
+            StoreClosedError: if the table is closed.
+        """
+        outcomes: list[Outcome | None] = [None] * len(requests)
+        if not any(op.writes for op, _ in requests):
+            self._run_reads(requests, outcomes)
+        else:
+            done = 0
+            while done < len(requests):
+                done = self._run_writes(requests, outcomes, done)
+        return outcomes  # type: ignore[return-value]
+
+    def _run_reads(
+        self,
+        requests: Sequence[tuple[Operation, BeforeCommit | None]],
+        outcomes: list[Outcome | None],
+    ) -> None:
+        with self._gate.shared():
+            txn = self._begin(write=False)
+            try:
+                for index, (op, before_commit) in enumerate(requests):
+                    outcomes[index] = _run_one(op, before_commit, txn)
+            finally:
+                txn.abort()
+
+    def _run_writes(
+        self,
+        requests: Sequence[tuple[Operation, BeforeCommit | None]],
+        outcomes: list[Outcome | None],
+        start: int,
+    ) -> int:
+        """Run requests from `start` in one top-level txn; return where it stopped."""
+        index = start
+        map_full = False
+        with self._gate.shared():
+            parent = self._begin(write=True)
+            try:
+                while index < len(requests):
+                    op, before_commit = requests[index]
+                    child = self._env.begin(write=True, parent=parent)
+                    outcome = _run_one(op, before_commit, child)
+                    if isinstance(outcome.error, lmdb.MapFullError):
+                        child.abort()
+                        map_full = True
+                        break
+                    if outcome.error is None:
+                        child.commit()
+                    else:
+                        child.abort()
+                    outcomes[index] = outcome
+                    index += 1
+            except BaseException:
+                parent.abort()
+                raise
+            try:
+                parent.commit()
+            except lmdb.MapFullError:
+                map_full, index = True, start  # nothing of this group landed
+            except lmdb.Error as exc:
+                error = translate(exc, what="commit failed", table=self.name)
+                for i in range(start, index):
+                    outcomes[i] = Outcome(error=error)
+        if map_full:
+            self._grow()
+        return index
+
+    def read(self, fn: Callable[[lmdb.Transaction[bytes]], T]) -> T:
+        """Run `fn` in one read transaction and return its result.
+
+        Raises:
+            StoreClosedError: if the table is closed.
+            StoreBusyError: if LMDB cannot start a reader now.
+        """
+        with self._gate.shared():
+            txn = self._begin(write=False)
+            try:
+                return fn(txn)
+            except lmdb.Error as exc:
+                raise translate(exc, what="read failed", table=self.name) from exc
+            finally:
+                txn.abort()
+
+    def _begin(self, *, write: bool) -> lmdb.Transaction[bytes]:
+        """Begin a top-level transaction; the caller holds the gate shared."""
+        for _ in range(3):
+            if self._closed:
+                raise StoreClosedError("table", table=self.name)
+            try:
+                return self._env.begin(write=write)
+            except lmdb.MapResizedError:
+                # Another process grew the map: adopt its size and begin again.
+                self._gate.leave()
+                try:
+                    with self._gate.exclusive():
+                        if not self._closed:
+                            self._env.set_mapsize(0)
+                finally:
+                    self._gate.enter()
+            except lmdb.Error as exc:
+                raise translate(exc, what="cannot begin", table=self.name) from exc
+        raise translate(lmdb.MapResizedError("begin"), what="begin", table=self.name)
+
+    def _grow(self) -> None:
+        """Double the map, up to `max_map_size`.
+
+        Raises:
+            StoreFullError: if the map is already at its maximum.
+        """
+        with self._gate.exclusive():
+            if self._closed:
+                raise StoreClosedError("table", table=self.name)
+            size = self._env.info()["map_size"]
+            if size >= self.max_map_size:
+                raise StoreFullError(table=self.name, max_map_size=self.max_map_size)
+            new_size = min(size * 2, self.max_map_size)
+            logger.debug("table %s: map grows to %d bytes", self.name, new_size)
+            try:
+                self._env.set_mapsize(new_size)
+            except lmdb.Error as exc:
+                raise translate(exc, what="cannot grow", table=self.name) from exc
+
+    # -- maintenance -----------------------------------------------------------
+
+    def sync(self) -> None:
+        """Flush the table's committed data to disk (`env.sync(True)`).
+
+        Raises:
+            StoreClosedError: if the table is closed.
+        """
+        with self._gate.shared():
+            if self._closed:
+                raise StoreClosedError("table", table=self.name)
+            try:
+                self._env.sync(True)
+            except lmdb.Error as exc:
+                raise translate(exc, what="sync failed", table=self.name) from exc
+
+    def stats(self) -> dict[str, Any]:
+        """Return the record count and the file and map sizes, in bytes."""
+        entries = self.read(lambda txn: int(txn.stat()["entries"]))
+        with self._gate.shared():
+            map_size = int(self._env.info()["map_size"])
+        return {
+            "records": entries,
+            "file_size": self.file_size(),
+            "map_size": map_size,
+            "max_map_size": self.max_map_size,
+            "durability": self.durability.value,
+            "key_format": self.info.key_format,
+            "value_format": self.info.value_format,
+        }
+
+    def file_size(self) -> int:
+        """Return the size of the table's data file, in bytes."""
+        try:
+            return os.path.getsize(os.path.join(self.path, _DATA_FILE))
+        except OSError:
+            return 0
+
+    def compact(self) -> int:
+        """Rewrite the data file without its free pages; return bytes reclaimed.
+
+        The compacted copy replaces the file by an atomic rename, so a crash
+        leaves either the old file or the new one. Transactions of this
+        process wait while it runs; do not compact a table that another
+        process has open.
+
+        Raises:
+            StoreClosedError: if the table is closed.
+            StorageError: if the copy fails (the old file is kept).
+        """
+        scratch = os.path.join(self.path, _COMPACT_DIR)
+        with self._gate.exclusive():
+            if self._closed:
+                raise StoreClosedError("table", table=self.name)
+            before = self.file_size()
+            map_size = self._env.info()["map_size"]
+            shutil.rmtree(scratch, ignore_errors=True)
+            os.mkdir(scratch)
+            env_closed = False
+            try:
+                self._env.copy(scratch, compact=True)
+                _fsync_file(os.path.join(scratch, _DATA_FILE))
+                self._env.close()
+                env_closed = True
+                os.replace(
+                    os.path.join(scratch, _DATA_FILE),
+                    os.path.join(self.path, _DATA_FILE),
+                )
+                _fsync_dir(self.path)
+            except (lmdb.Error, OSError) as exc:
+                raise translate(exc, what="compact failed", table=self.name) from exc
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+                if env_closed:
+                    self._env = open_environment(
+                        self.path,
+                        sync=self.durability is Durability.SYNC,
+                        map_size=map_size,
+                    )
+        return max(0, before - self.file_size())
+
+    def close(self) -> None:
+        """Sync if needed and close the environment; safe to call twice."""
+        with self._gate.exclusive():
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                if self.durability is not Durability.SYNC:
+                    self._env.sync(True)
+            finally:
+                self._env.close()
+
+    def __repr__(self) -> str:
+        return f"<Table {self.name!r} at {self.path!r}>"
+
+
+def _run_one(
+    op: Operation, before_commit: BeforeCommit | None, txn: lmdb.Transaction[bytes]
+) -> Outcome:
+    """Run `op` and its `before_commit` in `txn`; the caller commits or aborts."""
+    try:
+        result = op.run(txn)
+        if before_commit is not None and before_commit(result) is False:
+            raise OpVetoedError(table=op.table.name, key=op.key)
+    except lmdb.MapFullError as exc:
+        return Outcome(error=exc)  # the caller grows the map and redoes the op
+    except lmdb.Error as exc:
+        return Outcome(error=translate(exc, what="op failed", table=op.table.name))
+    except Exception as exc:
+        return Outcome(error=exc)
+    return Outcome(result=result)
+
+
+def _fsync_file(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
