@@ -1,0 +1,33 @@
+"""Errors of the retry framework; all derive from `storage.StoreError`."""
+
+from __future__ import annotations
+
+from storage import StoreError
+
+__all__ = ["RetriesExhaustedError"]
+
+
+class RetriesExhaustedError(StoreError):
+    """Raised when an op failed on every attempt its retry policy allowed.
+
+    The last error is kept as `last_error` (and as `__cause__`).
+    """
+
+    def __init__(
+        self,
+        *,
+        attempts: int,
+        last_error: BaseException,
+        table: str | None = None,
+        key: object = None,
+    ) -> None:
+        super().__init__(
+            f"gave up after {attempts} attempt{'s' if attempts != 1 else ''}: "
+            f"{type(last_error).__name__}: {last_error}; the op was dead-lettered "
+            "(see store.dead_letters)",
+            table=table,
+            key=key,
+        )
+        self.attempts = attempts
+        self.last_error = last_error
+        self.__cause__ = last_error
