@@ -1,4 +1,4 @@
-"""Scheduler: run functions after a delay on one timer thread, never sleeping a worker."""
+"""Scheduler: run functions after a delay on one timer thread, not on a worker."""
 
 from __future__ import annotations
 
