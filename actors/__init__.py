@@ -1,0 +1,31 @@
+"""actorstore's actors: the Store, its worker actors, futures and ops."""
+
+import logging as _logging
+
+from actors.errors import OpsMaxExceededError, OpSubmittedError, OpTimeoutError
+from actors.futures import OpFuture
+from actors.messages import OpCompleted
+from actors.methods import OpMethods, OpOptions
+from actors.op import Op
+from actors.optype import OpType
+from actors.serialized import SerializedClient
+from actors.store import Store, open_store
+from storage import Durability
+
+__all__ = [
+    "Durability",
+    "Op",
+    "OpCompleted",
+    "OpFuture",
+    "OpMethods",
+    "OpOptions",
+    "OpSubmittedError",
+    "OpTimeoutError",
+    "OpType",
+    "OpsMaxExceededError",
+    "SerializedClient",
+    "Store",
+    "open_store",
+]
+
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())

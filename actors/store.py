@@ -1,0 +1,537 @@
+"""Store: the application's handle on an actorstore; every op returns a future."""
+
+from __future__ import annotations
+
+import atexit
+import concurrent.futures
+import contextlib
+import logging
+import os
+import threading
+import weakref
+from typing import Any
+
+import pykka
+
+from actors.errors import OpSubmittedError, OpTimeoutError
+from actors.futures import OpFuture
+from actors.inflight import InFlight
+from actors.messages import OpCompleted
+from actors.methods import OpMethods, OpOptions
+from actors.op import Op
+from actors.optype import OpType
+from actors.serialized import SerializedClient
+from actors.worker import Mailbox, TableOwner
+from retry import Callback, CallbackLike, RetryPolicy, Scheduler, as_callback
+from storage import (
+    DEFAULT_INITIAL_MAP_SIZE,
+    DEFAULT_MAX_MAP_SIZE,
+    Durability,
+    InvalidOptionError,
+    OpKind,
+    Outcome,
+    StoreClosedError,
+    StoreDirectory,
+    TableInfo,
+    build_operation,
+    validate_table_name,
+)
+
+__all__ = ["Store", "open_store"]
+
+logger = logging.getLogger(__name__)
+
+
+class Store(OpMethods):
+    """An open actorstore: worker actors own the tables and run every op.
+
+    Use `open_store()` to make one. Op methods return an `OpFuture` at once.
+    Thread-safe. A context manager: leaving the block closes it.
+    """
+
+    def __init__(
+        self,
+        directory: StoreDirectory,
+        *,
+        threads: int = 2,
+        ops_max: int = 1024,
+        wait: bool = False,
+        wait_timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        callback_executor: concurrent.futures.Executor | None = None,
+        sync_interval: float = 1.0,
+    ) -> None:
+        _check_int("threads", threads, 1)
+        _check_int("ops_max", ops_max, 1)
+        _check_timeout("wait_timeout", wait_timeout)
+        _check_timeout("sync_interval", sync_interval)
+        _check_policy(retry)
+        if callback_executor is not None and not hasattr(callback_executor, "submit"):
+            raise InvalidOptionError(
+                "callback_executor must be a concurrent.futures.Executor, not "
+                f"{type(callback_executor).__name__}"
+            )
+        self.directory = directory
+        self.path = directory.path
+        self.durability = directory.durability
+        self.retry = retry
+        self.wait = wait
+        self.wait_timeout = wait_timeout
+        self.callback_executor = callback_executor
+        self.sync_interval = sync_interval
+        self._inflight = InFlight(ops_max)
+        self._lock = threading.Lock()
+        self._closed = False
+        self._closing = False
+        self._owner_of: dict[str, Mailbox] = {}
+        self._table_policies: dict[str, RetryPolicy] = {}
+        self._dirty: set[str] = set()
+        self._scheduler = Scheduler(name="StoreScheduler")
+        self._mailboxes = [Mailbox() for _ in range(threads)]
+        for mailbox in self._mailboxes:
+            mailbox.ref = TableOwner.start(
+                mailbox,
+                directory,
+                self._finish,
+                callbacks_in_txn=callback_executor is None,
+                on_dirty=self._dirty.add,
+            )
+        self._scheduler.call_later(sync_interval, self._sync_tick)
+        _open_stores.add(self)
+
+    # -- configuration ----------------------------------------------------------
+
+    @property
+    def ops_max(self) -> int:
+        """The most ops outstanding at once."""
+        return self._inflight.ops_max
+
+    @property
+    def threads(self) -> int:
+        """The number of worker actors."""
+        return len(self._mailboxes)
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether `close()` has finished."""
+        return self._closed
+
+    def create_table(
+        self,
+        name: str,
+        *,
+        key_format: str = "str",
+        value_format: str = "json",
+        durability: Durability | str | None = None,
+        retry: RetryPolicy | None = None,
+        exist_ok: bool = False,
+    ) -> TableInfo:
+        """Create table `name` (durability defaults to the store's); return its record.
+
+        `retry` sets the table's retry policy for this open store (narrower
+        than the store's, wider than an op's).
+
+        Raises:
+            InvalidTableNameError, UnknownFormatError, TableExistsError.
+            StoreClosedError: if the store is closed.
+        """
+        self._check_open()
+        _check_policy(retry)
+        info = self.directory.create_table(
+            name,
+            key_format=key_format,
+            value_format=value_format,
+            durability=durability,
+            exist_ok=exist_ok,
+        )
+        if retry is not None:
+            self._table_policies[name] = retry
+        return info
+
+    def tables(self) -> list[str]:
+        """Return the names of the store's tables, sorted."""
+        return self.directory.table_names()
+
+    # -- submitting -------------------------------------------------------------
+
+    def new_op(
+        self, table: str, callback: CallbackLike | None = None, **options: Any
+    ) -> Op:
+        """Return a new `Op` on `table`; set its key and value, then submit it.
+
+        Options are those of every op method (`reply_to`, `durability`,
+        `retry`, `wait`, `wait_timeout`).
+
+        Raises:
+            InvalidOptionError: for an unknown option or a bad callback.
+        """
+        unknown = set(options) - set(OpOptions.__annotations__)
+        if unknown:
+            raise InvalidOptionError(
+                f"unknown op option(s) {sorted(unknown)}; use "
+                f"{sorted(OpOptions.__annotations__)}"
+            )
+        durability = options.get("durability")
+        _check_policy(options.get("retry"))
+        _check_timeout("wait_timeout", options.get("wait_timeout"))
+        reply_to = options.get("reply_to")
+        if reply_to is not None and not isinstance(reply_to, pykka.ActorRef):
+            raise InvalidOptionError(
+                f"reply_to must be a pykka.ActorRef, not {type(reply_to).__name__}"
+            )
+        return Op(
+            self,
+            table,
+            callback=as_callback(callback),
+            reply_to=reply_to,
+            durability=Durability.coerce(durability)
+            if durability is not None
+            else None,
+            retry=options.get("retry"),
+            wait=options.get("wait"),
+            wait_timeout=options.get("wait_timeout"),
+        )
+
+    def _submit(self, op: Op, op_type: OpType) -> OpFuture[Any]:
+        self._prepare(op, op_type)
+        self._dispatch(op)
+        assert op.future is not None
+        return op.future
+
+    def _prepare(self, op: Op, op_type: OpType) -> None:
+        """Validate `op`, take a slot for it and give it a future; not yet queued.
+
+        Raises:
+            StoreClosedError, OpSubmittedError, OpsMaxExceededError, and any
+            bad-input error of the op, all before anything is written.
+        """
+        self._check_open()
+        if op.future is not None:
+            raise OpSubmittedError(
+                f"op {op.id} was already submitted; use new_op() for another op"
+            )
+        op.type = op_type
+        if op_type is OpType.COMPACT:
+            validate_table_name(op.table)
+            self.directory.table(op.table)
+        else:
+            table = self.directory.table(op.table)
+            if op_type is OpType.SCAN:
+                op.operation = build_operation(table, OpKind.SCAN, **op.options)
+            elif op_type in (OpType.INSERT, OpType.UPDATE, OpType.UPSERT):
+                op.operation = build_operation(
+                    table, OpKind(op_type.value), op.key, op.value
+                )
+            elif op_type is OpType.BATCH:
+                op.operation = build_operation(table, OpKind.BATCH, op.value)
+            elif op_type is OpType.COUNT:
+                op.operation = build_operation(table, OpKind.COUNT)
+            else:
+                op.operation = build_operation(table, OpKind(op_type.value), op.key)
+        wait = self.wait if op.wait is None else op.wait
+        timeout = self.wait_timeout if op.wait_timeout is None else op.wait_timeout
+        self._inflight.add(op, wait=wait or timeout is not None, timeout=timeout)
+        op.future = OpFuture(op.id)
+
+    def _policy_for(self, op: Op) -> RetryPolicy | None:
+        """Return `op`'s retry policy: its own, else its table's, else the store's."""
+        if op.retry is not None:
+            return op.retry
+        return self._table_policies.get(op.table, self.retry)
+
+    def _may_retry(self, op: Op) -> bool:
+        """Whether `op` may be resubmitted later (which would break pipelining)."""
+        return self._policy_for(op) is not None
+
+    def _dispatch(self, op: Op) -> None:
+        """Queue a prepared op at its table's owner."""
+        mailbox = self._owner_of.get(op.table)
+        if mailbox is None:
+            mailbox = self._assign_owner(op.table)
+        try:
+            mailbox.put(op)
+        except StoreClosedError as exc:
+            self._complete(op, None, exc)
+
+    def _assign_owner(self, table: str) -> Mailbox:
+        with self._lock:
+            mailbox = self._owner_of.get(table)
+            if mailbox is None:
+                mailbox = self._mailboxes[len(self._owner_of) % len(self._mailboxes)]
+                self._owner_of[table] = mailbox
+            return mailbox
+
+    def compact(self, table: str | None = None, timeout: float | None = 300) -> int:
+        """Compact one table (or every table) and return the bytes reclaimed.
+
+        Each table is rewritten by its owner without its free pages; tables
+        owned by other workers keep serving meanwhile.
+
+        Raises:
+            OpTimeoutError: if it takes more than `timeout` seconds.
+            UnknownTableError: for a table that does not exist.
+        """
+        _check_timeout("timeout", timeout)
+        names = [table] if table is not None else self.tables()
+        futures = [self.new_op(name).compact() for name in names]
+        return sum(future.get(timeout) for future in futures)
+
+    # -- finishing (on the owner's thread) ---------------------------------------
+
+    def _finish(self, op: Op, outcome: Outcome) -> None:
+        """Acknowledge an op whose group has committed; never raises."""
+        try:
+            callback = op.callback
+            if callback is not None and self.callback_executor is not None:
+                self.callback_executor.submit(
+                    self._run_callback_after_commit, op, callback, outcome
+                )
+                return
+            error = outcome.error
+            if error is not None and callback is not None:
+                error = _call_exception(callback, error)
+            self._complete(op, outcome.result, error)
+        except Exception as exc:
+            logger.error("op %d: finishing failed", op.id, exc_info=True)
+            self._complete(op, None, exc)
+
+    def _run_callback_after_commit(
+        self, op: Op, callback: Callback, outcome: Outcome
+    ) -> None:
+        error = outcome.error
+        try:
+            if error is None and callback.callback(outcome.result) is False:
+                logger.debug("op %d: callback returned False after commit", op.id)
+        except Exception as exc:
+            error = exc
+        if outcome.error is not None:
+            error = _call_exception(callback, outcome.error)
+        self._complete(op, outcome.result, error)
+
+    def _complete(self, op: Op, result: Any, error: BaseException | None) -> None:
+        """Resolve the op's future, tell its reply_to, free its slot."""
+        future = op.future
+        if future is None or future.done():
+            return
+        if error is not None:
+            logger.debug("op %d %s failed: %r", op.id, op.type, error)
+        if op.reply_to is not None:
+            message = OpCompleted(
+                op.id,
+                op.type or OpType.SEARCH,
+                op.table,
+                op.key,
+                None if error is not None else result,
+                error,
+            )
+            try:
+                op.reply_to.tell(message)
+            except pykka.ActorDeadError:
+                logger.warning(
+                    "op %d: reply_to actor is dead; result kept in future", op.id
+                )
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+        self._inflight.remove(op, failed=error is not None)
+
+    # -- durability ------------------------------------------------------------
+
+    def _sync_tick(self) -> None:
+        """Sync NONE tables written since the last tick; runs on the scheduler."""
+        self._sync_dirty()
+        if not self._closing:
+            # The scheduler refuses once closed: the store is closing.
+            with contextlib.suppress(RuntimeError):
+                self._scheduler.call_later(self.sync_interval, self._sync_tick)
+
+    def _sync_dirty(self) -> None:
+        while self._dirty:
+            name = self._dirty.pop()
+            try:
+                self.directory.table(name, internal=True).sync()
+            except StoreClosedError:
+                return
+            except Exception:
+                logger.error("sync of table %s failed", name, exc_info=True)
+
+    # -- flush, close, stats -------------------------------------------------------
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every op submitted before this call has finished.
+
+        Finished includes callbacks and retries (a dead-lettered op counts as
+        finished). NONE tables are synced to disk before it returns.
+
+        Raises:
+            OpTimeoutError: if `timeout` seconds pass first.
+        """
+        _check_timeout("timeout", timeout)
+        if not self._inflight.wait_for_submitted(timeout):
+            raise OpTimeoutError(
+                f"flush: {len(self._inflight)} ops still outstanding after {timeout} s"
+            )
+        self._sync_dirty()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Flush, stop every actor and close the tables; safe to call twice.
+
+        Raises:
+            OpTimeoutError: if ops are still running after `timeout` seconds;
+                the store stays open for them; call `close()` again.
+        """
+        _check_timeout("timeout", timeout)
+        with self._lock:
+            if self._closed:
+                return
+            self._closing = True
+        self.flush(timeout)
+        for mailbox in self._mailboxes:
+            assert mailbox.ref is not None
+            mailbox.ref.stop(block=True, timeout=timeout)
+        self._scheduler.close()
+        self._sync_dirty()
+        self.directory.close()
+        with self._lock:
+            self._closed = True
+        _open_stores.discard(self)
+        logger.debug("store %s closed", self.path)
+
+    def stats(self) -> dict[str, Any]:
+        """Return per-table counts and sizes, op counters, in-flight ops, latency.
+
+        Latencies (`latency_p50`, `latency_p99`) are seconds from submission
+        to completion over the last 10,000 ops.
+        """
+        self._check_open()
+        result = self._inflight.stats()
+        result["ops_max"] = self.ops_max
+        result["tables"] = self.directory.stats()
+        return result
+
+    def _check_open(self) -> None:
+        if self._closing or self._closed:
+            raise StoreClosedError("store")
+
+    def serialized(self) -> SerializedClient:
+        """Return a client whose ops run in submission order, across tables."""
+        return SerializedClient(self)
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return (
+            f"<Store {self.path!r} {state} threads={self.threads} "
+            f"ops_max={self.ops_max}>"
+        )
+
+
+def _call_exception(callback: Callback, error: BaseException) -> BaseException:
+    """Tell `callback` about `error`; return the error the future should carry."""
+    try:
+        callback.exception(error)
+    except Exception as exc:
+        exc.__context__ = error
+        return exc
+    return error
+
+
+def open_store(
+    path: str | os.PathLike[str],
+    *,
+    threads: int = 2,
+    ops_max: int = 1024,
+    durability: Durability | str = Durability.SYNC,
+    retry: RetryPolicy | None = None,
+    callback_executor: concurrent.futures.Executor | None = None,
+    sync_interval: float = 1.0,
+    wait: bool = False,
+    wait_timeout: float | None = None,
+    initial_map_size: int = DEFAULT_INITIAL_MAP_SIZE,
+    max_map_size: int = DEFAULT_MAX_MAP_SIZE,
+) -> Store:
+    """Open (creating if needed) the store in directory `path` and start its workers.
+
+    Args:
+        threads: worker actors; each table is owned by one of them.
+        ops_max: most ops outstanding; one more raises `OpsMaxExceededError`
+            unless `wait` (or `wait_timeout`) asks to wait for a slot.
+        durability: default for new tables (`SYNC`: acknowledged once on disk;
+            `NONE`: synced within `sync_interval` seconds, on flush and close).
+        retry: the store-wide retry policy (tables and ops can narrow it).
+        callback_executor: run callbacks after commit on this executor
+            instead of inside the op's transaction (they can no longer veto).
+        initial_map_size, max_map_size: a table's map starts at the first and
+            doubles when full, up to the second (then `StoreFullError`).
+
+    Raises:
+        InvalidOptionError: for a bad option (the message says which).
+        StorageError: if the directory cannot be opened.
+    """
+    _check_int("threads", threads, 1)
+    _check_int("ops_max", ops_max, 1)
+    _check_timeout("sync_interval", sync_interval)
+    _check_timeout("wait_timeout", wait_timeout)
+    _check_policy(retry)
+    directory = StoreDirectory(
+        path,
+        durability=Durability.coerce(durability),
+        initial_map_size=initial_map_size,
+        max_map_size=max_map_size,
+    )
+    try:
+        return Store(
+            directory,
+            threads=threads,
+            ops_max=ops_max,
+            wait=wait,
+            wait_timeout=wait_timeout,
+            retry=retry,
+            callback_executor=callback_executor,
+            sync_interval=sync_interval,
+        )
+    except BaseException:
+        directory.close()
+        raise
+
+
+def _check_int(name: str, value: object, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InvalidOptionError(f"{name} must be an int >= {minimum}, not {value!r}")
+
+
+def _check_timeout(name: str, value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise InvalidOptionError(
+            f"{name} must be a number of seconds >= 0 or None, not {value!r}"
+        )
+
+
+def _check_policy(value: object) -> None:
+    if value is not None and not isinstance(value, RetryPolicy):
+        raise InvalidOptionError(
+            f"retry must be a retry.RetryPolicy, not {type(value).__name__}; "
+            "build one from config with RetryPolicy.from_mapping()"
+        )
+
+
+# Stores still open at exit are closed (flushed and synced) so that a program
+# that forgets close() loses nothing and still exits: the workers are daemons.
+_open_stores: weakref.WeakSet[Store] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_stores() -> None:
+    for store in list(_open_stores):
+        try:
+            store.close(timeout=30)
+        except Exception:
+            logger.error("closing %r at exit failed", store, exc_info=True)

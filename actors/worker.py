@@ -1,0 +1,208 @@
+"""TableOwner: the worker actor that owns some tables and runs their ops in groups."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pykka
+
+from actors.optype import OpType
+from storage import (
+    BeforeCommit,
+    Durability,
+    Outcome,
+    StoreClosedError,
+    StoreDirectory,
+    TableSession,
+)
+
+if TYPE_CHECKING:
+    from actors.op import Op
+
+__all__ = ["Mailbox", "TableOwner"]
+
+logger = logging.getLogger(__name__)
+
+DRAIN = "drain"
+"""The one message a TableOwner gets: take ops from its mailbox and run them."""
+
+MAX_GROUP = 512
+"""Most ops one group (one top-level transaction) takes."""
+
+
+class Mailbox:
+    """The ops waiting for one owner; a pykka message rings only on the first one.
+
+    Ops go into a deque rather than one pykka message each: the owner takes
+    them in bulk, and a submitter only `tell`s the owner when it is idle.
+    """
+
+    def __init__(self) -> None:
+        self._ops: deque[Op] = deque()
+        self._lock = threading.Lock()
+        self._scheduled = False
+        self.ref: pykka.ActorRef[Any] | None = None
+
+    def put(self, op: Op) -> None:
+        """Queue `op` and wake the owner if it is idle.
+
+        Raises:
+            StoreClosedError: if the owner has stopped (the op is not queued).
+        """
+        with self._lock:
+            self._ops.append(op)
+            if self._scheduled:
+                return
+            self._scheduled = True
+        assert self.ref is not None
+        try:
+            self.ref.tell(DRAIN)
+        except pykka.ActorDeadError:
+            with self._lock:
+                self._ops.remove(op)
+                self._scheduled = False
+            raise StoreClosedError("store") from None
+
+    def take(self, limit: int) -> list[Op]:
+        """Return up to `limit` queued ops; when none are left, mark the owner idle."""
+        with self._lock:
+            ops = self._ops
+            if not ops:
+                self._scheduled = False
+                return []
+            if len(ops) <= limit:
+                taken = list(ops)
+                ops.clear()
+                return taken
+            return [ops.popleft() for _ in range(limit)]
+
+    def __len__(self) -> int:
+        return len(self._ops)
+
+
+class TableOwner(pykka.ThreadingActor):
+    """Own the sessions of some tables and run their ops, one group per table.
+
+    Each drain takes what is queued (up to `MAX_GROUP` ops), splits it by
+    table keeping each table's order, and runs each table's ops as one group:
+    one top-level write transaction, one child transaction per op. Only after
+    the group's commit (and, for a SYNC op on a NONE table, a sync) are the
+    ops handed to `finish`, which acknowledges them. Nothing an op does can
+    raise out of the handler, so the actor never dies of an op.
+    """
+
+    use_daemon_thread = True
+
+    def __init__(
+        self,
+        mailbox: Mailbox,
+        directory: StoreDirectory,
+        finish: Callable[[Op, Outcome], None],
+        *,
+        callbacks_in_txn: bool,
+        on_dirty: Callable[[str], None],
+    ) -> None:
+        super().__init__()
+        self._mailbox = mailbox
+        self._directory = directory
+        self._finish = finish
+        self._callbacks_in_txn = callbacks_in_txn
+        self._on_dirty = on_dirty
+        self._sessions: dict[str, TableSession] = {}
+
+    def on_receive(self, message: Any) -> None:
+        """Run one batch of queued ops, then ring again if more are queued."""
+        if message != DRAIN:
+            logger.error("%s got an unknown message %r", self, message)
+            return
+        batch = self._mailbox.take(MAX_GROUP)
+        if not batch:
+            return
+        try:
+            self._run_batch(batch)
+        finally:
+            # Ring again rather than loop, so pykka's stop message is not starved.
+            self.actor_ref.tell(DRAIN)
+
+    def _run_batch(self, batch: list[Op]) -> None:
+        by_table: dict[str, list[Op]] = {}
+        for op in batch:
+            by_table.setdefault(op.table, []).append(op)
+        for table, ops in by_table.items():
+            group: list[Op] = []
+            for op in ops:
+                if op.type is OpType.COMPACT:
+                    self._run_group(table, group)
+                    group = []
+                    self._run_compact(table, op)
+                else:
+                    group.append(op)
+            self._run_group(table, group)
+
+    def _run_group(self, name: str, ops: list[Op]) -> None:
+        if not ops:
+            return
+        try:
+            session = self._session(name)
+            requests = [(op.operation, self._before_commit(op)) for op in ops]
+            outcomes = session.run_group(requests)  # type: ignore[arg-type]
+            self._make_durable(session, ops, outcomes)
+        except Exception as exc:
+            logger.debug("group of %d ops on %s failed", len(ops), name, exc_info=True)
+            outcomes = [Outcome(error=exc) for _ in ops]
+        for op, outcome in zip(ops, outcomes, strict=True):
+            self._finish(op, outcome)
+
+    def _before_commit(self, op: Op) -> BeforeCommit | None:
+        if op.callback is None or not self._callbacks_in_txn:
+            return None
+        return op.callback.callback
+
+    def _make_durable(
+        self, session: TableSession, ops: list[Op], outcomes: list[Outcome]
+    ) -> None:
+        """Sync a NONE table after commit for ops that asked for SYNC."""
+        table = session.table
+        if table.durability is Durability.SYNC:
+            return
+        wrote = [
+            op
+            for op, outcome in zip(ops, outcomes, strict=True)
+            if outcome.error is None
+            and op.operation is not None
+            and op.operation.writes
+        ]
+        if not wrote:
+            return
+        if any(op.durability is Durability.SYNC for op in wrote):
+            try:
+                table.sync()
+            except Exception as exc:
+                for index, op in enumerate(ops):
+                    if op.durability is Durability.SYNC and outcomes[index].ok:
+                        outcomes[index] = Outcome(error=exc)
+                return
+        self._on_dirty(table.name)
+
+    def _run_compact(self, name: str, op: Op) -> None:
+        try:
+            outcome = Outcome(result=self._session(name).table.compact())
+        except Exception as exc:
+            outcome = Outcome(error=exc)
+        self._finish(op, outcome)
+
+    def _session(self, name: str) -> TableSession:
+        session = self._sessions.get(name)
+        if session is None or session.table.is_closed:
+            session = self._directory.session(name, internal=True)
+            self._sessions[name] = session
+        return session
+
+    def on_stop(self) -> None:
+        """Fail whatever is still queued: the store is closing."""
+        for op in self._mailbox.take(len(self._mailbox) + 1):
+            self._finish(op, Outcome(error=StoreClosedError("store", table=op.table)))
