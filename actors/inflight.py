@@ -41,14 +41,19 @@ class InFlight:
         }
         self.latencies: deque[float] = deque(maxlen=_LATENCY_SAMPLES)
 
-    def add(self, op: Op, *, wait: bool, timeout: float | None) -> None:
+    def add(
+        self, op: Op, *, wait: bool, timeout: float | None, force: bool = False
+    ) -> None:
         """Count `op` as outstanding, waiting for a slot only if `wait`.
+
+        `force` admits it even past `ops_max` (internal ops, such as dead
+        letters, must never be refused).
 
         Raises:
             OpsMaxExceededError: if no slot is free (after `timeout`, if waiting).
         """
         with self._cond:
-            if len(self._ops) >= self.ops_max:
+            if len(self._ops) >= self.ops_max and not force:
                 if not wait:
                     raise OpsMaxExceededError(ops_max=self.ops_max)
                 deadline = None if timeout is None else time.monotonic() + timeout

@@ -5,11 +5,15 @@ from __future__ import annotations
 import atexit
 import concurrent.futures
 import contextlib
+import functools
+import itertools
 import logging
 import os
 import threading
+import time
 import weakref
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import pykka
 
@@ -20,9 +24,25 @@ from actors.messages import OpCompleted
 from actors.methods import OpMethods, OpOptions
 from actors.op import Op
 from actors.optype import OpType
+from actors.retrying import OpAttempt, dead_letter_for
 from actors.serialized import SerializedClient
 from actors.worker import Mailbox, TableOwner
-from retry import Callback, CallbackLike, RetryPolicy, Scheduler, as_callback
+from retry import (
+    DEAD_LETTER_TABLE,
+    DEFAULT_POLICY,
+    Callback,
+    CallbackLike,
+    DeadLetter,
+    DeadLetterHook,
+    DeadLetters,
+    RetriesExhaustedError,
+    RetryCallback,
+    RetryPolicy,
+    ScheduledCall,
+    Scheduler,
+    as_callback,
+    handling,
+)
 from storage import (
     DEFAULT_INITIAL_MAP_SIZE,
     DEFAULT_MAX_MAP_SIZE,
@@ -60,12 +80,18 @@ class Store(OpMethods):
         retry: RetryPolicy | None = None,
         callback_executor: concurrent.futures.Executor | None = None,
         sync_interval: float = 1.0,
+        dead_letter_hook: DeadLetterHook | None = None,
     ) -> None:
         _check_int("threads", threads, 1)
         _check_int("ops_max", ops_max, 1)
         _check_timeout("wait_timeout", wait_timeout)
         _check_timeout("sync_interval", sync_interval)
         _check_policy(retry)
+        if dead_letter_hook is not None and not callable(dead_letter_hook):
+            raise InvalidOptionError(
+                "dead_letter_hook must be a callable taking a retry.DeadLetter, not "
+                f"{type(dead_letter_hook).__name__}"
+            )
         if callback_executor is not None and not hasattr(callback_executor, "submit"):
             raise InvalidOptionError(
                 "callback_executor must be a concurrent.futures.Executor, not "
@@ -86,6 +112,19 @@ class Store(OpMethods):
         self._owner_of: dict[str, Mailbox] = {}
         self._table_policies: dict[str, RetryPolicy] = {}
         self._dirty: set[str] = set()
+        self.dead_letter_hook = dead_letter_hook
+        self.dead_letters = DeadLetters(self)
+        directory.create_table(
+            DEAD_LETTER_TABLE,
+            key_format="int",
+            value_format="json",
+            durability=Durability.SYNC,
+            exist_ok=True,
+            internal=True,
+        )
+        self._scheduled: dict[int, tuple[ScheduledCall, Callable[[], object]]] = {}
+        self._schedule_keys = itertools.count(1)
+        self._scheduling_closed = False
         self._scheduler = Scheduler(name="StoreScheduler")
         self._mailboxes = [Mailbox() for _ in range(threads)]
         for mailbox in self._mailboxes:
@@ -198,14 +237,18 @@ class Store(OpMethods):
         assert op.future is not None
         return op.future
 
-    def _prepare(self, op: Op, op_type: OpType) -> None:
+    def _prepare(self, op: Op, op_type: OpType, *, internal: bool = False) -> None:
         """Validate `op`, take a slot for it and give it a future; not yet queued.
 
         Raises:
             StoreClosedError, OpSubmittedError, OpsMaxExceededError, and any
             bad-input error of the op, all before anything is written.
         """
-        self._check_open()
+        if internal:
+            if self._closed:
+                raise StoreClosedError("store")
+        else:
+            self._check_open()
         if op.future is not None:
             raise OpSubmittedError(
                 f"op {op.id} was already submitted; use new_op() for another op"
@@ -215,7 +258,7 @@ class Store(OpMethods):
             validate_table_name(op.table)
             self.directory.table(op.table)
         else:
-            table = self.directory.table(op.table)
+            table = self.directory.table(op.table, internal=internal)
             if op_type is OpType.SCAN:
                 op.operation = build_operation(table, OpKind.SCAN, **op.options)
             elif op_type in (OpType.INSERT, OpType.UPDATE, OpType.UPSERT):
@@ -230,7 +273,9 @@ class Store(OpMethods):
                 op.operation = build_operation(table, OpKind(op_type.value), op.key)
         wait = self.wait if op.wait is None else op.wait
         timeout = self.wait_timeout if op.wait_timeout is None else op.wait_timeout
-        self._inflight.add(op, wait=wait or timeout is not None, timeout=timeout)
+        self._inflight.add(
+            op, wait=wait or timeout is not None, timeout=timeout, force=internal
+        )
         op.future = OpFuture(op.id)
 
     def _policy_for(self, op: Op) -> RetryPolicy | None:
@@ -279,8 +324,20 @@ class Store(OpMethods):
     # -- finishing (on the owner's thread) ---------------------------------------
 
     def _finish(self, op: Op, outcome: Outcome) -> None:
-        """Acknowledge an op whose group has committed; never raises."""
+        """Acknowledge an op whose group has committed; never raises.
+
+        A failed op goes to its retry handler or policy first; the future is
+        completed only with the final outcome.
+        """
         try:
+            op.attempts += 1
+            if outcome.error is not None:
+                now = time.time()
+                op.first_failed_at = op.first_failed_at or now
+                op.last_failed_at = now
+                op.last_error = outcome.error
+                if self._handle_failure(op, outcome.error):
+                    return
             callback = op.callback
             if callback is not None and self.callback_executor is not None:
                 self.callback_executor.submit(
@@ -295,6 +352,185 @@ class Store(OpMethods):
             logger.error("op %d: finishing failed", op.id, exc_info=True)
             self._complete(op, None, exc)
 
+    def _handle_failure(self, op: Op, error: BaseException) -> bool:
+        """Retry or dead-letter a failed op if asked to; True if it took the op."""
+        callback = op.callback
+        if isinstance(callback, RetryCallback):
+            if self.callback_executor is not None:
+                self.callback_executor.submit(
+                    self._run_retry_callback, op, callback, error
+                )
+            else:
+                self._run_retry_callback(op, callback, error)
+            return True
+        policy = self._policy_for(op)
+        if policy is None or op.table == DEAD_LETTER_TABLE:
+            return False
+        if not policy.is_retryable(error):
+            return False
+        delay = policy.next_delay(error, op.attempts)
+        if delay is None:
+            self._dead_letter(op, error)
+        else:
+            self._schedule_retry(op, delay, functools.partial(self._resubmit, op))
+        return True
+
+    def _run_retry_callback(
+        self, op: Op, callback: RetryCallback, error: BaseException
+    ) -> None:
+        attempt = OpAttempt(self, op)
+        try:
+            with handling(attempt):
+                callback.exception(error)
+        except Exception as exc:
+            if not attempt.decided:
+                exc.__context__ = error
+                self._complete(op, None, exc)
+                return
+            logger.error("op %d: retry handler failed", op.id, exc_info=True)
+        if not attempt.decided:
+            # The handler neither retried nor gave up: the caller gets the error.
+            self._complete(op, None, error)
+
+    def _schedule_retry(self, op: Op, delay: float, fn: Callable[[], object]) -> None:
+        """Run `fn` (a retry of `op`) after `delay`; at close, dead-letter `op`."""
+        self._inflight.count("retried")
+        logger.debug(
+            "op %d: attempt %d failed; retry in %.3f s", op.id, op.attempts, delay
+        )
+
+        def at_close() -> None:
+            self._dead_letter(op, op.last_error or StoreClosedError("store"))
+
+        self._schedule(delay, fn, at_close)
+
+    def _resubmit(self, op: Op) -> None:
+        """Queue `op` again (same id, same future) at its table's owner."""
+        self._dispatch(op)
+
+    def _dead_letter(self, op: Op, error: BaseException) -> None:
+        """Park `op` in the dead letters, then fail its future with the final error."""
+        policy = self._policy_for(op) or DEFAULT_POLICY
+        final: BaseException = error
+        if policy.is_retryable(error) or self._scheduling_closed:
+            final = RetriesExhaustedError(
+                attempts=op.attempts, last_error=error, table=op.table, key=op.key
+            )
+        letter = dead_letter_for(op, error)
+        logger.warning(
+            "op %d %s on table %s dead-lettered after %d attempts: %s",
+            op.id,
+            letter.op_type,
+            op.table,
+            op.attempts,
+            type(error).__name__,
+        )
+
+        def parked(done: OpFuture[Any]) -> None:
+            problem = done.exception(0)
+            outcome = final
+            if problem is None:
+                self._inflight.count("dead_lettered")
+            else:
+                logger.error("op %d: dead letter not written: %r", op.id, problem)
+                outcome.add_note(f"the dead letter could not be written: {problem!r}")
+            callback = op.callback
+            if callback is not None and not isinstance(callback, RetryCallback):
+                outcome = _call_exception(callback, outcome)
+            self._complete(op, None, outcome)
+
+        try:
+            self._park(letter).add_done_callback(parked)
+        except Exception as exc:  # noqa: BLE001 - the caller still gets the error
+            final.add_note(f"the dead letter could not be written: {exc!r}")
+            self._complete(op, None, final)
+
+    def _park(self, letter: DeadLetter) -> OpFuture[Any]:
+        """Hand `letter` to the store's hook, else write it to the dead-letter table."""
+        if self.dead_letter_hook is not None:
+            future: OpFuture[Any] = OpFuture()
+            try:
+                self.dead_letter_hook(letter)
+            except Exception:
+                logger.error(
+                    "dead-letter hook failed; writing to the table", exc_info=True
+                )
+            else:
+                future.set_result(None)
+                return future
+        return cast(OpFuture[Any], self.dead_letters.add(letter))
+
+    def _dead_letter_op(
+        self, op_type: str, key: Any = None, value: Any = None
+    ) -> OpFuture[Any]:
+        """Submit an internal op on the dead-letter table (never refused by ops_max)."""
+        op = Op(self, DEAD_LETTER_TABLE)
+        op.key, op.value = key, value
+        self._prepare(op, OpType(op_type), internal=True)
+        self._dispatch(op)
+        assert op.future is not None
+        return op.future
+
+    def _replay(self, letter: DeadLetter) -> OpFuture[Any]:
+        """Submit dead letter `letter` again as a plain op."""
+        if not letter.replayable:
+            raise InvalidOptionError(
+                f"dead letter {letter.id} ({letter.op_type}) cannot be replayed; "
+                "start its flow again, or purge the letter"
+            )
+        table = self.directory.table(letter.table)
+        op = self.new_op(letter.table)
+        if letter.key_bytes is not None:
+            op.key = table.decode_key(letter.key_bytes)
+        if letter.value_bytes is not None:
+            op.value = table.decode_value(letter.value_bytes)
+        if letter.batch is not None:
+            op.value = [
+                (kind, table.decode_key(kb))
+                if vb is None
+                else (kind, table.decode_key(kb), table.decode_value(vb))
+                for kind, kb, vb in letter.batch
+            ]
+        return self._submit(op, OpType(letter.op_type))
+
+    def new_future(self) -> OpFuture[Any]:
+        """Return a new pending `OpFuture` (flows complete theirs by hand)."""
+        return OpFuture()
+
+    def _schedule(
+        self, delay: float, fn: Callable[[], object], on_close: Callable[[], object]
+    ) -> None:
+        """Run `fn()` after `delay` on the scheduler, or `on_close()` at close.
+
+        So nothing scheduled is lost: a store that closes first runs `on_close`.
+        """
+        with self._lock:
+            if not self._scheduling_closed:
+                key = next(self._schedule_keys)
+                call = self._scheduler.call_later(delay, self._run_scheduled, key, fn)
+                self._scheduled[key] = (call, on_close)
+                return
+        on_close()
+
+    def _run_scheduled(self, key: int, fn: Callable[[], object]) -> None:
+        with self._lock:
+            if self._scheduled.pop(key, None) is None:
+                return  # close() took it
+        fn()
+
+    def _close_scheduled(self) -> None:
+        """Stop scheduling; hand every pending call to its `on_close`."""
+        with self._lock:
+            self._scheduling_closed = True
+            pending = list(self._scheduled.values())
+            self._scheduled.clear()
+        for call, on_close in pending:
+            call.cancel()
+            try:
+                on_close()
+            except Exception:
+                logger.error("closing a scheduled call failed", exc_info=True)
+
     def _run_callback_after_commit(
         self, op: Op, callback: Callback, outcome: Outcome
     ) -> None:
@@ -302,7 +538,7 @@ class Store(OpMethods):
         try:
             if error is None and callback.callback(outcome.result) is False:
                 logger.debug("op %d: callback returned False after commit", op.id)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the op committed; its future fails
             error = exc
         if outcome.error is not None:
             error = _call_exception(callback, outcome.error)
@@ -386,6 +622,7 @@ class Store(OpMethods):
             if self._closed:
                 return
             self._closing = True
+        self._close_scheduled()
         self.flush(timeout)
         for mailbox in self._mailboxes:
             assert mailbox.ref is not None
@@ -436,7 +673,7 @@ def _call_exception(callback: Callback, error: BaseException) -> BaseException:
     """Tell `callback` about `error`; return the error the future should carry."""
     try:
         callback.exception(error)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the handler's own failure reaches the future
         exc.__context__ = error
         return exc
     return error
@@ -453,6 +690,7 @@ def open_store(
     sync_interval: float = 1.0,
     wait: bool = False,
     wait_timeout: float | None = None,
+    dead_letter_hook: DeadLetterHook | None = None,
     initial_map_size: int = DEFAULT_INITIAL_MAP_SIZE,
     max_map_size: int = DEFAULT_MAX_MAP_SIZE,
 ) -> Store:
@@ -464,7 +702,11 @@ def open_store(
             unless `wait` (or `wait_timeout`) asks to wait for a slot.
         durability: default for new tables (`SYNC`: acknowledged once on disk;
             `NONE`: synced within `sync_interval` seconds, on flush and close).
-        retry: the store-wide retry policy (tables and ops can narrow it).
+        retry: the store-wide retry policy (tables and ops can narrow it);
+            failed ops it retries are dead-lettered when it gives up.
+        dead_letter_hook: called with each `retry.DeadLetter` instead of
+            writing it to the dead-letter table (if it raises, the table is
+            written after all).
         callback_executor: run callbacks after commit on this executor
             instead of inside the op's transaction (they can no longer veto).
         initial_map_size, max_map_size: a table's map starts at the first and
@@ -495,6 +737,7 @@ def open_store(
             retry=retry,
             callback_executor=callback_executor,
             sync_interval=sync_interval,
+            dead_letter_hook=dead_letter_hook,
         )
     except BaseException:
         directory.close()

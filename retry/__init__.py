@@ -2,21 +2,45 @@
 
 import logging as _logging
 
-from retry.callbacks import Callback, CallbackLike, FunctionCallback, as_callback
-from retry.errors import RetriesExhaustedError
+from retry.attempts import Attempt, current_attempt, handling
+from retry.callbacks import (
+    Callback,
+    CallbackLike,
+    FunctionCallback,
+    RetryCallback,
+    as_callback,
+)
+from retry.dead_letters import (
+    DEAD_LETTER_TABLE,
+    DeadLetter,
+    DeadLetterHook,
+    DeadLetters,
+)
+from retry.errors import RetriesExhaustedError, UnknownDeadLetterError
+from retry.flows import Flow
 from retry.policy import DEFAULT_POLICY, RetryPolicy
 from retry.scheduler import ScheduledCall, Scheduler
 
 __all__ = [
+    "DEAD_LETTER_TABLE",
     "DEFAULT_POLICY",
+    "Attempt",
     "Callback",
     "CallbackLike",
+    "DeadLetter",
+    "DeadLetterHook",
+    "DeadLetters",
+    "Flow",
     "FunctionCallback",
     "RetriesExhaustedError",
+    "RetryCallback",
     "RetryPolicy",
     "ScheduledCall",
     "Scheduler",
+    "UnknownDeadLetterError",
     "as_callback",
+    "current_attempt",
+    "handling",
 ]
 
 _logging.getLogger(__name__).addHandler(_logging.NullHandler())

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, TypeAlias
 
+from retry.attempts import Attempt, current_attempt
+from retry.policy import RetryPolicy
 from storage import InvalidOptionError
 
-__all__ = ["Callback", "CallbackLike", "FunctionCallback", "as_callback"]
+__all__ = [
+    "Callback",
+    "CallbackLike",
+    "FunctionCallback",
+    "RetryCallback",
+    "as_callback",
+]
 
 
 class Callback:
@@ -65,3 +74,45 @@ def as_callback(value: CallbackLike | None) -> Callback | None:
         f"callback must be a retry.Callback or a function fn(error, result), "
         f"not {type(value).__name__}"
     )
+
+
+class RetryCallback(Callback):
+    """A callback that retries its failed op with capped exponential backoff.
+
+    `exception(error)` asks the policy: while attempts remain and the error
+    is retryable it schedules `retry(error)` after the policy's delay (1 ms
+    doubling to 60 s by default) on the store's scheduler, so no worker
+    sleeps; otherwise it calls `dead(error)`. Override `retry()` or `dead()`
+    to change what happens; `self.attempt` tells which op and attempt it is.
+    Raising in `callback()` rolls the op back and counts as a failed attempt.
+    """
+
+    def __init__(self, policy: RetryPolicy | None = None) -> None:
+        if policy is not None and not isinstance(policy, RetryPolicy):
+            raise InvalidOptionError(
+                f"policy must be a retry.RetryPolicy, not {type(policy).__name__}"
+            )
+        self.policy = policy
+
+    @property
+    def attempt(self) -> Attempt:
+        """The op attempt being handled (only inside exception/retry/dead)."""
+        return current_attempt()
+
+    def exception(self, error: BaseException) -> None:
+        """Schedule `retry(error)` if the policy allows, else call `dead(error)`."""
+        attempt = self.attempt
+        policy = self.policy or attempt.policy
+        delay = policy.next_delay(error, attempt.attempts)
+        if delay is None:
+            self.dead(error)
+        else:
+            attempt.schedule(delay, functools.partial(self.retry, error))
+
+    def retry(self, error: BaseException) -> None:
+        """Run the op again; by default resubmit the same op."""
+        self.attempt.resubmit()
+
+    def dead(self, error: BaseException) -> None:
+        """Give up on the op; by default write it to the dead-letter table."""
+        self.attempt.dead_letter(error)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from storage import StoreError
+from storage import InvalidInputError, StoreError
 
-__all__ = ["RetriesExhaustedError"]
+__all__ = ["RetriesExhaustedError", "UnknownDeadLetterError"]
 
 
 class RetriesExhaustedError(StoreError):
@@ -31,3 +31,14 @@ class RetriesExhaustedError(StoreError):
         self.attempts = attempts
         self.last_error = last_error
         self.__cause__ = last_error
+
+
+class UnknownDeadLetterError(InvalidInputError):
+    """Raised when a dead-letter id given to replay or purge does not exist."""
+
+    def __init__(self, ids: list[int]) -> None:
+        super().__init__(
+            f"no dead letter with id {', '.join(map(str, ids))}; "
+            "list them with store.dead_letters.list()"
+        )
+        self.ids = ids

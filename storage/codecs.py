@@ -8,6 +8,7 @@ Built-in formats are `"str"`, `"bytes"`, `"int"` (order-preserving) and
 from __future__ import annotations
 
 import json
+import reprlib
 import threading
 from typing import Any, Protocol, runtime_checkable
 
@@ -181,6 +182,12 @@ def decode_with(codec: Codec, data: bytes, *, what: str, table: str) -> Any:
         ) from exc
 
 
+# reprlib bounds depth and length, so a deeply nested or huge value can still
+# be named in an error message (plain repr() recurses and copies it whole).
+_repr = reprlib.Repr()
+_repr.maxstring = _repr.maxother = 80
+
+
 def _short(obj: object) -> str:
-    text = repr(obj)
+    text = _repr.repr(obj)
     return text if len(text) <= 80 else text[:77] + "..."

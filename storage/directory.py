@@ -151,8 +151,10 @@ class StoreDirectory:
             UnknownTableError: if no such table was created.
             StoreClosedError: if the store is closed.
         """
-        table = self._tables.get(name)
-        if table is not None:
+        # The fast path must neither hash a non-str name (a list raises
+        # TypeError) nor hand out a table that close() has closed.
+        table = self._tables.get(name) if isinstance(name, str) else None
+        if table is not None and not self._closed:
             return table
         validate_table_name(name, internal=internal)
         with self._lock:
@@ -233,7 +235,7 @@ class StoreDirectory:
         for table in tables:
             try:
                 table.close()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - closed anyway; raised below
                 errors.append(exc)
         self._catalog.close()
         if errors:

@@ -79,13 +79,13 @@ class Operation:
 
 
 class _KeyValueOp(Operation):
-    __slots__ = ("_k", "_v", "value")
+    __slots__ = ("key_bytes", "value", "value_bytes")
 
     def __init__(self, table: Table, key: Any, value: Any) -> None:
         super().__init__(table, key)
         self.value = value
-        self._k = table.encode_key(key)
-        self._v = table.encode_value(value)
+        self.key_bytes = table.encode_key(key)
+        self.value_bytes = table.encode_value(value)
 
 
 class Insert(_KeyValueOp):
@@ -95,7 +95,7 @@ class Insert(_KeyValueOp):
     __slots__ = ()
 
     def run(self, txn: lmdb.Transaction[bytes]) -> None:
-        if not txn.put(self._k, self._v, overwrite=False):
+        if not txn.put(self.key_bytes, self.value_bytes, overwrite=False):
             raise KeyExistsError(table=self.table.name, key=self.key)
 
 
@@ -106,9 +106,9 @@ class Update(_KeyValueOp):
     __slots__ = ()
 
     def run(self, txn: lmdb.Transaction[bytes]) -> None:
-        if txn.get(self._k) is None:
+        if txn.get(self.key_bytes) is None:
             raise NotFoundError(table=self.table.name, key=self.key, op="update")
-        txn.put(self._k, self._v)
+        txn.put(self.key_bytes, self.value_bytes)
 
 
 class Upsert(_KeyValueOp):
@@ -118,15 +118,15 @@ class Upsert(_KeyValueOp):
     __slots__ = ()
 
     def run(self, txn: lmdb.Transaction[bytes]) -> None:
-        txn.put(self._k, self._v)
+        txn.put(self.key_bytes, self.value_bytes)
 
 
 class _KeyOp(Operation):
-    __slots__ = ("_k",)
+    __slots__ = ("key_bytes",)
 
     def __init__(self, table: Table, key: Any) -> None:
         super().__init__(table, key)
-        self._k = table.encode_key(key)
+        self.key_bytes = table.encode_key(key)
 
 
 class Remove(_KeyOp):
@@ -136,7 +136,7 @@ class Remove(_KeyOp):
     __slots__ = ()
 
     def run(self, txn: lmdb.Transaction[bytes]) -> None:
-        if not txn.delete(self._k):
+        if not txn.delete(self.key_bytes):
             raise NotFoundError(table=self.table.name, key=self.key, op="remove")
 
 
@@ -148,7 +148,7 @@ class Search(_KeyOp):
     __slots__ = ()
 
     def run(self, txn: lmdb.Transaction[bytes]) -> Any:
-        data = txn.get(self._k)
+        data = txn.get(self.key_bytes)
         if data is None:
             raise NotFoundError(table=self.table.name, key=self.key, op="search")
         return self.table.decode_value(data)
@@ -163,7 +163,7 @@ class Exists(_KeyOp):
 
     def run(self, txn: lmdb.Transaction[bytes]) -> bool:
         with txn.cursor() as cursor:
-            return cursor.set_key(self._k)
+            return cursor.set_key(self.key_bytes)
 
 
 class Count(Operation):
@@ -330,7 +330,13 @@ def build_operation(
     Raises:
         InvalidInputError: (or a subclass) for bad keys, values or options.
     """
-    kind = OpKind(kind)
+    try:
+        kind = OpKind(kind)
+    except ValueError:
+        raise InvalidInputError(
+            f"unknown op kind {kind!r}; use one of {[k.value for k in OpKind]}",
+            table=table.name,
+        ) from None
     if kind is OpKind.SCAN:
         return Scan(table, **options)
     if options:

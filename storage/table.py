@@ -13,7 +13,7 @@ import lmdb
 
 from storage._lmdb import ResizeGate, open_environment, translate
 from storage.catalog import TableInfo
-from storage.codecs import decode_with, encode_with, get_codec
+from storage.codecs import _short, decode_with, encode_with, get_codec
 from storage.durability import Durability
 from storage.errors import (
     InvalidKeyError,
@@ -92,9 +92,9 @@ class Table:
         """
         try:
             data = self.key_codec.encode(key)
-        except (TypeError, ValueError, OverflowError) as exc:
+        except (TypeError, ValueError, OverflowError, RecursionError) as exc:
             raise InvalidKeyError(
-                f"table {self.name!r}: invalid key {key!r} for key format "
+                f"table {self.name!r}: invalid key {_short(key)} for key format "
                 f"{self.info.key_format!r}: {exc}",
                 table=self.name,
                 key=key,
@@ -130,9 +130,9 @@ class Table:
             )
         try:
             return self.key_codec.encode(prefix)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError, RecursionError) as exc:
             raise InvalidKeyError(
-                f"table {self.name!r}: invalid prefix {prefix!r}: {exc}",
+                f"table {self.name!r}: invalid prefix {_short(prefix)}: {exc}",
                 table=self.name,
             ) from exc
 
@@ -169,6 +169,8 @@ class Table:
         When the map fills, what ran so far is committed, the map grows and
         the op that hit the limit is redone; a `before_commit` function can
         therefore run twice only if the top-level commit itself hits the limit.
+        At `max_map_size`, the ops that do not fit fail with `StoreFullError`
+        and the others still run.
 
         Raises:
             StoreClosedError: if the table is closed.
@@ -203,7 +205,7 @@ class Table:
     ) -> int:
         """Run requests from `start` in one top-level txn; return where it stopped."""
         index = start
-        map_full = False
+        map_full = commit_full = False
         with self._gate.shared():
             parent = self._begin(write=True)
             try:
@@ -227,14 +229,26 @@ class Table:
             try:
                 parent.commit()
             except lmdb.MapFullError:
-                map_full, index = True, start  # nothing of this group landed
+                commit_full = True  # nothing of this group landed
             except lmdb.Error as exc:
                 error = translate(exc, what="commit failed", table=self.name)
                 for i in range(start, index):
                     outcomes[i] = Outcome(error=error)
-        if map_full:
-            self._grow()
-        return index
+            if not (map_full or commit_full):
+                return index
+            full_size = int(self._env.info()["map_size"])
+        try:
+            self._grow(full_size)
+        except StoreFullError as exc:
+            # At the maximum, what does not fit fails: the op that hit the
+            # limit, or every op the failed top-level commit held (none of
+            # them landed). Ops committed before keep their outcomes and the
+            # rest still run (they may fit), so no outcome is lost or wrong.
+            stop = max(index, start + 1) if commit_full else index + 1
+            for i in range(start if commit_full else index, stop):
+                outcomes[i] = Outcome(error=exc)
+            return stop
+        return start if commit_full else index
 
     def read(self, fn: Callable[[lmdb.Transaction[bytes]], T]) -> T:
         """Run `fn` in one read transaction and return its result.
@@ -272,8 +286,11 @@ class Table:
                 raise translate(exc, what="cannot begin", table=self.name) from exc
         raise translate(lmdb.MapResizedError("begin"), what="begin", table=self.name)
 
-    def _grow(self) -> None:
-        """Double the map, up to `max_map_size`.
+    def _grow(self, full_size: int) -> None:
+        """Double the map that filled at `full_size` bytes, up to `max_map_size`.
+
+        If another thread grew the map meanwhile, this does nothing: the op
+        that hit the limit is redone in the larger map.
 
         Raises:
             StoreFullError: if the map is already at its maximum.
@@ -282,6 +299,8 @@ class Table:
             if self._closed:
                 raise StoreClosedError("table", table=self.name)
             size = self._env.info()["map_size"]
+            if size > full_size:
+                return
             if size >= self.max_map_size:
                 raise StoreFullError(table=self.name, max_map_size=self.max_map_size)
             new_size = min(size * 2, self.max_map_size)
@@ -400,7 +419,7 @@ def _run_one(
         return Outcome(error=exc)  # the caller grows the map and redoes the op
     except lmdb.Error as exc:
         return Outcome(error=translate(exc, what="op failed", table=op.table.name))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the op's own error is its outcome
         return Outcome(error=exc)
     return Outcome(result=result)
 

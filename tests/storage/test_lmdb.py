@@ -1,0 +1,91 @@
+"""Tests for storage/_lmdb.py: LMDB errors become store errors; the resize gate."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import lmdb
+import pytest
+
+from storage import (
+    StorageError,
+    StoreBusyError,
+    StoreClosedError,
+    StoreError,
+    StoreFullError,
+)
+from storage._lmdb import ResizeGate, directory_size, open_environment, translate
+
+
+@pytest.mark.parametrize(
+    ("error", "expected", "match"),
+    [
+        (lmdb.ReadersFullError("x"), StoreBusyError, "readers table is full"),
+        (lmdb.MapResizedError("x"), StoreBusyError, "another process grew the map"),
+        (lmdb.ReadonlyError("x"), StorageError, "the store is read-only"),
+        (lmdb.DiskError("x"), StorageError, "disk error"),
+        (OSError("x"), StorageError, "disk error"),
+        (lmdb.CorruptedError("x"), StorageError, "CorruptedError"),
+        (lmdb.Error("Attempt to operate on closed object"), StoreClosedError, "closed"),
+    ],
+)
+def test_translate(
+    error: BaseException, expected: type[StoreError], match: str
+) -> None:
+    translated = translate(error, what="op failed", table="t")
+    assert type(translated) is expected
+    assert translated.table == "t"
+    assert match in str(translated)
+
+
+def test_translate_passes_store_errors_through() -> None:
+    error = StoreFullError(table="t", max_map_size=1 << 20)
+    assert translate(error, what="x") is error
+
+
+def test_open_environment_of_a_file_is_a_storage_error(tmp_path: Path) -> None:
+    path = tmp_path / "file"
+    path.write_text("")
+    with pytest.raises(StorageError, match="cannot open"):
+        open_environment(str(path), sync=True, map_size=1 << 20)
+
+
+def test_open_environment_creates_and_sizes(tmp_path: Path) -> None:
+    env = open_environment(str(tmp_path / "env"), sync=False, map_size=1 << 20)
+    try:
+        assert env.info()["map_size"] == 1 << 20
+        assert env.flags()["sync"] is False
+    finally:
+        env.close()
+    assert directory_size(str(tmp_path / "env")) > 0
+
+
+def test_the_gate_lets_shared_holders_in_together() -> None:
+    gate = ResizeGate()
+    with gate.shared(), gate.shared():
+        assert gate._active == 2
+    assert gate._active == 0
+
+
+def test_exclusive_waits_for_shared_holders_to_leave() -> None:
+    gate = ResizeGate()
+    order: list[str] = []
+    started = threading.Event()
+
+    def resize() -> None:
+        started.set()
+        with gate.exclusive():
+            order.append("exclusive")
+
+    gate.enter()
+    worker = threading.Thread(target=resize)
+    worker.start()
+    assert started.wait(5)
+    order.append("shared")
+    gate.leave()
+    worker.join(5)
+    assert not worker.is_alive()
+    assert order == ["shared", "exclusive"]
+    with gate.shared():
+        assert gate._active == 1

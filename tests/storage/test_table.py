@@ -1,0 +1,439 @@
+"""Tests for storage/table.py: groups of ops, growth, compaction, closing."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from storage import (
+    Durability,
+    KeyExistsError,
+    NotFoundError,
+    OpVetoedError,
+    Outcome,
+    StoreClosedError,
+    StoreDirectory,
+    StoreFullError,
+    Table,
+    TableSession,
+    build_operation,
+)
+
+MIB = 1 << 20
+CHUNK = 100_000
+"""Values of 100 kB: a few MB of data in a few dozen ops."""
+
+
+def chunk(index: int) -> bytes:
+    """Return a distinct 100 kB value for record `index`."""
+    return index.to_bytes(4, "big") * (CHUNK // 4)
+
+
+def key(index: int) -> bytes:
+    return f"k{index:06d}".encode()
+
+
+@pytest.fixture
+def table(store: StoreDirectory, users: TableSession) -> Table:
+    return store.table("users")
+
+
+@pytest.fixture
+def roomy(store_path: Path) -> Iterator[StoreDirectory]:
+    """A store whose tables start at 1 MiB and may grow to 64 MiB."""
+    directory = StoreDirectory(store_path, initial_map_size=MIB, max_map_size=64 * MIB)
+    directory.create_table("big", key_format="bytes", value_format="bytes")
+    try:
+        yield directory
+    finally:
+        directory.close()
+
+
+@pytest.fixture
+def cramped(store_path: Path) -> Iterator[StoreDirectory]:
+    """A store whose tables start at 1 MiB and may not grow past 2 MiB."""
+    directory = StoreDirectory(store_path, initial_map_size=MIB, max_map_size=2 * MIB)
+    directory.create_table("big", key_format="bytes", value_format="bytes")
+    try:
+        yield directory
+    finally:
+        directory.close()
+
+
+def fill_until_full(session: TableSession) -> int:
+    """Upsert 100 kB values until the table is full; return how many landed."""
+    for index in range(1000):
+        try:
+            session.upsert(key(index), chunk(index))
+        except StoreFullError:
+            return index
+    raise AssertionError("the table never filled")
+
+
+# -- run_group -----------------------------------------------------------------
+
+
+def test_run_group_aborts_only_the_failing_ops(
+    table: Table, users: TableSession
+) -> None:
+    users.insert("taken", 0)
+    requests = [
+        (build_operation(table, "insert", "a", 1), None),
+        (build_operation(table, "insert", "taken", 1), None),
+        (build_operation(table, "upsert", "b", 2), lambda _: False),
+        (build_operation(table, "upsert", "c", 3), None),
+        (build_operation(table, "update", "nope", 4), None),
+        (
+            build_operation(table, "batch", [("upsert", "d", 4), ("insert", "a", 0)]),
+            None,
+        ),
+        (build_operation(table, "remove", "taken"), None),
+        (build_operation(table, "upsert", "e", 5), lambda result: result),
+    ]
+    outcomes = users.run_group(requests)
+    assert [outcome.ok for outcome in outcomes] == [
+        True,
+        False,
+        False,
+        True,
+        False,
+        False,
+        True,
+        True,
+    ]
+    assert isinstance(outcomes[1].error, KeyExistsError)
+    assert isinstance(outcomes[2].error, OpVetoedError)
+    assert isinstance(outcomes[4].error, NotFoundError)
+    assert isinstance(outcomes[5].error, KeyExistsError)
+    assert dict(users.scan()) == {"a": 1, "c": 3, "e": 5}
+
+
+def test_run_group_keeps_a_raising_before_commit_to_its_own_op(
+    table: Table, users: TableSession
+) -> None:
+    def refuse(_: object) -> None:
+        raise RuntimeError("refused")
+
+    outcomes = table.run_group(
+        [
+            (build_operation(table, "upsert", "a", 1), refuse),
+            (build_operation(table, "upsert", "b", 2), None),
+        ]
+    )
+    assert isinstance(outcomes[0].error, RuntimeError)
+    assert str(outcomes[0].error) == "refused"
+    assert outcomes[1] == Outcome(result=None, error=None)
+    assert dict(users.scan()) == {"b": 2}
+
+
+def test_ops_of_a_group_see_the_writes_of_earlier_ops(
+    table: Table, users: TableSession
+) -> None:
+    outcomes = users.run_group(
+        [
+            (build_operation(table, "upsert", "a", 1), None),
+            (build_operation(table, "search", "a"), None),
+            (build_operation(table, "insert", "b", 2), lambda _: False),
+            (build_operation(table, "exists", "b"), None),
+            (build_operation(table, "count"), None),
+            (build_operation(table, "scan"), None),
+        ]
+    )
+    assert [outcome.result for outcome in outcomes] == [
+        None,
+        1,
+        None,
+        False,
+        1,
+        [("a", 1)],
+    ]
+    assert isinstance(outcomes[2].error, OpVetoedError)
+
+
+def test_a_read_only_group_returns_each_read(table: Table, users: TableSession) -> None:
+    users.batch([("upsert", "a", 1), ("upsert", "b", 2)])
+    outcomes = users.run_group(
+        [
+            (build_operation(table, "search", "a"), None),
+            (build_operation(table, "search", "nope"), None),
+            (build_operation(table, "exists", "b"), None),
+            (build_operation(table, "count"), None),
+            (build_operation(table, "scan", reverse=True), None),
+        ]
+    )
+    assert [outcome.result for outcome in outcomes] == [
+        1,
+        None,
+        True,
+        2,
+        [("b", 2), ("a", 1)],
+    ]
+    assert isinstance(outcomes[1].error, NotFoundError)
+    assert [outcome.ok for outcome in outcomes] == [True, False, True, True, True]
+
+
+def test_an_empty_group_has_no_outcomes(table: Table) -> None:
+    assert table.run_group([]) == []
+
+
+# -- growth ----------------------------------------------------------------------
+
+
+def test_a_table_grows_past_16_mib_and_keeps_going(
+    roomy: StoreDirectory, store_path: Path
+) -> None:
+    session = roomy.session("big")
+    table = roomy.table("big")
+    assert table.stats()["map_size"] == MIB
+    for index in range(180):  # 18 MB
+        session.upsert(key(index), chunk(index))
+    stats = table.stats()
+    assert stats["records"] == 180
+    assert stats["map_size"] > 16 * MIB
+    assert stats["map_size"] <= 64 * MIB
+    for index in range(180, 200):
+        session.insert(key(index), chunk(index))
+    assert session.count() == 200
+    assert all(session.search(key(i)) == chunk(i) for i in (0, 99, 179, 199))
+    roomy.close()
+    with StoreDirectory(
+        store_path, initial_map_size=MIB, max_map_size=64 * MIB
+    ) as again:
+        reopened = again.session("big")
+        assert reopened.count() == 200
+        assert reopened.search(key(150)) == chunk(150)
+        assert again.table("big").stats()["map_size"] > 16 * MIB
+        reopened.upsert(b"after", b"reopen")
+
+
+def test_a_group_grows_the_map_and_keeps_every_op(roomy: StoreDirectory) -> None:
+    table = roomy.table("big")
+    session = roomy.session("big")
+    session.insert(key(3), b"taken")
+    requests = [
+        (build_operation(table, "insert", key(i), chunk(i)), None) for i in range(40)
+    ]
+    outcomes = session.run_group(requests)
+    assert [i for i, outcome in enumerate(outcomes) if not outcome.ok] == [3]
+    assert isinstance(outcomes[3].error, KeyExistsError)
+    assert session.count() == 40
+    assert session.search(key(39)) == chunk(39)
+    assert session.search(key(3)) == b"taken"
+    assert table.stats()["map_size"] >= 4 * MIB
+
+
+def test_one_batch_bigger_than_the_map_grows_it(roomy: StoreDirectory) -> None:
+    session = roomy.session("big")
+    applied = session.batch([("upsert", key(i), chunk(i)) for i in range(30)])
+    assert applied == 30
+    assert session.count() == 30
+    assert roomy.table("big").stats()["map_size"] >= 4 * MIB
+
+
+def test_threads_with_their_own_sessions_write_while_the_map_grows(
+    store_path: Path,
+) -> None:
+    # 12 MB in a map that may grow to 16 MiB: it fits, if the threads that
+    # hit the limit together grow the map once, not once each.
+    store = StoreDirectory(store_path, initial_map_size=MIB, max_map_size=16 * MIB)
+    store.create_table("big", key_format="bytes", value_format="bytes")
+    failures: list[Exception] = []
+
+    def write(first: int) -> None:
+        session = store.session("big")
+        try:
+            for index in range(first, first + 40):
+                session.insert(key(index), chunk(index))
+                assert session.search(key(index)) == chunk(index)
+        except Exception as exc:  # noqa: BLE001 - reported by the assert below
+            failures.append(exc)
+
+    workers = [threading.Thread(target=write, args=(n * 1000,)) for n in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+    assert not any(worker.is_alive() for worker in workers)
+    try:
+        assert failures == []
+        session = store.session("big")
+        assert session.count() == 120
+        assert session.search(key(2039)) == chunk(2039)
+        assert store.table("big").stats()["map_size"] == 16 * MIB
+    finally:
+        store.close()
+
+
+def test_past_max_map_size_ops_fail_with_store_full(cramped: StoreDirectory) -> None:
+    session = cramped.session("big")
+    landed = fill_until_full(session)
+    assert landed > 5
+    with pytest.raises(
+        StoreFullError,
+        match=r"table 'big' is full: .* 2097152 bytes; open the store with a larger "
+        r"max_map_size=, or remove data and compact\(\)",
+    ) as info:
+        session.upsert(b"more", chunk(0))
+    assert info.value.table == "big"
+    assert info.value.max_map_size == 2 * MIB
+
+
+def test_a_full_table_stays_usable(cramped: StoreDirectory) -> None:
+    session = cramped.session("big")
+    table = cramped.table("big")
+    landed = fill_until_full(session)
+    assert session.count() == landed
+    assert session.search(key(0)) == chunk(0)
+    assert session.exists(key(landed)) is False
+    assert len(session.scan(limit=3)) == 3
+    assert table.stats()["map_size"] == 2 * MIB
+    session.upsert(key(0), b"small")
+    for index in range(1, landed):
+        session.remove(key(index))
+    session.upsert(b"fits again", chunk(7))
+    assert session.search(b"fits again") == chunk(7)
+    assert table.compact() > 0
+    assert session.count() == 2
+    session.sync()
+
+
+def test_past_max_map_size_a_group_fails_only_what_does_not_fit(
+    cramped: StoreDirectory,
+) -> None:
+    table = cramped.table("big")
+    session = cramped.session("big")
+    requests = [
+        (build_operation(table, "upsert", key(i), chunk(i)), None) for i in range(40)
+    ]
+    outcomes = session.run_group(requests)
+    landed = [i for i, outcome in enumerate(outcomes) if outcome.ok]
+    full = [i for i, outcome in enumerate(outcomes) if not outcome.ok]
+    assert landed
+    assert full
+    assert landed == list(range(len(landed)))
+    assert all(isinstance(outcomes[i].error, StoreFullError) for i in full)
+    assert session.count() == len(landed)
+    assert [k for k, _ in session.scan()] == [key(i) for i in landed]
+
+
+def test_reopening_with_a_smaller_max_keeps_the_data(
+    roomy: StoreDirectory, store_path: Path
+) -> None:
+    session = roomy.session("big")
+    for index in range(40):
+        session.upsert(key(index), chunk(index))
+    roomy.close()
+    with StoreDirectory(
+        store_path, initial_map_size=MIB, max_map_size=2 * MIB
+    ) as again:
+        reopened = again.session("big")
+        assert reopened.count() == 40
+        with pytest.raises(StoreFullError, match="larger max_map_size="):
+            for index in range(40, 100):
+                reopened.upsert(key(index), chunk(index))
+        assert reopened.search(key(0)) == chunk(0)
+
+
+# -- maintenance -------------------------------------------------------------------
+
+
+def test_compact_returns_the_bytes_reclaimed_and_keeps_the_data(
+    roomy: StoreDirectory, store_path: Path
+) -> None:
+    session = roomy.session("big")
+    table = roomy.table("big")
+    session.batch([("upsert", key(i), chunk(i)) for i in range(40)])
+    session.batch([("remove", key(i)) for i in range(35)])
+    before = table.file_size()
+    reclaimed = table.compact()
+    assert reclaimed > 3 * MIB
+    assert table.file_size() == before - reclaimed
+    assert session.count() == 5
+    assert [k for k, _ in session.scan()] == [key(i) for i in range(35, 40)]
+    assert session.search(key(39)) == chunk(39)
+    session.upsert(b"after", b"compact")
+    assert not os.path.exists(os.path.join(table.path, "compact.tmp"))
+    roomy.close()
+    with StoreDirectory(store_path) as again:
+        assert again.session("big").count() == 6
+
+
+def test_compact_of_a_compact_table_reclaims_nothing_more(table: Table) -> None:
+    table.compact()
+    assert table.compact() == 0
+
+
+def test_compact_keeps_the_durability(
+    store: StoreDirectory, lazy: TableSession
+) -> None:
+    lazy.upsert("k", 1)
+    table = store.table("lazy")
+    table.compact()
+    assert table._env.flags()["sync"] is False
+    assert lazy.search("k") == 1
+
+
+def test_sync_of_both_durabilities(
+    store: StoreDirectory, lazy: TableSession, users: TableSession
+) -> None:
+    lazy.upsert("k", 1)
+    users.upsert("k", 1)
+    store.table("lazy").sync()
+    store.table("users").sync()
+    store.sync()
+
+
+def test_stats_describe_the_table(table: Table, users: TableSession) -> None:
+    users.batch([("upsert", "a", 1), ("upsert", "b", 2)])
+    stats = table.stats()
+    assert stats["records"] == 2
+    assert stats["file_size"] == table.file_size() > 0
+    assert stats["map_size"] == MIB
+    assert (stats["key_format"], stats["value_format"]) == ("str", "json")
+    assert stats["durability"] == "sync"
+
+
+def test_table_describes_itself(table: Table) -> None:
+    assert table.name == "users"
+    assert table.durability is Durability.SYNC
+    assert table.is_closed is False
+    assert repr(table).startswith("<Table 'users' at ")
+
+
+def test_close_twice_is_safe(table: Table) -> None:
+    table.close()
+    table.close()
+    assert table.is_closed is True
+
+
+def test_ops_after_close_raise_store_closed(table: Table, users: TableSession) -> None:
+    users.upsert("k", 1)
+    op = build_operation(table, "search", "k")
+    table.close()
+    with pytest.raises(StoreClosedError, match="the table is closed"):
+        table.run_group([(op, None)])
+    with pytest.raises(StoreClosedError, match="the table is closed"):
+        table.run_group([(build_operation(table, "upsert", "k", 2), None)])
+    with pytest.raises(StoreClosedError, match="the table is closed"):
+        table.read(lambda txn: txn.get(b"k"))
+    with pytest.raises(StoreClosedError, match="the table is closed"):
+        table.sync()
+    with pytest.raises(StoreClosedError, match="the table is closed"):
+        table.compact()
+    with pytest.raises(StoreClosedError, match="the table is closed"):
+        table.stats()
+    with pytest.raises(StoreClosedError, match="the table is closed"):
+        users.search("k")
+
+
+def test_a_lazy_table_is_synced_on_close_and_survives_reopen(
+    store: StoreDirectory, lazy: TableSession, store_path: Path
+) -> None:
+    lazy.batch([("upsert", f"k{i}", i) for i in range(10)])
+    store.close()
+    with StoreDirectory(store_path) as again:
+        assert again.session("lazy").count() == 10
