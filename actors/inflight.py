@@ -27,13 +27,15 @@ class InFlight:
 
     def __init__(self, ops_max: int) -> None:
         self.ops_max = ops_max
-        self._cond = threading.Condition(threading.Lock())
+        # The hot paths take the bare lock (cheaper than the Condition's
+        # Python-level __enter__); waiters wait on a Condition over the same lock.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._ops: dict[int, Op] = {}
         self._seq = itertools.count(1)
         self._last_seq = 0
         self._waiters = 0
         self.counts = {
-            "submitted": 0,
             "completed": 0,
             "failed": 0,
             "retried": 0,
@@ -52,7 +54,7 @@ class InFlight:
         Raises:
             OpsMaxExceededError: if no slot is free (after `timeout`, if waiting).
         """
-        with self._cond:
+        with self._lock:
             if len(self._ops) >= self.ops_max and not force:
                 if not wait:
                     raise OpsMaxExceededError(ops_max=self.ops_max)
@@ -71,12 +73,11 @@ class InFlight:
             op.seq = self._last_seq = next(self._seq)
             op.submitted_at = time.perf_counter()
             self._ops[op.seq] = op
-            self.counts["submitted"] += 1
 
     def remove(self, op: Op, *, failed: bool) -> None:
         """Count `op` as finished and free its slot."""
         self.latencies.append(time.perf_counter() - op.submitted_at)
-        with self._cond:
+        with self._lock:
             if self._ops.pop(op.seq, None) is None:
                 return
             self.counts["failed" if failed else "completed"] += 1
@@ -85,7 +86,7 @@ class InFlight:
 
     def count(self, name: str) -> None:
         """Add one to counter `name` (retried, dead_lettered)."""
-        with self._cond:
+        with self._lock:
             self.counts[name] += 1
 
     def wait_for_submitted(self, timeout: float | None) -> bool:
@@ -116,7 +117,7 @@ class InFlight:
         """Return the counters, the in-flight count and latency percentiles."""
         samples = sorted(self.latencies)
         with self._cond:
-            result: dict[str, Any] = dict(self.counts)
+            result: dict[str, Any] = {"submitted": self._last_seq, **self.counts}
             result["in_flight"] = len(self._ops)
         result["latency_p50"] = _percentile(samples, 0.50)
         result["latency_p99"] = _percentile(samples, 0.99)

@@ -44,6 +44,10 @@ class OpMethods:
     def _op(
         self, table: str, options: OpOptions, key: Any = None, value: Any = None
     ) -> Op:
+        if not options:
+            op = self.new_op(table)
+            op.key, op.value = key, value
+            return op
         extra: dict[str, Any] = dict(options)
         callback = extra.pop("callback", None)
         op = self.new_op(table, callback, **extra)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from actors.optype import OpType
@@ -33,36 +35,32 @@ class Op:
     op is submitted.
     """
 
-    __slots__ = (
-        "_submitter",
-        "attempts",
-        "callback",
-        "durability",
-        "first_failed_at",
-        "future",
-        "id",
-        "key",
-        "last_error",
-        "last_failed_at",
-        "operation",
-        "options",
-        "reply_to",
-        "retry",
-        "seq",
-        "submitted_at",
-        "table",
-        "type",
-        "value",
-        "wait",
-        "wait_timeout",
-    )
+    # Class-level defaults: a new op sets only what it has, which keeps the
+    # submit path cheap (most ops never retry, wait or reply).
+    type: OpType | None = None
+    key: Any = None
+    value: Any = None
+    options: Mapping[str, Any] = MappingProxyType({})
+    reply_to: pykka.ActorRef[Any] | None = None
+    durability: Durability | None = None
+    retry: RetryPolicy | None = None
+    wait: bool | None = None
+    wait_timeout: float | None = None
+    future: OpFuture[Any] | None = None
+    operation: Operation | None = None
+    attempts = 0
+    seq = 0
+    submitted_at = 0.0
+    first_failed_at: float | None = None
+    last_failed_at: float | None = None
+    last_error: BaseException | None = None
 
     def __init__(
         self,
         submitter: _Submitter,
         table: str,
-        *,
         callback: Callback | None = None,
+        *,
         reply_to: pykka.ActorRef[Any] | None = None,
         durability: Durability | None = None,
         retry: RetryPolicy | None = None,
@@ -71,25 +69,18 @@ class Op:
     ) -> None:
         self._submitter = submitter
         self.id = next(_ids)
-        self.type: OpType | None = None
         self.table = table
-        self.key: Any = None
-        self.value: Any = None
-        self.options: dict[str, Any] = {}
         self.callback = callback
-        self.reply_to = reply_to
-        self.durability = durability
-        self.retry = retry
-        self.wait = wait
-        self.wait_timeout = wait_timeout
-        self.future: OpFuture[Any] | None = None
-        self.operation: Operation | None = None
-        self.attempts = 0
-        self.seq = 0
-        self.submitted_at = 0.0
-        self.first_failed_at: float | None = None
-        self.last_failed_at: float | None = None
-        self.last_error: BaseException | None = None
+        if reply_to is not None:
+            self.reply_to = reply_to
+        if durability is not None:
+            self.durability = durability
+        if retry is not None:
+            self.retry = retry
+        if wait is not None:
+            self.wait = wait
+        if wait_timeout is not None:
+            self.wait_timeout = wait_timeout
 
     def insert(self) -> OpFuture[None]:
         """Insert `key` → `value`; fails with `KeyExistsError` if present."""

@@ -46,15 +46,24 @@ from retry import (
 from storage import (
     DEFAULT_INITIAL_MAP_SIZE,
     DEFAULT_MAX_MAP_SIZE,
+    Batch,
+    Count,
     Durability,
+    Exists,
+    Insert,
     InvalidOptionError,
+    Operation,
     OpKind,
     Outcome,
+    Remove,
+    Search,
     StoreClosedError,
     StoreDirectory,
+    Table,
     TableInfo,
+    Update,
+    Upsert,
     build_operation,
-    validate_table_name,
 )
 
 __all__ = ["Store", "open_store"]
@@ -204,7 +213,9 @@ class Store(OpMethods):
         Raises:
             InvalidOptionError: for an unknown option or a bad callback.
         """
-        unknown = set(options) - set(OpOptions.__annotations__)
+        if not options:
+            return Op(self, table, as_callback(callback))
+        unknown = options.keys() - _OP_OPTIONS
         if unknown:
             raise InvalidOptionError(
                 f"unknown op option(s) {sorted(unknown)}; use "
@@ -244,33 +255,16 @@ class Store(OpMethods):
             StoreClosedError, OpSubmittedError, OpsMaxExceededError, and any
             bad-input error of the op, all before anything is written.
         """
-        if internal:
-            if self._closed:
-                raise StoreClosedError("store")
-        else:
-            self._check_open()
+        if self._closing and not (internal and not self._closed):
+            raise StoreClosedError("store")
         if op.future is not None:
             raise OpSubmittedError(
                 f"op {op.id} was already submitted; use new_op() for another op"
             )
         op.type = op_type
-        if op_type is OpType.COMPACT:
-            validate_table_name(op.table)
-            self.directory.table(op.table)
-        else:
-            table = self.directory.table(op.table, internal=internal)
-            if op_type is OpType.SCAN:
-                op.operation = build_operation(table, OpKind.SCAN, **op.options)
-            elif op_type in (OpType.INSERT, OpType.UPDATE, OpType.UPSERT):
-                op.operation = build_operation(
-                    table, OpKind(op_type.value), op.key, op.value
-                )
-            elif op_type is OpType.BATCH:
-                op.operation = build_operation(table, OpKind.BATCH, op.value)
-            elif op_type is OpType.COUNT:
-                op.operation = build_operation(table, OpKind.COUNT)
-            else:
-                op.operation = build_operation(table, OpKind(op_type.value), op.key)
+        table = self.directory.table(op.table, internal=internal)
+        if op_type is not OpType.COMPACT:
+            op.operation = _BUILDERS[op_type](table, op)
         wait = self.wait if op.wait is None else op.wait
         timeout = self.wait_timeout if op.wait_timeout is None else op.wait_timeout
         self._inflight.add(
@@ -742,6 +736,23 @@ def open_store(
     except BaseException:
         directory.close()
         raise
+
+
+_OP_OPTIONS = frozenset(OpOptions.__annotations__)
+
+# How each op type becomes a storage operation (validated and encoded here, on
+# the caller's thread, so bad input is refused before anything is written).
+_BUILDERS: dict[OpType, Callable[[Table, Op], Operation]] = {
+    OpType.INSERT: lambda table, op: Insert(table, op.key, op.value),
+    OpType.UPDATE: lambda table, op: Update(table, op.key, op.value),
+    OpType.UPSERT: lambda table, op: Upsert(table, op.key, op.value),
+    OpType.REMOVE: lambda table, op: Remove(table, op.key),
+    OpType.SEARCH: lambda table, op: Search(table, op.key),
+    OpType.EXISTS: lambda table, op: Exists(table, op.key),
+    OpType.COUNT: lambda table, op: Count(table),
+    OpType.SCAN: lambda table, op: build_operation(table, OpKind.SCAN, **op.options),
+    OpType.BATCH: lambda table, op: Batch(table, op.value),
+}
 
 
 def _check_int(name: str, value: object, minimum: int) -> None:

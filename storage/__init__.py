@@ -40,7 +40,22 @@ from storage.errors import (
     UnknownTableError,
 )
 from storage.names import MAX_TABLE_NAME_LENGTH, validate_table_name
-from storage.operations import BeforeCommit, Operation, OpKind, Outcome, build_operation
+from storage.operations import (
+    Batch,
+    BeforeCommit,
+    Count,
+    Exists,
+    Insert,
+    Operation,
+    OpKind,
+    Outcome,
+    Remove,
+    Scan,
+    Search,
+    Update,
+    Upsert,
+    build_operation,
+)
 from storage.session import TableSession
 from storage.table import MAX_KEY_SIZE, Table
 
@@ -49,13 +64,17 @@ __all__ = [
     "DEFAULT_MAX_MAP_SIZE",
     "MAX_KEY_SIZE",
     "MAX_TABLE_NAME_LENGTH",
+    "Batch",
     "BeforeCommit",
     "BytesCodec",
     "Catalog",
     "Codec",
+    "Count",
     "DecodeError",
     "Durability",
     "EncodeError",
+    "Exists",
+    "Insert",
     "IntCodec",
     "InvalidInputError",
     "InvalidKeyError",
@@ -68,6 +87,9 @@ __all__ = [
     "OpVetoedError",
     "Operation",
     "Outcome",
+    "Remove",
+    "Scan",
+    "Search",
     "StorageError",
     "StoreBusyError",
     "StoreClosedError",
@@ -82,6 +104,8 @@ __all__ = [
     "TransientError",
     "UnknownFormatError",
     "UnknownTableError",
+    "Update",
+    "Upsert",
     "build_operation",
     "get_codec",
     "register_codec",

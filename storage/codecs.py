@@ -58,7 +58,7 @@ class BytesCodec:
 
     def encode(self, obj: Any) -> bytes:
         """Return `obj` as bytes."""
-        if not isinstance(obj, bytes | bytearray | memoryview):
+        if not isinstance(obj, (bytes, bytearray, memoryview)):
             raise TypeError(f"expected bytes, got {type(obj).__name__}")
         return bytes(obj)
 

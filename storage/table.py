@@ -142,7 +142,11 @@ class Table:
         Raises:
             EncodeError: if the table's value codec cannot encode it.
         """
-        return encode_with(self.value_codec, value, what="value", table=self.name)
+        try:
+            return self.value_codec.encode(value)
+        except (TypeError, ValueError, OverflowError, RecursionError):
+            # Build the precise error (with the value shown) off the fast path.
+            return encode_with(self.value_codec, value, what="value", table=self.name)
 
     def decode_key(self, data: bytes) -> Any:
         """Return the key stored as `data`."""

@@ -1,0 +1,262 @@
+"""The benchmark: the store against raw py-lmdb and a hand-written actor, one run.
+
+`actorstore bench` (or `python -m actors bench`) prints ops/s per workload and
+the ratios the targets are stated in; `run_bench()` returns the same figures.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import lmdb
+import pykka
+
+from actors.futures import OpFuture
+from actors.store import open_store
+from storage import Durability
+
+__all__ = ["BenchResult", "format_report", "run_bench"]
+
+VALUE = b"v" * 100
+
+
+@dataclass
+class BenchResult:
+    """Every figure of one run: ops/s by workload, latencies, and ratios."""
+
+    ops: int
+    throughput: dict[str, float]
+    latency: dict[str, float]
+    ratios: dict[str, float]
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the result as a JSON-able dict."""
+        return {
+            "ops": self.ops,
+            "throughput": self.throughput,
+            "latency": self.latency,
+            "ratios": self.ratios,
+        }
+
+
+def _key(i: int) -> bytes:
+    return b"key%08d" % i
+
+
+def _rate(ops: int, fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return ops / (time.perf_counter() - start)
+
+
+def _raw_env(path: str, *, sync: bool) -> lmdb.Environment:
+    return lmdb.open(path, map_size=1 << 30, sync=sync, metasync=sync, max_dbs=0)
+
+
+def _raw_lmdb(root: str, ops: int, sync_ops: int) -> dict[str, float]:
+    """The floor: py-lmdb with no actors, no futures, no codecs."""
+    results: dict[str, float] = {}
+    env = _raw_env(os.path.join(root, "raw-nosync"), sync=False)
+
+    def put_each() -> None:
+        for i in range(ops):
+            with env.begin(write=True) as txn:
+                txn.put(_key(i), VALUE)
+
+    def get_each() -> None:
+        for i in range(ops):
+            with env.begin() as txn:
+                txn.get(_key(i))
+
+    def put_1000_per_txn() -> None:
+        for start in range(0, ops, 1000):
+            with env.begin(write=True) as txn:
+                for i in range(start, min(ops, start + 1000)):
+                    txn.put(_key(i), VALUE)
+
+    results["raw_put_txn_per_op"] = _rate(ops, put_each)
+    results["raw_get_txn_per_op"] = _rate(ops, get_each)
+    results["raw_put_1000_per_txn"] = _rate(ops, put_1000_per_txn)
+    env.close()
+    env = _raw_env(os.path.join(root, "raw-sync"), sync=True)
+
+    def put_fsync_each() -> None:
+        for i in range(sync_ops):
+            with env.begin(write=True) as txn:
+                txn.put(_key(i), VALUE)
+
+    results["raw_put_fsync_per_op"] = _rate(sync_ops, put_fsync_each)
+    env.close()
+    return results
+
+
+class _HandWrittenActor(pykka.ThreadingActor):
+    """What a user would write without actorstore: an actor wrapping py-lmdb."""
+
+    use_daemon_thread = True
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.env = _raw_env(path, sync=False)
+
+    def put(self, key: bytes, value: bytes) -> None:
+        with self.env.begin(write=True) as txn:
+            txn.put(key, value)
+
+    def get(self, key: bytes) -> bytes | None:
+        with self.env.begin() as txn:
+            return txn.get(key)
+
+    def on_stop(self) -> None:
+        self.env.close()
+
+
+def _windowed(ops: int, window: int, submit: Callable[[int], Any]) -> None:
+    """Keep `window` requests in flight, as a client with a pending window would."""
+    pending: collections.deque[Any] = collections.deque()
+    for i in range(ops):
+        if len(pending) >= window:
+            pending.popleft().get(timeout=60)
+        pending.append(submit(i))
+    for future in pending:
+        future.get(timeout=60)
+
+
+def _hand_written(root: str, ops: int) -> dict[str, float]:
+    ref = _HandWrittenActor.start(os.path.join(root, "actor"))
+    proxy = ref.proxy()
+    try:
+        put = _rate(
+            ops, lambda: _windowed(ops, 64, lambda i: proxy.put(_key(i), VALUE))
+        )
+        get = _rate(ops, lambda: _windowed(ops, 64, lambda i: proxy.get(_key(i))))
+        samples = []
+        for i in range(min(ops, 2000)):
+            start = time.perf_counter()
+            proxy.get(_key(i)).get(timeout=10)
+            samples.append(time.perf_counter() - start)
+    finally:
+        ref.stop()
+    return {
+        "actor_put_pipelined": put,
+        "actor_get_pipelined": get,
+        "actor_ask_p50": statistics.median(samples),
+    }
+
+
+def _store(
+    root: str, ops: int, sync_ops: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    results: dict[str, float] = {}
+    latency: dict[str, float] = {}
+    with open_store(os.path.join(root, "store"), ops_max=4096) as store:
+        store.create_table(
+            "none", key_format="bytes", value_format="bytes", durability=Durability.NONE
+        )
+        store.create_table(
+            "sync", key_format="bytes", value_format="bytes", durability=Durability.SYNC
+        )
+
+        def upsert_to(names: list[str]) -> Callable[[int], OpFuture[None]]:
+            return lambda i: store.upsert(names[i % len(names)], _key(i), VALUE)
+
+        results["store_none_upsert_pipelined"] = _rate(
+            ops,
+            lambda: _windowed(ops, 64, lambda i: store.upsert("none", _key(i), VALUE)),
+        )
+        for window in (1, 8, 64, 512):
+            count = sync_ops if window == 1 else min(ops, sync_ops * window)
+            results[f"store_sync_upsert_{window}_in_flight"] = _rate(
+                count, functools.partial(_windowed, count, window, upsert_to(["sync"]))
+            )
+        results["store_search_pipelined"] = _rate(
+            ops, lambda: _windowed(ops, 64, lambda i: store.search("none", _key(i)))
+        )
+        writes = [("upsert", _key(i), VALUE) for i in range(1000)]
+        batches = max(1, ops // 1000)
+        results["store_batch_1000"] = _rate(
+            batches * 1000,
+            lambda: [
+                store.batch("none", writes).get(timeout=60) for _ in range(batches)
+            ],
+        )
+        samples = []
+        for i in range(min(ops, 2000)):
+            start = time.perf_counter()
+            store.search("none", _key(i)).get(timeout=10)
+            samples.append(time.perf_counter() - start)
+        samples.sort()
+        latency["store_round_trip_p50"] = samples[len(samples) // 2]
+        latency["store_round_trip_p99"] = samples[int(len(samples) * 0.99)]
+        for tables in (1, 2, 4):
+            names = [f"spread{tables}_{t}" for t in range(tables)]
+            for name in names:
+                store.create_table(
+                    name,
+                    key_format="bytes",
+                    value_format="bytes",
+                    durability=Durability.NONE,
+                )
+            results[f"store_none_upsert_{tables}_tables"] = _rate(
+                ops, functools.partial(_windowed, ops, 64, upsert_to(names))
+            )
+    return results, latency
+
+
+def run_bench(
+    ops: int = 50_000, sync_ops: int = 300, path: str | None = None
+) -> BenchResult:
+    """Run every workload with `ops` operations (`sync_ops` for fsync-per-op ones)."""
+    with tempfile.TemporaryDirectory(dir=path) as root:
+        throughput = _raw_lmdb(root, ops, sync_ops)
+        hand = _hand_written(root, ops)
+        throughput["actor_put_pipelined"] = hand["actor_put_pipelined"]
+        throughput["actor_get_pipelined"] = hand["actor_get_pipelined"]
+        store, latency = _store(root, ops, sync_ops)
+        throughput.update(store)
+    latency["actor_ask_p50"] = hand["actor_ask_p50"]
+    t = throughput
+    ratios = {
+        "none_upsert_vs_raw_put (>= 0.40)": t["store_none_upsert_pipelined"]
+        / t["raw_put_txn_per_op"],
+        "sync64_upsert_vs_raw_fsync_put (>= 15)": t["store_sync_upsert_64_in_flight"]
+        / t["raw_put_fsync_per_op"],
+        "sync64_vs_none_upsert (>= 0.6)": t["store_sync_upsert_64_in_flight"]
+        / t["store_none_upsert_pipelined"],
+        "search_vs_raw_get (>= 0.10)": t["store_search_pipelined"]
+        / t["raw_get_txn_per_op"],
+        "search_vs_hand_written_actor (>= 2)": t["store_search_pipelined"]
+        / t["actor_get_pipelined"],
+        "batch_vs_raw_1000_per_txn (>= 0.5)": t["store_batch_1000"]
+        / t["raw_put_1000_per_txn"],
+        "round_trip_p50_vs_pykka_ask (<= 1.5)": latency["store_round_trip_p50"]
+        / latency["actor_ask_p50"],
+    }
+    return BenchResult(ops, throughput, latency, ratios)
+
+
+def format_report(result: BenchResult) -> str:
+    """Return the result as a readable table."""
+    lines = [
+        f"actorstore bench ({result.ops} ops per workload)",
+        "",
+        "throughput (ops/s):",
+    ]
+    lines += [
+        f"  {name:42} {value:>12,.0f}" for name, value in result.throughput.items()
+    ]
+    lines += ["", "latency (ms):"]
+    lines += [
+        f"  {name:42} {value * 1000:>12.3f}" for name, value in result.latency.items()
+    ]
+    lines += ["", "ratios (target):"]
+    lines += [f"  {name:42} {value:>12.2f}" for name, value in result.ratios.items()]
+    return "\n".join(lines)
