@@ -12,7 +12,6 @@ import pykka
 
 from actors.optype import OpType
 from storage import (
-    BeforeCommit,
     Durability,
     Outcome,
     StoreClosedError,
@@ -130,12 +129,17 @@ class TableOwner(pykka.ThreadingActor):
 
     def _run_batch(self, batch: list[Op]) -> None:
         by_table: dict[str, list[Op]] = {}
+        compact = OpType.COMPACT
         for op in batch:
-            by_table.setdefault(op.table, []).append(op)
+            same_table = by_table.get(op.table)
+            if same_table is None:
+                by_table[op.table] = [op]
+            else:
+                same_table.append(op)
         for table, ops in by_table.items():
             group: list[Op] = []
             for op in ops:
-                if op.type is OpType.COMPACT:
+                if op.type is compact:
                     self._run_group(table, group)
                     group = []
                     self._run_compact(table, op)
@@ -148,7 +152,11 @@ class TableOwner(pykka.ThreadingActor):
             return
         try:
             session = self._session(name)
-            requests = [(op.operation, self._before_commit(op)) for op in ops]
+            in_txn = self._callbacks_in_txn
+            requests = [
+                (op.operation, op.callback.callback if in_txn and op.callback else None)
+                for op in ops
+            ]
             outcomes = session.run_group(requests)  # type: ignore[arg-type]
             self._make_durable(session, ops, outcomes)
         except Exception as exc:
@@ -156,11 +164,6 @@ class TableOwner(pykka.ThreadingActor):
             outcomes = [Outcome(error=exc) for _ in ops]
         for op, outcome in zip(ops, outcomes, strict=True):
             self._finish(op, outcome)
-
-    def _before_commit(self, op: Op) -> BeforeCommit | None:
-        if op.callback is None or not self._callbacks_in_txn:
-            return None
-        return op.callback.callback
 
     def _make_durable(
         self, session: TableSession, ops: list[Op], outcomes: list[Outcome]

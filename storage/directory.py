@@ -154,7 +154,11 @@ class StoreDirectory:
         # The fast path must neither hash a non-str name (a list raises
         # TypeError) nor hand out a table that close() has closed.
         table = self._tables.get(name) if isinstance(name, str) else None
-        if table is not None and not self._closed:
+        if (
+            table is not None
+            and not self._closed
+            and (internal or not name.startswith("_"))
+        ):
             return table
         validate_table_name(name, internal=internal)
         with self._lock:

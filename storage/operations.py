@@ -82,7 +82,8 @@ class _KeyValueOp(Operation):
     __slots__ = ("key_bytes", "value", "value_bytes")
 
     def __init__(self, table: Table, key: Any, value: Any) -> None:
-        super().__init__(table, key)
+        self.table = table  # not super().__init__(): this runs once per op
+        self.key = key
         self.value = value
         self.key_bytes = table.encode_key(key)
         self.value_bytes = table.encode_value(value)
