@@ -1,0 +1,161 @@
+"""The actorstore CLI, run in-process through main() and once as a real command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import actors
+from actors.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> str:
+    path = str(tmp_path / "store")
+    with actors.open_store(path) as store:
+        store.create_table("users")
+        store.create_table("nums", key_format="int", value_format="str")
+        store.upsert("users", "ada", {"age": 36}).get(timeout=5)
+        store.upsert("nums", 7, "seven").get(timeout=5)
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_info_lists_tables_and_dead_letters(store_path: str, capsys) -> None:
+    code, out, _ = run(capsys, "info", store_path)
+    assert code == 0
+    assert "users: 1 records, key str, value json, durability sync" in out
+    assert "nums: 1 records, key int, value str" in out
+    assert "dead letters: 0" in out
+
+
+def test_info_json(store_path: str, capsys) -> None:
+    code, out, _ = run(capsys, "info", store_path, "--json")
+    report = json.loads(out)
+    assert code == 0
+    assert report["tables"]["users"]["records"] == 1
+    assert report["tables"]["users"]["file_size"] > 0
+    assert report["dead_letters"] == 0
+    assert "__dead_letters__" not in report["tables"]
+
+
+def test_put_then_get_parse_per_format(store_path: str, capsys) -> None:
+    assert run(capsys, "put", store_path, "users", "bob", '{"age": 5}')[0] == 0
+    assert run(capsys, "put", store_path, "nums", "-3", "minus three")[0] == 0
+    assert run(capsys, "get", store_path, "users", "bob")[1].strip() == '{"age": 5}'
+    assert run(capsys, "get", store_path, "nums", "-3")[1].strip() == "minus three"
+
+
+def test_get_missing_key_is_a_store_error(store_path: str, capsys) -> None:
+    code, out, err = run(capsys, "get", store_path, "users", "nobody")
+    assert code == 1
+    assert out == ""
+    assert err.startswith("actorstore: error: table 'users': key 'nobody' not found")
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("put", "{store}", "users", "x", "{bad"), "not valid JSON"),
+        (("get", "{store}", "nums", "seven"), "has int keys"),
+        (("info", "{missing}"), "no store at"),
+        (("scan", "{store}", "users", "--limit", "-1"), "--limit must be >= 0"),
+        (
+            ("dead-letters", "{store}", "replay", "--id", "42"),
+            "no dead letter with id 42",
+        ),
+        (("compact", "{store}", "--timeout", "0"), "--timeout must be > 0"),
+    ],
+)
+def test_user_mistakes_exit_2_with_one_line(
+    store_path: str, tmp_path: Path, capsys, argv: tuple[str, ...], message: str
+) -> None:
+    places = {"{store}": store_path, "{missing}": str(tmp_path / "nope")}
+    filled = [places.get(a, a) for a in argv]
+    code, _, err = run(capsys, *filled)
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_unknown_table_is_a_store_error(store_path: str, capsys) -> None:
+    code, _, err = run(capsys, "get", store_path, "ghosts", "x")
+    assert code == 1
+    assert "table 'ghosts' does not exist" in err
+
+
+def test_scan_prefix_limit_and_json(store_path: str, capsys) -> None:
+    for key in ("ann", "anna", "bo"):
+        run(capsys, "put", store_path, "users", key, "1")
+    code, out, _ = run(capsys, "scan", store_path, "users", "--prefix", "an", "--json")
+    assert code == 0
+    assert [json.loads(line)["key"] for line in out.splitlines()] == ["ann", "anna"]
+    code, out, _ = run(capsys, "scan", store_path, "users", "--limit", "2")
+    assert out.splitlines() == ['ada\t{"age": 36}', "ann\t1"]
+
+
+def test_load_reports_and_dead_letters_bad_lines(
+    store_path: str, tmp_path: Path, capsys
+) -> None:
+    source = tmp_path / "people.jsonl"
+    lines = [json.dumps({"id": f"p{i}", "n": i}) for i in range(500)]
+    source.write_text("\n".join([*lines, "not json", '{"no_id": 1}']) + "\n")
+    code, out, err = run(
+        capsys, "load", store_path, "people", str(source), "--window", "16"
+    )
+    assert code == 1
+    assert "loaded 500 records into 'people'; 2 failed" in out
+    assert "line 501: not valid JSON" in err
+    with actors.open_store(store_path) as store:
+        assert store.count("people").get(timeout=5) == 500
+        assert store.search("people", "p499").get(timeout=5) == {"id": "p499", "n": 499}
+        letters = store.dead_letters.list()
+    assert [letter.key for letter in letters] == ["line 501", "line 502"]
+    code, out, _ = run(capsys, "dead-letters", store_path, "list")
+    assert "line 501" in out
+    code, out, _ = run(capsys, "dead-letters", store_path, "purge")
+    assert out.strip() == "purged 2 dead letters"
+
+
+def test_load_a_clean_file_exits_0(store_path: str, tmp_path: Path, capsys) -> None:
+    source = tmp_path / "ok.jsonl"
+    source.write_text("".join(json.dumps({"id": i}) + "\n" for i in range(50)))
+    code, out, _ = run(capsys, "load", store_path, "ok", str(source), "--key", "id")
+    assert code == 0
+    assert "loaded 50 records into 'ok'; 0 failed" in out
+
+
+def test_compact_prints_bytes_per_table(store_path: str, capsys) -> None:
+    code, out, _ = run(capsys, "compact", store_path, "users")
+    assert code == 0
+    assert out.startswith("users: ") and out.strip().endswith("bytes reclaimed")
+
+
+def test_the_console_command_runs_as_a_module(store_path: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "actors", "get", store_path, "users", "ada"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == '{"age": 36}'
+
+
+def test_usage_error_exits_2(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["frobnicate"])
+    assert exit_info.value.code == 2
