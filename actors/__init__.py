@@ -2,7 +2,12 @@
 
 import logging as _logging
 
-from actors.errors import OpsMaxExceededError, OpSubmittedError, OpTimeoutError
+from actors.errors import (
+    OpsMaxExceededError,
+    OpSubmittedError,
+    OpTimeoutError,
+    StoreForkedError,
+)
 from actors.futures import OpFuture
 from actors.messages import OpCompleted
 from actors.methods import OpMethods, OpOptions
@@ -25,6 +30,7 @@ __all__ = [
     "OpsMaxExceededError",
     "SerializedClient",
     "Store",
+    "StoreForkedError",
     "open_store",
 ]
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from storage import InvalidInputError, StoreError, TransientError
+from storage import InvalidInputError, StoreClosedError, StoreError, TransientError
 
-__all__ = ["OpSubmittedError", "OpTimeoutError", "OpsMaxExceededError"]
+__all__ = [
+    "OpSubmittedError",
+    "OpTimeoutError",
+    "OpsMaxExceededError",
+    "StoreForkedError",
+]
 
 
 class OpsMaxExceededError(TransientError):
@@ -29,3 +34,16 @@ class OpTimeoutError(StoreError, TimeoutError):
 
 class OpSubmittedError(InvalidInputError):
     """Raised when an `Op` handle that was already submitted is submitted again."""
+
+
+class StoreForkedError(StoreClosedError):
+    """Raised when a store opened before `fork()` is used in the child process."""
+
+    def __init__(self, *, opened_by: int) -> None:
+        StoreError.__init__(
+            self,
+            f"this store was opened by process {opened_by} and cannot be used "
+            "after fork(); open the store in the child (or start children with "
+            "the 'spawn' method)",
+        )
+        self.opened_by = opened_by

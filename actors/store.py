@@ -17,7 +17,7 @@ from typing import Any, cast
 
 import pykka
 
-from actors.errors import OpSubmittedError, OpTimeoutError
+from actors.errors import OpSubmittedError, OpTimeoutError, StoreForkedError
 from actors.futures import OpFuture
 from actors.inflight import InFlight
 from actors.messages import OpCompleted
@@ -118,6 +118,7 @@ class Store(OpMethods):
         self._lock = threading.Lock()
         self._closed = False
         self._closing = False
+        self._opened_by = os.getpid()
         self._owner_of: dict[str, Mailbox] = {}
         self._table_policies: dict[str, RetryPolicy] = {}
         self._dirty: set[str] = set()
@@ -256,7 +257,7 @@ class Store(OpMethods):
             bad-input error of the op, all before anything is written.
         """
         if self._closing and not (internal and not self._closed):
-            raise StoreClosedError("store")
+            self._check_open()
         if op.future is not None:
             raise OpSubmittedError(
                 f"op {op.id} was already submitted; use new_op() for another op"
@@ -616,6 +617,11 @@ class Store(OpMethods):
             if self._closed:
                 return
             self._closing = True
+        if self._opened_by != os.getpid():
+            # A forked child has none of the workers, and LMDB forbids using
+            # the parent's environments: there is nothing it may close.
+            self._closed = True
+            return
         self._close_scheduled()
         self.flush(timeout)
         for mailbox in self._mailboxes:
@@ -643,6 +649,8 @@ class Store(OpMethods):
 
     def _check_open(self) -> None:
         if self._closing or self._closed:
+            if self._opened_by != os.getpid():
+                raise StoreForkedError(opened_by=self._opened_by)
             raise StoreClosedError("store")
 
     def serialized(self) -> SerializedClient:
@@ -780,6 +788,16 @@ def _check_policy(value: object) -> None:
 # Stores still open at exit are closed (flushed and synced) so that a program
 # that forgets close() loses nothing and still exits: the workers are daemons.
 _open_stores: weakref.WeakSet[Store] = weakref.WeakSet()
+
+
+def _refuse_in_forked_child() -> None:
+    # fork() copies no worker thread and LMDB environments must not be used
+    # after fork(), so the child's copy of each store refuses every op.
+    for store in list(_open_stores):
+        store._closing = True
+
+
+os.register_at_fork(after_in_child=_refuse_in_forked_child)
 
 
 @atexit.register
