@@ -7,7 +7,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Generator
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NoReturn, TypeVar
 
 from actors.errors import OpTimeoutError
 from storage import InvalidOptionError
@@ -55,6 +55,8 @@ class OpFuture(Generic[T]):
             The op's own error (e.g. `NotFoundError`), not wrapped.
             OpTimeoutError: if `timeout` passes first (the op still runs).
         """
+        if timeout is not None and timeout < 0:
+            _refuse_timeout(timeout)
         if self._state != _DONE and not self._wait(timeout):
             raise OpTimeoutError(f"op {self.op_id} not done after {timeout} seconds")
         if self._error is not None:
@@ -68,13 +70,13 @@ class OpFuture(Generic[T]):
         Raises:
             OpTimeoutError: if `timeout` passes first.
         """
+        if timeout is not None and timeout < 0:
+            _refuse_timeout(timeout)
         if self._state != _DONE and not self._wait(timeout):
             raise OpTimeoutError(f"op {self.op_id} not done after {timeout} seconds")
         return self._error
 
     def _wait(self, timeout: float | None) -> bool:
-        if timeout is not None and timeout < 0:
-            raise InvalidOptionError(f"timeout must be >= 0 or None, not {timeout}")
         with _lock:
             if self._state == _DONE:
                 return True
@@ -150,6 +152,10 @@ class OpFuture(Generic[T]):
         else:
             state = "done"
         return f"<OpFuture op={self.op_id} {state}>"
+
+
+def _refuse_timeout(timeout: float) -> NoReturn:
+    raise InvalidOptionError(f"timeout must be >= 0 or None, not {timeout}")
 
 
 def _resolve(waiter: asyncio.Future[None]) -> None:
