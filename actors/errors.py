@@ -19,8 +19,8 @@ class OpsMaxExceededError(TransientError):
         waited = "" if not timeout else f" after waiting {timeout} s"
         super().__init__(
             f"{ops_max} ops are already outstanding (ops_max={ops_max}){waited}; "
-            "wait for some to finish (flush()), pass wait=True or timeout= to wait "
-            "for a slot, or open the store with a larger ops_max"
+            "wait for some to finish (flush()), pass wait=True or wait_timeout= "
+            "to wait for a slot, or open the store with a larger ops_max"
         )
         self.ops_max = ops_max
 

@@ -32,6 +32,7 @@ class InFlight:
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._ops: dict[int, Op] = {}
+        self._slots = 0  # held by ops whose future is not done yet
         self._seq = itertools.count(1)
         self._last_seq = 0
         self._waiters = 0
@@ -55,13 +56,13 @@ class InFlight:
             OpsMaxExceededError: if no slot is free (after `timeout`, if waiting).
         """
         with self._lock:
-            if len(self._ops) >= self.ops_max and not force:
+            if self._slots >= self.ops_max and not force:
                 if not wait:
                     raise OpsMaxExceededError(ops_max=self.ops_max)
                 deadline = None if timeout is None else time.monotonic() + timeout
                 self._waiters += 1
                 try:
-                    while len(self._ops) >= self.ops_max:
+                    while self._slots >= self.ops_max:
                         left = None if deadline is None else deadline - time.monotonic()
                         if left is not None and left <= 0:
                             raise OpsMaxExceededError(
@@ -73,11 +74,25 @@ class InFlight:
             op.seq = self._last_seq = next(self._seq)
             op.submitted_at = time.perf_counter()
             self._ops[op.seq] = op
+            self._slots += 1
+            op.holds_slot = True
+
+    def release(self, op: Op) -> None:
+        """Free `op`'s slot (its future is about to complete)."""
+        with self._lock:
+            if op.holds_slot:
+                op.holds_slot = False
+                self._slots -= 1
+                if self._waiters:
+                    self._cond.notify_all()
 
     def remove(self, op: Op, *, failed: bool) -> None:
-        """Count `op` as finished and free its slot."""
+        """Count `op` as finished (flush stops waiting for it); free its slot."""
         self.latencies.append(time.perf_counter() - op.submitted_at)
         with self._lock:
+            if op.holds_slot:
+                op.holds_slot = False
+                self._slots -= 1
             if self._ops.pop(op.seq, None) is None:
                 return
             self.counts["failed" if failed else "completed"] += 1

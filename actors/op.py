@@ -50,6 +50,7 @@ class Op:
     operation: Operation | None = None
     attempts = 0
     seq = 0
+    holds_slot = False
     submitted_at = 0.0
     first_failed_at: float | None = None
     last_failed_at: float | None = None

@@ -65,9 +65,20 @@ class OpAttempt:
         self.decided = True
 
         def run() -> None:
-            # retry() runs later on the scheduler: make this attempt current there.
-            with handling(self):
-                fn()
+            # retry() runs later on the scheduler: make a fresh attempt current
+            # there, and end the op if the handler neither retried nor gave up.
+            attempt = OpAttempt(self._store, self._op)
+            try:
+                with handling(attempt):
+                    fn()
+            except Exception as exc:
+                if attempt.decided:
+                    raise
+                exc.__context__ = self._op.last_error
+                attempt.fail(exc)
+                return
+            if not attempt.decided:
+                attempt.fail(self._op.last_error or RuntimeError("retry() did nothing"))
 
         self._store._schedule_retry(self._op, delay, run)
 

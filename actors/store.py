@@ -94,7 +94,8 @@ class Store(OpMethods):
         _check_int("threads", threads, 1)
         _check_int("ops_max", ops_max, 1)
         _check_timeout("wait_timeout", wait_timeout)
-        _check_timeout("sync_interval", sync_interval)
+        _check_interval(sync_interval)
+        _check_wait(wait)
         _check_policy(retry)
         if dead_letter_hook is not None and not callable(dead_letter_hook):
             raise InvalidOptionError(
@@ -122,6 +123,7 @@ class Store(OpMethods):
         self._owner_of: dict[str, Mailbox] = {}
         self._table_policies: dict[str, RetryPolicy] = {}
         self._dirty: set[str] = set()
+        self._sync_lock = threading.Lock()
         self.dead_letter_hook = dead_letter_hook
         self.dead_letters = DeadLetters(self)
         directory.create_table(
@@ -224,6 +226,7 @@ class Store(OpMethods):
             )
         durability = options.get("durability")
         _check_policy(options.get("retry"))
+        _check_wait(options.get("wait"))
         _check_timeout("wait_timeout", options.get("wait_timeout"))
         reply_to = options.get("reply_to")
         if reply_to is not None and not isinstance(reply_to, pykka.ActorRef):
@@ -281,7 +284,9 @@ class Store(OpMethods):
 
     def _may_retry(self, op: Op) -> bool:
         """Whether `op` may be resubmitted later (which would break pipelining)."""
-        return self._policy_for(op) is not None
+        return self._policy_for(op) is not None or isinstance(
+            op.callback, RetryCallback
+        )
 
     def _dispatch(self, op: Op) -> None:
         """Queue a prepared op at its table's owner."""
@@ -343,7 +348,7 @@ class Store(OpMethods):
             if error is not None and callback is not None:
                 error = _call_exception(callback, error)
             self._complete(op, outcome.result, error)
-        except Exception as exc:
+        except BaseException as exc:
             logger.error("op %d: finishing failed", op.id, exc_info=True)
             self._complete(op, None, exc)
 
@@ -561,6 +566,9 @@ class Store(OpMethods):
                 logger.warning(
                     "op %d: reply_to actor is dead; result kept in future", op.id
                 )
+        # Free the slot first, so code woken by the future can submit at once;
+        # flush() still waits until the future and its callbacks are done.
+        self._inflight.release(op)
         if error is not None:
             future.set_exception(error)
         else:
@@ -577,15 +585,31 @@ class Store(OpMethods):
             with contextlib.suppress(RuntimeError):
                 self._scheduler.call_later(self.sync_interval, self._sync_tick)
 
-    def _sync_dirty(self) -> None:
-        while self._dirty:
-            name = self._dirty.pop()
-            try:
-                self.directory.table(name, internal=True).sync()
-            except StoreClosedError:
-                return
-            except Exception:
-                logger.error("sync of table %s failed", name, exc_info=True)
+    def _sync_dirty(self, *, raise_errors: bool = False) -> None:
+        """Sync the NONE tables written since their last sync.
+
+        A table whose sync fails stays dirty (the next tick or flush tries
+        again); the first failure is raised if `raise_errors`, else logged.
+        """
+        failed: list[tuple[str, Exception]] = []
+        # One sync pass at a time, so a flush waits for a tick's pass to end.
+        with self._sync_lock:
+            while True:
+                try:
+                    name = self._dirty.pop()
+                except KeyError:
+                    break
+                try:
+                    self.directory.table(name, internal=True).sync()
+                except StoreClosedError:
+                    return
+                except Exception as exc:  # noqa: BLE001 - raised or logged below
+                    failed.append((name, exc))
+            self._dirty.update(name for name, _ in failed)
+        if failed and raise_errors:
+            raise failed[0][1]
+        for name, problem in failed:
+            logger.error("sync of table %s failed: %r", name, problem)
 
     # -- flush, close, stats -------------------------------------------------------
 
@@ -603,7 +627,7 @@ class Store(OpMethods):
             raise OpTimeoutError(
                 f"flush: {len(self._inflight)} ops still outstanding after {timeout} s"
             )
-        self._sync_dirty()
+        self._sync_dirty(raise_errors=True)
 
     def close(self, timeout: float | None = None) -> None:
         """Flush, stop every actor and close the tables; safe to call twice.
@@ -720,7 +744,8 @@ def open_store(
     """
     _check_int("threads", threads, 1)
     _check_int("ops_max", ops_max, 1)
-    _check_timeout("sync_interval", sync_interval)
+    _check_interval(sync_interval)
+    _check_wait(wait)
     _check_timeout("wait_timeout", wait_timeout)
     _check_policy(retry)
     directory = StoreDirectory(
@@ -774,6 +799,21 @@ def _check_timeout(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
         raise InvalidOptionError(
             f"{name} must be a number of seconds >= 0 or None, not {value!r}"
+        )
+
+
+def _check_interval(value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise InvalidOptionError(
+            f"sync_interval must be a number of seconds > 0, not {value!r}"
+        )
+
+
+def _check_wait(value: object) -> None:
+    if value is not None and not isinstance(value, bool):
+        raise InvalidOptionError(
+            f"wait must be True or False, not {value!r}; use wait_timeout= for "
+            "a number of seconds"
         )
 
 

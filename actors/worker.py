@@ -44,6 +44,7 @@ class Mailbox:
         self._ops: deque[Op] = deque()
         self._lock = threading.Lock()
         self._scheduled = False
+        self._closed = False
         self.ref: pykka.ActorRef[Any] | None = None
 
     def put(self, op: Op) -> None:
@@ -53,6 +54,8 @@ class Mailbox:
             StoreClosedError: if the owner has stopped (the op is not queued).
         """
         with self._lock:
+            if self._closed:
+                raise StoreClosedError("store")
             self._ops.append(op)
             if self._scheduled:
                 return
@@ -78,6 +81,14 @@ class Mailbox:
                 ops.clear()
                 return taken
             return [ops.popleft() for _ in range(limit)]
+
+    def close(self) -> list[Op]:
+        """Refuse further ops; return the ones still queued."""
+        with self._lock:
+            self._closed = True
+            left = list(self._ops)
+            self._ops.clear()
+            return left
 
     def __len__(self) -> int:
         return len(self._ops)
@@ -159,7 +170,7 @@ class TableOwner(pykka.ThreadingActor):
             ]
             outcomes = session.run_group(requests)  # type: ignore[arg-type]
             self._make_durable(session, ops, outcomes)
-        except Exception as exc:
+        except BaseException as exc:
             logger.debug("group of %d ops on %s failed", len(ops), name, exc_info=True)
             outcomes = [Outcome(error=exc) for _ in ops]
         for op, outcome in zip(ops, outcomes, strict=True):
@@ -181,6 +192,8 @@ class TableOwner(pykka.ThreadingActor):
         ]
         if not wrote:
             return
+        # Dirty first: if the sync below fails, flush() and the tick retry it.
+        self._on_dirty(table.name)
         if any(op.durability is Durability.SYNC for op in wrote):
             try:
                 table.sync()
@@ -188,8 +201,6 @@ class TableOwner(pykka.ThreadingActor):
                 for index, op in enumerate(ops):
                     if op.durability is Durability.SYNC and outcomes[index].ok:
                         outcomes[index] = Outcome(error=exc)
-                return
-        self._on_dirty(table.name)
 
     def _run_compact(self, name: str, op: Op) -> None:
         try:
@@ -207,5 +218,5 @@ class TableOwner(pykka.ThreadingActor):
 
     def on_stop(self) -> None:
         """Fail whatever is still queued: the store is closing."""
-        for op in self._mailbox.take(len(self._mailbox) + 1):
+        for op in self._mailbox.close():
             self._finish(op, Outcome(error=StoreClosedError("store", table=op.table)))

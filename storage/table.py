@@ -423,7 +423,9 @@ def _run_one(
         return Outcome(error=exc)  # the caller grows the map and redoes the op
     except lmdb.Error as exc:
         return Outcome(error=translate(exc, what="op failed", table=op.table.name))
-    except Exception as exc:  # noqa: BLE001 - the op's own error is its outcome
+    except BaseException as exc:  # noqa: BLE001 - the op's own error is its outcome
+        # Even SystemExit from user code in a callback fails only its op: it
+        # must not unwind a worker in the middle of a transaction.
         return Outcome(error=exc)
     return Outcome(result=result)
 

@@ -1,0 +1,296 @@
+"""Tests for actors/futures.py: OpFuture by get, done callbacks and asyncio await."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from actors import OpFuture, OpTimeoutError, Store
+from storage import InvalidOptionError, NotFoundError, StoreError
+
+WAIT = 5.0
+
+
+# -- get, done, exception ----------------------------------------------------------
+
+
+def test_get_returns_the_result_once_set() -> None:
+    future: OpFuture[int] = OpFuture(7)
+    assert not future.done()
+
+    future.set_result(42)
+
+    assert future.done()
+    assert future.get() == 42
+    assert future.get(timeout=0) == 42
+    assert future.exception() is None
+
+
+def test_get_raises_the_stored_error_itself_not_wrapped() -> None:
+    future: OpFuture[Any] = OpFuture(7)
+    error = NotFoundError(table="users", key="norma")
+
+    future.set_exception(error)
+
+    with pytest.raises(NotFoundError, match="'norma' not found") as caught:
+        future.get(timeout=0)
+    assert caught.value is error
+    assert future.exception(timeout=0) is error
+
+
+def test_get_times_out_with_op_timeout_error_naming_the_op() -> None:
+    future: OpFuture[Any] = OpFuture(12)
+
+    with pytest.raises(OpTimeoutError, match=r"op 12 not done after 0\.01 seconds"):
+        future.get(timeout=0.01)
+    with pytest.raises(OpTimeoutError):
+        future.exception(timeout=0.01)
+    assert not future.done()
+
+
+def test_op_timeout_error_is_a_store_error_and_a_timeout_error() -> None:
+    assert issubclass(OpTimeoutError, StoreError)
+    assert issubclass(OpTimeoutError, TimeoutError)
+
+
+@pytest.mark.parametrize("done", [False, True], ids=["pending", "done"])
+def test_negative_timeouts_are_refused(done: bool) -> None:
+    future: OpFuture[int] = OpFuture(1)
+    if done:
+        future.set_result(1)
+
+    with pytest.raises(InvalidOptionError, match="timeout must be >= 0"):
+        future.get(timeout=-1)
+    with pytest.raises(InvalidOptionError, match="timeout must be >= 0"):
+        future.exception(timeout=-1)
+
+
+def test_get_blocks_until_another_thread_completes_it() -> None:
+    future: OpFuture[str] = OpFuture(1)
+    started = threading.Event()
+    results: list[str] = []
+
+    def wait() -> None:
+        started.set()
+        results.append(future.get(timeout=WAIT))
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    assert started.wait(WAIT)
+    future.set_result("late")
+    waiter.join(WAIT)
+
+    assert results == ["late"]
+
+
+def test_every_waiting_thread_wakes() -> None:
+    future: OpFuture[int] = OpFuture(1)
+    results: list[int] = []
+    lock = threading.Lock()
+
+    def wait() -> None:
+        value = future.get(timeout=WAIT)
+        with lock:
+            results.append(value)
+
+    waiters = [threading.Thread(target=wait) for _ in range(8)]
+    for waiter in waiters:
+        waiter.start()
+    future.set_result(3)
+    for waiter in waiters:
+        waiter.join(WAIT)
+
+    assert results == [3] * 8
+
+
+def test_a_future_completes_once() -> None:
+    future: OpFuture[int] = OpFuture(5)
+    future.set_result(1)
+
+    with pytest.raises(RuntimeError, match="op 5: future completed twice"):
+        future.set_result(2)
+    with pytest.raises(RuntimeError, match="completed twice"):
+        future.set_exception(ValueError("late"))
+    assert future.get() == 1
+
+
+def test_repr_shows_the_op_and_state() -> None:
+    pending: OpFuture[Any] = OpFuture(3)
+    done: OpFuture[Any] = OpFuture(4)
+    done.set_result(None)
+    failed: OpFuture[Any] = OpFuture(5)
+    failed.set_exception(NotFoundError(table="t", key="k"))
+
+    assert repr(pending) == "<OpFuture op=3 pending>"
+    assert repr(done) == "<OpFuture op=4 done>"
+    assert repr(failed) == "<OpFuture op=5 failed NotFoundError>"
+
+
+# -- add_done_callback -------------------------------------------------------------
+
+
+def test_done_callbacks_run_once_on_the_completing_thread() -> None:
+    future: OpFuture[int] = OpFuture(1)
+    calls: list[tuple[OpFuture[int], str]] = []
+
+    def record(done: OpFuture[int]) -> None:
+        calls.append((done, threading.current_thread().name))
+
+    future.add_done_callback(record)
+    future.add_done_callback(record)
+    thread = threading.Thread(target=future.set_result, args=(1,), name="completer")
+    thread.start()
+    thread.join(WAIT)
+
+    assert calls == [(future, "completer"), (future, "completer")]
+
+
+def test_a_done_callback_added_after_completion_runs_at_once() -> None:
+    future: OpFuture[int] = OpFuture(1)
+    future.set_exception(ValueError("no"))
+    calls: list[BaseException | None] = []
+
+    future.add_done_callback(lambda done: calls.append(done.exception(0)))
+
+    assert len(calls) == 1
+    assert isinstance(calls[0], ValueError)
+
+
+def test_a_raising_done_callback_is_logged_and_the_others_still_run(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    future: OpFuture[int] = OpFuture(9)
+    calls: list[int] = []
+
+    def broken(_: OpFuture[int]) -> None:
+        raise ValueError("broken callback")
+
+    future.add_done_callback(broken)
+    future.add_done_callback(lambda done: calls.append(done.get()))
+    with caplog.at_level(logging.ERROR, logger="actors.futures"):
+        future.set_result(2)
+
+    assert calls == [2]
+    assert future.get() == 2
+    assert "op 9 failed" in caplog.text
+
+
+def test_done_callbacks_of_store_ops_see_the_outcome(store: Store) -> None:
+    seen: list[Any] = []
+    done = threading.Event()
+
+    def record(future: OpFuture[Any]) -> None:
+        seen.append(future.exception(0))
+        done.set()
+
+    store.search("users", "gone").add_done_callback(record)
+
+    assert done.wait(WAIT)
+    assert isinstance(seen[0], NotFoundError)
+
+
+# -- await -----------------------------------------------------------------------
+
+
+def test_await_returns_the_result_and_raises_the_ops_error(store: Store) -> None:
+    async def main() -> tuple[Any, BaseException]:
+        await store.upsert("users", "norma", {"age": 31})
+        found = await store.search("users", "norma")
+        try:
+            await store.search("users", "gone")
+        except NotFoundError as exc:
+            return found, exc
+        raise AssertionError("no error")
+
+    found, error = asyncio.run(main())
+
+    assert found == {"age": 31}
+    assert isinstance(error, NotFoundError)
+
+
+def test_await_of_a_done_future_returns_at_once() -> None:
+    future: OpFuture[int] = OpFuture(1)
+    future.set_result(5)
+
+    async def main() -> int:
+        return await future
+
+    assert asyncio.run(main()) == 5
+
+
+def test_await_keeps_the_event_loop_running(
+    store: Store, hold: Callable[..., Any]
+) -> None:
+    """A ticker task keeps ticking while ops held up on their owner are awaited."""
+    gate = hold(store, "users")
+    held = [store.upsert("users", f"k{i}", i) for i in range(20)]
+    ticks_needed = 20
+
+    async def ticker(counter: list[int]) -> None:
+        while True:
+            counter[0] += 1
+            if counter[0] == ticks_needed:
+                gate.open()  # only a running loop gets here: the ops were held
+            await asyncio.sleep(0.001)
+
+    async def main() -> tuple[int, list[Any]]:
+        counter = [0]
+        task = asyncio.create_task(ticker(counter))
+        results = await asyncio.gather(gate.future, *held)
+        task.cancel()
+        return counter[0], results
+
+    ticks, results = asyncio.run(asyncio.wait_for(main(), WAIT))
+
+    assert ticks >= ticks_needed
+    assert results == [None] * 21
+    assert store.count("users").get(timeout=WAIT) == 21
+
+
+def test_await_with_a_timeout_cancels_only_the_wait(
+    store: Store, hold: Callable[..., Any]
+) -> None:
+    gate = hold(store, "users")
+    future = store.upsert("users", "k", 1)
+
+    async def main() -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(_await(future), 0.05)
+
+    asyncio.run(main())
+    gate.open()
+
+    assert future.get(timeout=WAIT) is None
+    assert store.search("users", "k").get(timeout=WAIT) == 1
+
+
+async def _await(future: OpFuture[Any]) -> Any:
+    return await future
+
+
+def test_many_ops_gathered_in_asyncio(store: Store) -> None:
+    async def main() -> list[Any]:
+        await asyncio.gather(*(store.upsert("users", f"k{i}", i) for i in range(200)))
+        return await asyncio.gather(
+            *(store.search("users", f"k{i}") for i in range(200))
+        )
+
+    assert asyncio.run(main()) == list(range(200))
+
+
+def test_a_future_completed_after_its_loop_closed_is_harmless() -> None:
+    future: OpFuture[int] = OpFuture(1)
+
+    async def main() -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(_await(future), 0.01)
+
+    asyncio.run(main())
+    future.set_result(1)
+
+    assert future.get(timeout=0) == 1
