@@ -259,8 +259,10 @@ class Store(OpMethods):
             StoreClosedError, OpSubmittedError, OpsMaxExceededError, and any
             bad-input error of the op, all before anything is written.
         """
-        if self._closing and not (internal and not self._closed):
-            self._check_open()
+        if self._closing and (
+            not internal or self._closed or self._opened_by != os.getpid()
+        ):
+            self._check_open()  # internal ops (dead letters) still run while closing
         if op.future is not None:
             raise OpSubmittedError(
                 f"op {op.id} was already submitted; use new_op() for another op"
@@ -400,7 +402,19 @@ class Store(OpMethods):
         )
 
         def at_close() -> None:
-            self._dead_letter(op, op.last_error or StoreClosedError("store"))
+            error = op.last_error or StoreClosedError("store")
+            callback = op.callback
+            if not isinstance(callback, RetryCallback):
+                self._dead_letter(op, error)
+                return
+            # The handler's own dead() decides, as when its policy gives up.
+            attempt = OpAttempt(self, op)
+            try:
+                with handling(attempt):
+                    callback.dead(error)
+            finally:
+                if not attempt.decided:
+                    self._dead_letter(op, error)
 
         self._schedule(delay, fn, at_close)
 
@@ -410,7 +424,10 @@ class Store(OpMethods):
 
     def _dead_letter(self, op: Op, error: BaseException) -> None:
         """Park `op` in the dead letters, then fail its future with the final error."""
-        policy = self._policy_for(op) or DEFAULT_POLICY
+        callback = op.callback
+        policy = (callback.policy if isinstance(callback, RetryCallback) else None) or (
+            self._policy_for(op) or DEFAULT_POLICY
+        )
         final: BaseException = error
         if policy.is_retryable(error) or self._scheduling_closed:
             final = RetriesExhaustedError(
@@ -479,7 +496,8 @@ class Store(OpMethods):
                 "start its flow again, or purge the letter"
             )
         table = self.directory.table(letter.table)
-        op = self.new_op(letter.table)
+        # A replay waits for a free slot rather than fail on ops_max.
+        op = self.new_op(letter.table, wait=True)
         if letter.key_bytes is not None:
             op.key = table.decode_key(letter.key_bytes)
         if letter.value_bytes is not None:

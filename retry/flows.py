@@ -16,7 +16,7 @@ from retry.dead_letters import (
 )
 from retry.errors import RetriesExhaustedError
 from retry.policy import DEFAULT_POLICY, RetryPolicy
-from storage import InvalidInputError, InvalidOptionError
+from storage import InvalidInputError, InvalidOptionError, StoreClosedError
 
 __all__ = ["Flow", "FlowFuture", "FlowStore"]
 
@@ -171,7 +171,7 @@ class _FlowRun:
             self.host._schedule(
                 0,
                 lambda: self.after_request(index, args, attempt, done, state),
-                lambda: self.give_up(index, args, attempt, _closed_error(done)),
+                lambda: self.interrupted(index, args, attempt, done, state),
             )
 
         request.add_done_callback(bridge)
@@ -191,6 +191,24 @@ class _FlowRun:
             self.future.set_result(done.get(0))
         else:
             self.run_stage(index + 1, (done.get(0), *state), 1)
+
+    def interrupted(
+        self,
+        index: int,
+        args: tuple[Any, ...],
+        attempt: int,
+        done: FlowFuture,
+        state: tuple[Any, ...],
+    ) -> None:
+        """The store closed between a request's end and the next stage."""
+        error = done.exception(0)
+        if error is not None:
+            self.give_up(index, args, attempt, error)
+        elif index == len(self.stages) - 1:
+            self.future.set_result(done.get(0))
+        else:
+            closed = StoreClosedError("store")
+            self.give_up(index + 1, (done.get(0), *state), 1, closed)
 
     def stage_failed(
         self, index: int, args: tuple[Any, ...], attempt: int, error: BaseException
@@ -253,8 +271,3 @@ def _is_future(obj: object) -> bool:
     return callable(getattr(obj, "add_done_callback", None)) and callable(
         getattr(obj, "get", None)
     )
-
-
-def _closed_error(done: FlowFuture) -> BaseException:
-    error = done.exception(0)
-    return error if error is not None else RuntimeError("the store closed mid-flow")
