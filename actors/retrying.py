@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from retry import DEFAULT_POLICY, DeadLetter, RetryPolicy, handling
 from retry.dead_letters import error_record, jsonable, new_dead_letter_id
+from storage import Batch
 
 if TYPE_CHECKING:
     from actors.op import Op
@@ -101,12 +102,7 @@ class OpAttempt:
 def dead_letter_for(op: Op, error: BaseException) -> DeadLetter:
     """Return the dead-letter record of `op`, which failed last with `error`."""
     operation = op.operation
-    batch = None
-    if operation is not None and hasattr(operation, "ops"):
-        batch = [
-            (part.kind.value, part.key_bytes, getattr(part, "value_bytes", None))
-            for part in operation.ops
-        ]
+    batch = operation.encoded() if isinstance(operation, Batch) else None
     now = time.time()
     return DeadLetter(
         id=new_dead_letter_id(),

@@ -22,9 +22,10 @@ from storage.errors import (
 
 __all__ = ["ResizeGate", "open_environment", "translate"]
 
-# LMDB applies the process umask to this mode; without group/other write bits
-# no store file is ever world-writable.
+# The process umask applies to these modes too; without group/other write
+# bits no store file or directory is ever world-writable.
 FILE_MODE = 0o644
+DIR_MODE = 0o755
 MAX_READERS = 1024
 
 
@@ -143,6 +144,11 @@ class ResizeGate:
             with self._cond:
                 self._resizing = False
                 self._cond.notify_all()
+
+
+def make_directory(path: str) -> None:
+    """Create directory `path` (and missing parents) with `DIR_MODE`."""
+    os.makedirs(path, mode=DIR_MODE, exist_ok=True)
 
 
 def directory_size(path: str) -> int:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from dataclasses import asdict, dataclass
 
 import lmdb
 
-from storage._lmdb import open_environment, translate
+from storage._lmdb import make_directory, open_environment, translate
 from storage.durability import Durability
 from storage.errors import StorageError, StoreClosedError
 
@@ -47,7 +46,7 @@ class Catalog:
     """The durable list of a store's tables and their formats; thread-safe."""
 
     def __init__(self, path: str) -> None:
-        os.makedirs(path, exist_ok=True)
+        make_directory(path)
         self._env = open_environment(path, sync=True, map_size=_CATALOG_MAP_SIZE)
         self._lock = threading.Lock()
         self._closed = False

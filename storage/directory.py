@@ -7,6 +7,7 @@ import os
 import threading
 from typing import Any
 
+from storage._lmdb import make_directory
 from storage.catalog import Catalog, TableInfo
 from storage.codecs import get_codec
 from storage.durability import Durability
@@ -59,6 +60,10 @@ class StoreDirectory:
             StorageError: if the directory cannot be created or opened
                 (permissions, already open in this process).
         """
+        if not isinstance(path, str | os.PathLike) or "\x00" in os.fspath(path):
+            raise InvalidOptionError(
+                f"store path must be a directory path without NUL bytes, not {path!r}"
+            )
         self.path = os.path.abspath(os.fspath(path))
         self.durability = Durability.coerce(durability)
         _check_size("initial_map_size", initial_map_size)
@@ -76,7 +81,8 @@ class StoreDirectory:
                 "give a directory (it is created if missing)"
             )
         try:
-            os.makedirs(os.path.join(self.path, _TABLES_DIR), exist_ok=True)
+            make_directory(self.path)
+            make_directory(os.path.join(self.path, _TABLES_DIR))
         except OSError as exc:
             raise StorageError(
                 f"cannot create store directory {self.path}: {exc.strerror}; "

@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from storage.errors import InvalidInputError, KeyExistsError, NotFoundError
 
+MAX_KEY_SIZE = 511
+"""LMDB's default limit on an encoded key, in bytes."""
+
 if TYPE_CHECKING:
     import lmdb
 
@@ -117,6 +120,17 @@ class Upsert(_KeyValueOp):
 
     kind = OpKind.UPSERT
     __slots__ = ()
+
+    @classmethod
+    def encoded(cls, table: Table, key_bytes: bytes, value_bytes: bytes) -> Upsert:
+        """Return an upsert of bytes already encoded (and checked) for `table`."""
+        op = cls.__new__(cls)
+        op.table = table
+        op.key = table.decode_key(key_bytes)
+        op.value = None
+        op.key_bytes = key_bytes
+        op.value_bytes = value_bytes
+        return op
 
     def run(self, txn: lmdb.Transaction[bytes]) -> None:
         txn.put(self.key_bytes, self.value_bytes)
@@ -280,7 +294,7 @@ class Batch(Operation):
     """Apply many writes in one transaction, all or nothing."""
 
     kind = OpKind.BATCH
-    __slots__ = ("ops",)
+    __slots__ = ("ops", "pairs")
 
     def __init__(self, table: Table, writes: Iterable[Sequence[Any]]) -> None:
         super().__init__(table, None)
@@ -290,11 +304,50 @@ class Batch(Operation):
                 f"not {type(writes).__name__}",
                 table=table.name,
             )
-        self.ops: list[Operation] = [
-            _batch_item(table, index, item) for index, item in enumerate(writes)
+        # A batch of only upserts (the common case) is kept as encoded pairs,
+        # which LMDB takes in one putmulti() call; anything else as ops.
+        pairs: list[tuple[bytes, bytes]] | None = []
+        ops: list[Operation] = []
+        encode_key, encode_value = table.key_codec.encode, table.value_codec.encode
+        for index, item in enumerate(writes):
+            if pairs is not None and type(item) is tuple and len(item) == 3:
+                try:
+                    if item[0] == "upsert":
+                        key_bytes = encode_key(item[1])
+                        if 0 < len(key_bytes) <= MAX_KEY_SIZE:
+                            pairs.append((key_bytes, encode_value(item[2])))
+                            continue
+                except (TypeError, ValueError, OverflowError, RecursionError):
+                    pass  # the slow path below raises the precise error
+            op = _batch_item(table, index, item)
+            if pairs is not None and type(op) is Upsert:
+                pairs.append((op.key_bytes, op.value_bytes))
+                continue
+            if pairs is not None:
+                ops = [Upsert.encoded(table, k, v) for k, v in pairs]
+                pairs = None
+            ops.append(op)
+        self.pairs = pairs
+        self.ops = ops
+
+    def __len__(self) -> int:
+        return len(self.pairs) if self.pairs is not None else len(self.ops)
+
+    def encoded(self) -> list[tuple[str, bytes, bytes | None]]:
+        """Return the writes as `(kind, key bytes, value bytes or None)`."""
+        if self.pairs is not None:
+            return [("upsert", k, v) for k, v in self.pairs]
+        return [
+            (op.kind.value, op.key_bytes, getattr(op, "value_bytes", None))  # type: ignore[attr-defined]
+            for op in self.ops
         ]
 
     def run(self, txn: lmdb.Transaction[bytes]) -> int:
+        if self.pairs is not None:
+            if self.pairs:
+                with txn.cursor() as cursor:
+                    cursor.putmulti(self.pairs)
+            return len(self.pairs)
         for op in self.ops:
             op.run(txn)
         return len(self.ops)

@@ -5,13 +5,20 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import stat
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import lmdb
 
-from storage._lmdb import ResizeGate, open_environment, translate
+from storage._lmdb import (
+    DIR_MODE,
+    ResizeGate,
+    make_directory,
+    open_environment,
+    translate,
+)
 from storage.catalog import TableInfo
 from storage.codecs import _short, decode_with, encode_with, get_codec
 from storage.durability import Durability
@@ -21,7 +28,7 @@ from storage.errors import (
     StoreClosedError,
     StoreFullError,
 )
-from storage.operations import BeforeCommit, Operation, Outcome
+from storage.operations import MAX_KEY_SIZE, BeforeCommit, Operation, Outcome
 
 __all__ = ["MAX_KEY_SIZE", "Table"]
 
@@ -29,8 +36,6 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-MAX_KEY_SIZE = 511
-"""LMDB's default limit on an encoded key, in bytes."""
 
 _DATA_FILE = "data.mdb"
 _COMPACT_DIR = "compact.tmp"
@@ -61,7 +66,7 @@ class Table:
         self._gate = ResizeGate()
         self._lock = threading.Lock()
         self._closed = False
-        os.makedirs(path, exist_ok=True)
+        make_directory(path)
         shutil.rmtree(os.path.join(path, _COMPACT_DIR), ignore_errors=True)
         self._env = open_environment(
             path,
@@ -371,10 +376,16 @@ class Table:
             before = self.file_size()
             map_size = self._env.info()["map_size"]
             shutil.rmtree(scratch, ignore_errors=True)
-            os.mkdir(scratch)
+            os.mkdir(scratch, DIR_MODE)
             env_closed = False
             try:
                 self._env.copy(scratch, compact=True)
+                # The copy is created 0o666 less the umask: give it the old
+                # file's mode before it takes the old file's place.
+                os.chmod(
+                    os.path.join(scratch, _DATA_FILE),
+                    stat.S_IMODE(os.stat(os.path.join(self.path, _DATA_FILE)).st_mode),
+                )
                 _fsync_file(os.path.join(scratch, _DATA_FILE))
                 self._env.close()
                 env_closed = True
