@@ -45,7 +45,7 @@ class InFlight:
         self.latencies: deque[float] = deque(maxlen=_LATENCY_SAMPLES)
 
     def add(
-        self, op: Op, *, wait: bool, timeout: float | None, force: bool = False
+        self, op: Op, wait: bool, timeout: float | None, force: bool = False
     ) -> None:
         """Count `op` as outstanding, waiting for a slot only if `wait`.
 
@@ -85,6 +85,30 @@ class InFlight:
                 self._slots -= 1
                 if self._waiters:
                     self._cond.notify_all()
+
+    def release_all(self, ops: list[Op]) -> None:
+        """Free the slots of `ops` (their futures are about to complete)."""
+        with self._lock:
+            for op in ops:
+                if op.holds_slot:
+                    op.holds_slot = False
+                    self._slots -= 1
+            if self._waiters:
+                self._cond.notify_all()
+
+    def complete_all(self, ops: list[Op]) -> None:
+        """Count `ops` as succeeded and finished, in one go."""
+        now = time.perf_counter()
+        self.latencies.extend(now - op.submitted_at for op in ops)
+        with self._lock:
+            for op in ops:
+                if op.holds_slot:
+                    op.holds_slot = False
+                    self._slots -= 1
+                if self._ops.pop(op.seq, None) is not None:
+                    self.counts["completed"] += 1
+            if self._waiters:
+                self._cond.notify_all()
 
     def remove(self, op: Op, *, failed: bool) -> None:
         """Count `op` as finished (flush stops waiting for it); free its slot."""

@@ -144,6 +144,7 @@ class Store(OpMethods):
                 mailbox,
                 directory,
                 self._finish,
+                self._finish_group,
                 callbacks_in_txn=callback_executor is None,
                 on_dirty=self._dirty.add,
             )
@@ -269,13 +270,13 @@ class Store(OpMethods):
             )
         op.type = op_type
         table = self.directory.table(op.table, internal=internal)
-        if op_type is not OpType.COMPACT:
-            op.operation = _BUILDERS[op_type](table, op)
+        # Keyed by the enum's value: hashing an Enum member runs Python code.
+        build = _BUILDERS.get(op_type._value_)
+        if build is not None:
+            op.operation = build(table, op)
         wait = self.wait if op.wait is None else op.wait
         timeout = self.wait_timeout if op.wait_timeout is None else op.wait_timeout
-        self._inflight.add(
-            op, wait=wait or timeout is not None, timeout=timeout, force=internal
-        )
+        self._inflight.add(op, wait or timeout is not None, timeout, internal)
         op.future = OpFuture(op.id)
 
     def _policy_for(self, op: Op) -> RetryPolicy | None:
@@ -324,6 +325,40 @@ class Store(OpMethods):
         return sum(future.get(timeout) for future in futures)
 
     # -- finishing (on the owner's thread) ---------------------------------------
+
+    def _finish_group(self, ops: list[Op], outcomes: list[Outcome]) -> None:
+        """Acknowledge the ops of a group that has committed; never raises.
+
+        Plain successes (no reply_to, callback already run in the
+        transaction) are acknowledged in bulk; every other op one by one.
+        """
+        plain: list[Op] = []
+        results: list[Any] = []
+        after_commit = self.callback_executor is not None
+        for op, outcome in zip(ops, outcomes, strict=True):
+            if (
+                outcome.error is None
+                and op.reply_to is None
+                and (op.callback is None or not after_commit)
+            ):
+                plain.append(op)
+                results.append(outcome.result)
+            else:
+                self._finish(op, outcome)
+        if not plain:
+            return
+        try:
+            self._inflight.release_all(plain)
+            for op, result in zip(plain, results, strict=True):
+                op.attempts += 1
+                future = op.future
+                if future is not None and not future.done():
+                    future.set_result(result)
+            self._inflight.complete_all(plain)
+        except BaseException as exc:
+            logger.error("finishing a group failed", exc_info=True)
+            for op in plain:
+                self._complete(op, None, exc)
 
     def _finish(self, op: Op, outcome: Outcome) -> None:
         """Acknowledge an op whose group has committed; never raises.
@@ -793,17 +828,20 @@ _OP_OPTIONS = frozenset(OpOptions.__annotations__)
 
 # How each op type becomes a storage operation (validated and encoded here, on
 # the caller's thread, so bad input is refused before anything is written).
-_BUILDERS: dict[OpType, Callable[[Table, Op], Operation]] = {
-    OpType.INSERT: lambda table, op: Insert(table, op.key, op.value),
-    OpType.UPDATE: lambda table, op: Update(table, op.key, op.value),
-    OpType.UPSERT: lambda table, op: Upsert(table, op.key, op.value),
-    OpType.REMOVE: lambda table, op: Remove(table, op.key),
-    OpType.SEARCH: lambda table, op: Search(table, op.key),
-    OpType.EXISTS: lambda table, op: Exists(table, op.key),
-    OpType.COUNT: lambda table, op: Count(table),
-    OpType.SCAN: lambda table, op: build_operation(table, OpKind.SCAN, **op.options),
-    OpType.BATCH: lambda table, op: Batch(table, op.value),
+_BUILDERS: dict[str, Callable[[Table, Op], Operation]] = {
+    OpType.INSERT.value: lambda table, op: Insert(table, op.key, op.value),
+    OpType.UPDATE.value: lambda table, op: Update(table, op.key, op.value),
+    OpType.UPSERT.value: lambda table, op: Upsert(table, op.key, op.value),
+    OpType.REMOVE.value: lambda table, op: Remove(table, op.key),
+    OpType.SEARCH.value: lambda table, op: Search(table, op.key),
+    OpType.EXISTS.value: lambda table, op: Exists(table, op.key),
+    OpType.COUNT.value: lambda table, op: Count(table),
+    OpType.SCAN.value: lambda table, op: build_operation(
+        table, OpKind.SCAN, **op.options
+    ),
+    OpType.BATCH.value: lambda table, op: Batch(table, op.value),
 }
+"""How each op type but COMPACT becomes a storage operation."""
 
 
 def _check_int(name: str, value: object, minimum: int) -> None:

@@ -101,8 +101,8 @@ class TableOwner(pykka.ThreadingActor):
     table keeping each table's order, and runs each table's ops as one group:
     one top-level write transaction, one child transaction per op. Only after
     the group's commit (and, for a SYNC op on a NONE table, a sync) are the
-    ops handed to `finish`, which acknowledges them. Nothing an op does can
-    raise out of the handler, so the actor never dies of an op.
+    ops handed to `finish_group` (or `finish`), which acknowledges them. Nothing
+    an op does can raise out of the handler, so the actor never dies of an op.
     """
 
     use_daemon_thread = True
@@ -112,6 +112,7 @@ class TableOwner(pykka.ThreadingActor):
         mailbox: Mailbox,
         directory: StoreDirectory,
         finish: Callable[[Op, Outcome], None],
+        finish_group: Callable[[list[Op], list[Outcome]], None],
         *,
         callbacks_in_txn: bool,
         on_dirty: Callable[[str], None],
@@ -120,6 +121,7 @@ class TableOwner(pykka.ThreadingActor):
         self._mailbox = mailbox
         self._directory = directory
         self._finish = finish
+        self._finish_group = finish_group
         self._callbacks_in_txn = callbacks_in_txn
         self._on_dirty = on_dirty
         self._sessions: dict[str, TableSession] = {}
@@ -173,8 +175,7 @@ class TableOwner(pykka.ThreadingActor):
         except BaseException as exc:
             logger.debug("group of %d ops on %s failed", len(ops), name, exc_info=True)
             outcomes = [Outcome(error=exc) for _ in ops]
-        for op, outcome in zip(ops, outcomes, strict=True):
-            self._finish(op, outcome)
+        self._finish_group(ops, outcomes)
 
     def _make_durable(
         self, session: TableSession, ops: list[Op], outcomes: list[Outcome]

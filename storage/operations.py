@@ -140,7 +140,8 @@ class _KeyOp(Operation):
     __slots__ = ("key_bytes",)
 
     def __init__(self, table: Table, key: Any) -> None:
-        super().__init__(table, key)
+        self.table = table  # not super().__init__(): this runs once per op
+        self.key = key
         self.key_bytes = table.encode_key(key)
 
 
