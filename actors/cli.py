@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import IO, Any
 
-from actors.bench import format_report, run_bench
+from actors.bench import format_report, plot, run_bench
 from actors.futures import OpFuture
 from actors.store import Store, open_store
 from retry import DEAD_LETTER_TABLE, DeadLetter, RetryPolicy, UnknownDeadLetterError
@@ -110,7 +110,13 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--ops", type=int, default=50_000, help="ops per workload")
     bench.add_argument("--sync-ops", type=int, default=300, help="ops for fsync-per-op")
     bench.add_argument("--dir", help="where to put the temporary stores")
+    bench.add_argument(
+        "--memory-ops", type=int, default=1_000_000, help="ops for the RSS check"
+    )
     bench.add_argument("--json", action="store_true", help="print JSON")
+    bench.add_argument(
+        "--plot", metavar="FILE.png", help="draw throughput vs in-flight"
+    )
     bench.set_defaults(run=_bench)
     return parser
 
@@ -391,9 +397,24 @@ def _format_letter(letter: DeadLetter, *, as_json: bool) -> str:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    if args.ops < 1000 or args.sync_ops < 1:
-        raise CliError("--ops must be >= 1000 and --sync-ops >= 1")
-    result = run_bench(ops=args.ops, sync_ops=args.sync_ops, path=args.dir)
+    if args.ops < 1000 or args.sync_ops < 1 or args.memory_ops < 10:
+        raise CliError("--ops must be >= 1000, --sync-ops >= 1, --memory-ops >= 10")
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401 - checked before the long run
+        except ImportError:
+            raise CliError(
+                '--plot needs matplotlib: pip install "actorstore[plot]"'
+            ) from None
+    result = run_bench(
+        ops=args.ops,
+        sync_ops=args.sync_ops,
+        path=args.dir,
+        memory_ops=args.memory_ops,
+        in_flight=min(20_000, args.memory_ops),
+    )
+    if args.plot:
+        plot(result, args.plot)
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
     else:

@@ -12,7 +12,9 @@ from actors.cli import main
 
 
 def test_run_bench_reports_every_workload_and_ratio(tmp_path: Path) -> None:
-    result = run_bench(ops=1000, sync_ops=5, path=str(tmp_path))
+    result = run_bench(
+        ops=1000, sync_ops=5, path=str(tmp_path), memory_ops=200, in_flight=50
+    )
     expected = {
         "raw_put_txn_per_op",
         "raw_put_fsync_per_op",
@@ -38,9 +40,15 @@ def test_run_bench_reports_every_workload_and_ratio(tmp_path: Path) -> None:
         "store_round_trip_p99",
         "actor_ask_p50",
     }
-    assert len(result.ratios) == 7
+    assert len(result.ratios) == 9
+    assert set(result.memory) == {
+        "rss_after_first_tenth",
+        "rss_after_all",
+        "rss_growth",
+        "bytes_per_in_flight_op",
+    }
     report = format_report(result)
-    assert "ratios (target):" in report
+    assert "ratios and limits (target):" in report
     assert "none_upsert_vs_raw_put (>= 0.40)" in report
 
 
@@ -50,5 +58,17 @@ def test_bench_command_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     )
     figures = json.loads(capsys.readouterr().out)
     assert code == 0
-    assert set(figures) == {"ops", "throughput", "latency", "ratios"}
+    assert set(figures) == {"ops", "throughput", "latency", "ratios", "memory"}
     assert figures["ops"] == 1000
+
+
+def test_bench_plot_writes_a_png(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from actors.bench import plot
+
+    result = run_bench(
+        ops=1000, sync_ops=5, path=str(tmp_path), memory_ops=200, in_flight=50
+    )
+    target = tmp_path / "bench.png"
+    plot(result, str(target))
+    assert target.read_bytes().startswith(b"\x89PNG")
