@@ -603,7 +603,7 @@ class Store(OpMethods):
         if future is None or future.done():
             return
         if error is not None:
-            logger.debug("op %d %s failed: %r", op.id, op.type, error)
+            logger.debug("op %d %s failed: %r", op.id, op.type and op.type.value, error)
         if op.reply_to is not None:
             message = OpCompleted(
                 op.id,

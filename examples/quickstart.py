@@ -22,7 +22,9 @@ import storage
 
 def main(path: str) -> None:
     with actors.open_store(path, threads=2, ops_max=1024) as store:
-        store.create_table("users", key_format="str", value_format="json", exist_ok=True)
+        store.create_table(
+            "users", key_format="str", value_format="json", exist_ok=True
+        )
 
         # Futures: every op returns at once; get() waits for its outcome.
         store.upsert("users", "norma", {"name": "Norma", "age": 31}).get(timeout=5)

@@ -24,8 +24,12 @@ class Callback:
 
     By default `callback()` runs on the op's worker inside the op's
     transaction: raising, or returning False, rolls the op back and routes
-    the error to `exception()`. Override either; the defaults do nothing
-    (the op's future still carries the outcome, so nothing is lost).
+    the error to `exception()`. Because it runs before the commit, it can in
+    rare cases be followed by `exception()` for the same op: when the group's
+    top-level commit itself fails (a full disk, say). With the store's
+    `callback_executor=`, `callback()` runs after the commit instead.
+    Override either; the defaults do nothing (the op's future still carries
+    the outcome, so nothing is lost).
     """
 
     def callback(self, result: Any) -> object:
