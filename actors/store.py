@@ -218,7 +218,7 @@ class Store(OpMethods):
             InvalidOptionError: for an unknown option or a bad callback.
         """
         if not options:
-            return Op(self, table, as_callback(callback))
+            return Op(self, table, None if callback is None else as_callback(callback))
         unknown = options.keys() - _OP_OPTIONS
         if unknown:
             raise InvalidOptionError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections import deque
@@ -53,10 +54,17 @@ class Mailbox:
         Raises:
             StoreClosedError: if the owner has stopped (the op is not queued).
         """
+        # Lock-free while the owner is busy: deque appends are atomic, and
+        # take() re-checks the queue after it marks the owner idle, so an op
+        # appended meanwhile is either taken or finds the flag cleared.
+        self._ops.append(op)
+        if self._closed:
+            with contextlib.suppress(ValueError):
+                self._ops.remove(op)
+            raise StoreClosedError("store")
+        if self._scheduled:
+            return
         with self._lock:
-            if self._closed:
-                raise StoreClosedError("store")
-            self._ops.append(op)
             if self._scheduled:
                 return
             self._scheduled = True
@@ -75,20 +83,18 @@ class Mailbox:
             ops = self._ops
             if not ops:
                 self._scheduled = False
-                return []
-            if len(ops) <= limit:
-                taken = list(ops)
-                ops.clear()
-                return taken
-            return [ops.popleft() for _ in range(limit)]
+                if not ops:  # a put() may have appended before the flag cleared
+                    return []
+                self._scheduled = True
+            # popleft(), not list() + clear(): put() appends without the lock.
+            return [ops.popleft() for _ in range(min(len(ops), limit))]
 
     def close(self) -> list[Op]:
         """Refuse further ops; return the ones still queued."""
         with self._lock:
             self._closed = True
-            left = list(self._ops)
-            self._ops.clear()
-            return left
+            ops = self._ops
+            return [ops.popleft() for _ in range(len(ops))]
 
     def __len__(self) -> int:
         return len(self._ops)

@@ -442,3 +442,27 @@ def test_mailbox_of_a_stopped_owner_refuses_ops(
     with pytest.raises(StoreClosedError):
         mailbox.put(Op(None, "t"))  # type: ignore[arg-type]
     assert len(mailbox) == 0
+
+
+def test_no_op_is_stranded_when_submits_race_the_owner_going_idle(
+    store: Store,
+) -> None:
+    # Each thread submits one op and waits for it, so the owner goes idle
+    # between ops again and again while other threads submit: the window in
+    # which a lock-free put() could miss the owner's wake-up.
+    errors: list[BaseException] = []
+
+    def client(name: str) -> None:
+        try:
+            for i in range(400):
+                store.upsert("users", f"{name}-{i}", i).get(timeout=5)
+        except BaseException as error:  # noqa: BLE001 - reported by the assert
+            errors.append(error)
+
+    threads = [threading.Thread(target=client, args=(f"t{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors
+    assert store.count("users").get(timeout=5) == 1600
