@@ -171,7 +171,9 @@ class _FlowRun:
             self.host._schedule(
                 0,
                 lambda: self.after_request(index, args, attempt, done, state),
-                lambda: self.interrupted(index, args, attempt, done, state),
+                lambda: self.after_request(
+                    index, args, attempt, done, state, closing=True
+                ),
             )
 
         request.add_done_callback(bridge)
@@ -183,32 +185,24 @@ class _FlowRun:
         attempt: int,
         done: FlowFuture,
         state: tuple[Any, ...],
+        *,
+        closing: bool = False,
     ) -> None:
+        """Go on after stage `index`'s request; if `closing`, park instead."""
         error = done.exception(0)
         if error is not None:
-            self.stage_failed(index, args, attempt, error)
+            if closing:
+                self.give_up(index, args, attempt, error)
+            else:
+                self.stage_failed(index, args, attempt, error)
         elif index == len(self.stages) - 1:
             self.future.set_result(done.get(0))
-        else:
-            self.run_stage(index + 1, (done.get(0), *state), 1)
-
-    def interrupted(
-        self,
-        index: int,
-        args: tuple[Any, ...],
-        attempt: int,
-        done: FlowFuture,
-        state: tuple[Any, ...],
-    ) -> None:
-        """The store closed between a request's end and the next stage."""
-        error = done.exception(0)
-        if error is not None:
-            self.give_up(index, args, attempt, error)
-        elif index == len(self.stages) - 1:
-            self.future.set_result(done.get(0))
-        else:
+        elif closing:
+            # The store closed before the next stage could run: park that one.
             closed = StoreClosedError("store")
             self.give_up(index + 1, (done.get(0), *state), 1, closed)
+        else:
+            self.run_stage(index + 1, (done.get(0), *state), 1)
 
     def stage_failed(
         self, index: int, args: tuple[Any, ...], attempt: int, error: BaseException
