@@ -26,6 +26,7 @@ from storage.errors import (
     InvalidKeyError,
     OpVetoedError,
     StoreClosedError,
+    StoreError,
     StoreFullError,
 )
 from storage.operations import MAX_KEY_SIZE, BeforeCommit, Operation, Outcome
@@ -179,18 +180,27 @@ class Table:
         the op that hit the limit is redone; a `before_commit` function can
         therefore run twice only if the top-level commit itself hits the limit.
         At `max_map_size`, the ops that do not fit fail with `StoreFullError`
-        and the others still run.
+        and the others still run. If a later pass cannot start (the table was
+        closed, the map could not grow), the ops it would have run fail with
+        that error and the ones already committed keep their outcomes: this
+        does not raise once anything may have committed.
 
         Raises:
-            StoreClosedError: if the table is closed.
+            StoreClosedError: if the table is closed when the group starts.
         """
+        if self._closed:
+            raise StoreClosedError("table", table=self.name)
         outcomes: list[Outcome | None] = [None] * len(requests)
-        if not any(op.writes for op, _ in requests):
-            self._run_reads(requests, outcomes)
-        else:
-            done = 0
-            while done < len(requests):
-                done = self._run_writes(requests, outcomes, done)
+        try:
+            if not any(op.writes for op, _ in requests):
+                self._run_reads(requests, outcomes)
+            else:
+                done = 0
+                while done < len(requests):
+                    done = self._run_writes(requests, outcomes, done)
+        except (StoreError, lmdb.Error) as exc:
+            failed = Outcome(error=translate(exc, what="group failed", table=self.name))
+            outcomes = [failed if o is None else o for o in outcomes]
         return outcomes  # type: ignore[return-value]
 
     def _run_reads(

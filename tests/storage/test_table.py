@@ -15,6 +15,7 @@ from storage import (
     NotFoundError,
     OpVetoedError,
     Outcome,
+    StorageError,
     StoreClosedError,
     StoreDirectory,
     StoreFullError,
@@ -437,3 +438,31 @@ def test_a_lazy_table_is_synced_on_close_and_survives_reopen(
     store.close()
     with StoreDirectory(store_path) as again:
         assert again.session("lazy").count() == 10
+
+
+def test_a_pass_that_cannot_start_fails_only_the_ops_not_yet_committed(
+    store: StoreDirectory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.create_table("blobs", value_format="bytes")
+    table = store.table("blobs")
+
+    def cannot_grow(*args: object) -> None:
+        raise StorageError("simulated: the map cannot grow", table="blobs")
+
+    # Fault injection on the real table: the first map fills mid-group and
+    # growing it fails; the ops committed before keep their outcomes.
+    monkeypatch.setattr(table, "_grow", cannot_grow)
+    requests = [
+        (build_operation(table, "insert", f"k{i:03d}", b"v" * 4000), None)
+        for i in range(400)
+    ]
+    outcomes = store.session("blobs").run_group(requests)
+    committed = [i for i, o in enumerate(outcomes) if o.ok]
+    failed = [i for i, o in enumerate(outcomes) if not o.ok]
+    assert committed and failed
+    assert committed == list(range(len(committed)))
+    assert all(isinstance(outcomes[i].error, StorageError) for i in failed)
+    monkeypatch.undo()
+    session = store.session("blobs")
+    assert session.count() == len(committed)
+    assert all(session.exists(f"k{i:03d}") for i in committed)
