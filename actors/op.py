@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
@@ -82,6 +83,10 @@ class Op:
             self.wait = wait
         if wait_timeout is not None:
             self.wait_timeout = wait_timeout
+
+    def elapsed(self) -> float:
+        """Return the seconds since the op was first submitted (0 before)."""
+        return time.perf_counter() - self.submitted_at if self.submitted_at else 0.0
 
     def insert(self) -> OpFuture[None]:
         """Insert `key` → `value`; fails with `KeyExistsError` if present."""

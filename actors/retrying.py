@@ -57,6 +57,11 @@ class OpAttempt:
         return self._op.attempts
 
     @property
+    def elapsed(self) -> float:
+        """Seconds since the op was first submitted."""
+        return self._op.elapsed()
+
+    @property
     def policy(self) -> RetryPolicy:
         """The op's policy: its own, its table's, the store's or the default."""
         return self._store._policy_for(self._op) or DEFAULT_POLICY

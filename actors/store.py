@@ -405,7 +405,7 @@ class Store(OpMethods):
             return False
         if not policy.is_retryable(error):
             return False
-        delay = policy.next_delay(error, op.attempts)
+        delay = policy.next_delay(error, op.attempts, elapsed=op.elapsed())
         if delay is None:
             self._dead_letter(op, error)
         else:

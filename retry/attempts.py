@@ -45,6 +45,11 @@ class Attempt(Protocol):
         ...
 
     @property
+    def elapsed(self) -> float:
+        """Seconds since the op was first submitted (for time-based stops)."""
+        ...
+
+    @property
     def policy(self) -> RetryPolicy:
         """The op's effective retry policy."""
         ...

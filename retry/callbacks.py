@@ -107,7 +107,7 @@ class RetryCallback(Callback):
         """Schedule `retry(error)` if the policy allows, else call `dead(error)`."""
         attempt = self.attempt
         policy = self.policy or attempt.policy
-        delay = policy.next_delay(error, attempt.attempts)
+        delay = policy.next_delay(error, attempt.attempts, elapsed=attempt.elapsed)
         if delay is None:
             self.dead(error)
         else:

@@ -143,6 +143,7 @@ class _FlowRun:
         self.stages = stages
         self.policy = policy
         self.future = future
+        self.started = time.monotonic()
         self.first_failed_at: float | None = None
 
     def run_stage(self, index: int, args: tuple[Any, ...], attempt: int) -> None:
@@ -208,7 +209,8 @@ class _FlowRun:
         self, index: int, args: tuple[Any, ...], attempt: int, error: BaseException
     ) -> None:
         self.first_failed_at = self.first_failed_at or time.time()
-        delay = self.policy.next_delay(error, attempt)
+        elapsed = time.monotonic() - self.started
+        delay = self.policy.next_delay(error, attempt, elapsed=elapsed)
         stage = self.stages[index].__name__
         if delay is None:
             self.give_up(index, args, attempt, error)

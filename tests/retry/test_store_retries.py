@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import tenacity
 
 from actors import OpFuture, OpTimeoutError, Store
 from retry import DeadLetter, RetriesExhaustedError, RetryCallback, RetryPolicy
@@ -563,3 +564,26 @@ def test_closing_in_the_middle_of_faulty_retries_loses_nothing(
         if future.exception(0) is not None
     }
     assert failed == set(parked)
+
+
+@pytest.mark.parametrize("handler", [False, True], ids=["store-policy", "callback"])
+def test_a_time_based_stop_strategy_ends_the_retries(
+    make_store: Callable[..., Store], handler: bool
+) -> None:
+    # tenacity's stop_after_delay reads the elapsed time: it must be passed.
+    policy = RetryPolicy(
+        retry_on=(StoreBusyError,), stop=tenacity.stop_after_delay(0.2), max_wait=0.01
+    )
+    store = make_store(retry=None if handler else policy)
+    store.create_table("docs")
+    flaky = Flaky(10**6, policy if handler else None)
+    if handler:
+        future = store.upsert("docs", "k", 1, callback=flaky)
+    else:
+        future = store.upsert(
+            "docs", "k", 1, callback=lambda e, r: flaky.callback(r) if e is None else 0
+        )
+    started = time.monotonic()
+    assert isinstance(future.exception(WAIT), RetriesExhaustedError)
+    assert 0.2 <= time.monotonic() - started < WAIT
+    assert len(store.dead_letters.list()) == 1
