@@ -3,6 +3,7 @@
 import logging as _logging
 
 from actors.errors import (
+    BlockingCallError,
     OpsMaxExceededError,
     OpSubmittedError,
     OpTimeoutError,
@@ -18,6 +19,7 @@ from actors.store import Store, open_store
 from storage import Durability
 
 __all__ = [
+    "BlockingCallError",
     "Durability",
     "Op",
     "OpCompleted",

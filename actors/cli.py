@@ -8,7 +8,6 @@ import collections
 import json
 import os
 import sys
-import time
 from collections.abc import Sequence
 from typing import IO, Any
 
@@ -16,7 +15,6 @@ from actors.bench import format_report, plot, run_bench
 from actors.futures import OpFuture
 from actors.store import Store, open_store
 from retry import DEAD_LETTER_TABLE, DeadLetter, RetryPolicy, UnknownDeadLetterError
-from retry.dead_letters import error_record, jsonable, new_dead_letter_id
 from storage import InvalidInputError, StoreError, TableInfo
 
 __all__ = ["main"]
@@ -310,17 +308,13 @@ def _parse_line(line: str, key_field: str, info: TableInfo) -> tuple[Any, Any]:
 def _park_line(
     store: Store, table: str, number: int, line: str, error: BaseException
 ) -> None:
-    now = time.time()
-    letter = DeadLetter(
-        id=new_dead_letter_id(),
+    letter = DeadLetter.new(
         op_type="upsert",
         table=table,
         key=f"line {number}",
-        value=jsonable(line.rstrip("\n")),
-        error=error_record(error),
+        value=line.rstrip("\n"),
+        error=error,
         attempts=1,
-        first_failed_at=now,
-        last_failed_at=now,
     )
     store._park(letter).get()
 

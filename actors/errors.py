@@ -5,6 +5,7 @@ from __future__ import annotations
 from storage import InvalidInputError, StoreClosedError, StoreError, TransientError
 
 __all__ = [
+    "BlockingCallError",
     "OpSubmittedError",
     "OpTimeoutError",
     "OpsMaxExceededError",
@@ -47,3 +48,12 @@ class StoreForkedError(StoreClosedError):
             "the 'spawn' method)",
         )
         self.opened_by = opened_by
+
+
+class BlockingCallError(StoreError, RuntimeError):
+    """Raised when a store thread calls something that would wait for itself.
+
+    Owners run callbacks and done-callbacks, and the timer runs retries and
+    flow stages: a blocking `get()`, `flush()` or `close()` there could never
+    return, so it fails at once instead.
+    """

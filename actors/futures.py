@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
 from collections.abc import Callable, Generator
 from typing import Any, Generic, NoReturn, TypeVar
 
-from actors.errors import OpTimeoutError
+from actors.errors import BlockingCallError, OpTimeoutError
+from actors.threads import on_owner_thread
 from storage import InvalidOptionError
 
 __all__ = ["OpFuture"]
@@ -77,6 +79,12 @@ class OpFuture(Generic[T]):
         return self._error
 
     def _wait(self, timeout: float | None) -> bool:
+        if on_owner_thread():
+            raise BlockingCallError(
+                f"get() on pending op {self.op_id} from a table owner's thread: it "
+                "would wait for itself; use add_done_callback(), callback= or a "
+                "callback_executor instead"
+            )
         with _lock:
             if self._state == _DONE:
                 return True
@@ -152,6 +160,16 @@ class OpFuture(Generic[T]):
         else:
             state = "done"
         return f"<OpFuture op={self.op_id} {state}>"
+
+
+def _new_lock_in_child() -> None:
+    # Another thread may have held the lock at fork(); the child's copy would
+    # then stay locked for ever.
+    global _lock
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
 def _refuse_timeout(timeout: float) -> NoReturn:

@@ -9,6 +9,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from actors.errors import OpsMaxExceededError
+from actors.threads import on_store_thread
 
 if TYPE_CHECKING:
     from actors.op import Op
@@ -45,19 +46,27 @@ class InFlight:
         self.latencies: deque[float] = deque(maxlen=_LATENCY_SAMPLES)
 
     def add(
-        self, op: Op, wait: bool, timeout: float | None, force: bool = False
+        self,
+        op: Op,
+        wait: bool,
+        timeout: float | None,
+        force: bool = False,
+        slot: bool = True,
     ) -> None:
         """Count `op` as outstanding, waiting for a slot only if `wait`.
 
         `force` admits it even past `ops_max` (internal ops, such as dead
-        letters, must never be refused).
+        letters, must never be refused); `slot=False` tracks it for flush()
+        only (a flow's run, which holds no slot of its own).
 
         Raises:
-            OpsMaxExceededError: if no slot is free (after `timeout`, if waiting).
+            OpsMaxExceededError: if no slot is free (after `timeout`, if
+                waiting); at once on a store thread, where waiting could
+                deadlock.
         """
         with self._lock:
             if self._slots >= self.ops_max and not force:
-                if not wait:
+                if not wait or on_store_thread():
                     raise OpsMaxExceededError(ops_max=self.ops_max)
                 deadline = None if timeout is None else time.monotonic() + timeout
                 self._waiters += 1
@@ -74,54 +83,35 @@ class InFlight:
             op.seq = self._last_seq = next(self._seq)
             op.submitted_at = time.perf_counter()
             self._ops[op.seq] = op
-            self._slots += 1
-            op.holds_slot = True
+            if slot:
+                self._slots += 1
+                op.holds_slot = True
 
-    def release(self, op: Op) -> None:
-        """Free `op`'s slot (its future is about to complete)."""
-        with self._lock:
-            if op.holds_slot:
-                op.holds_slot = False
-                self._slots -= 1
-                if self._waiters:
-                    self._cond.notify_all()
-
-    def release_all(self, ops: list[Op]) -> None:
+    def release(self, ops: list[Op]) -> None:
         """Free the slots of `ops` (their futures are about to complete)."""
         with self._lock:
-            for op in ops:
-                if op.holds_slot:
-                    op.holds_slot = False
-                    self._slots -= 1
+            self._free_slots(ops)
             if self._waiters:
                 self._cond.notify_all()
 
-    def complete_all(self, ops: list[Op]) -> None:
-        """Count `ops` as succeeded and finished, in one go."""
+    def remove(self, ops: list[Op], *, failed: bool) -> None:
+        """Count `ops` as finished (flush stops waiting for them); free their slots."""
         now = time.perf_counter()
         self.latencies.extend(now - op.submitted_at for op in ops)
         with self._lock:
+            self._free_slots(ops)
             for op in ops:
-                if op.holds_slot:
-                    op.holds_slot = False
-                    self._slots -= 1
                 if self._ops.pop(op.seq, None) is not None:
-                    self.counts["completed"] += 1
+                    self.counts["failed" if failed else "completed"] += 1
             if self._waiters:
                 self._cond.notify_all()
 
-    def remove(self, op: Op, *, failed: bool) -> None:
-        """Count `op` as finished (flush stops waiting for it); free its slot."""
-        self.latencies.append(time.perf_counter() - op.submitted_at)
-        with self._lock:
+    def _free_slots(self, ops: list[Op]) -> None:
+        """Free the slots `ops` still hold; the caller holds the lock."""
+        for op in ops:
             if op.holds_slot:
                 op.holds_slot = False
                 self._slots -= 1
-            if self._ops.pop(op.seq, None) is None:
-                return
-            self.counts["failed" if failed else "completed"] += 1
-            if self._waiters:
-                self._cond.notify_all()
 
     def count(self, name: str) -> None:
         """Add one to counter `name` (retried, dead_lettered)."""

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from retry import DEFAULT_POLICY, DeadLetter, RetryPolicy, handling
-from retry.dead_letters import error_record, jsonable, new_dead_letter_id
 from storage import Batch
 
 if TYPE_CHECKING:
@@ -107,19 +105,16 @@ class OpAttempt:
 def dead_letter_for(op: Op, error: BaseException) -> DeadLetter:
     """Return the dead-letter record of `op`, which failed last with `error`."""
     operation = op.operation
-    batch = operation.encoded() if isinstance(operation, Batch) else None
-    now = time.time()
-    return DeadLetter(
-        id=new_dead_letter_id(),
+    return DeadLetter.new(
         op_type=op.type.value if op.type else "unknown",
         table=op.table,
-        key=jsonable(op.key),
-        value=jsonable(op.value),
-        error=error_record(error),
+        key=op.key,
+        value=op.value,
+        error=error,
         attempts=op.attempts,
-        first_failed_at=op.first_failed_at or now,
-        last_failed_at=op.last_failed_at or now,
+        first_failed_at=op.first_failed_at,
+        last_failed_at=op.last_failed_at,
         key_bytes=getattr(operation, "key_bytes", None),
         value_bytes=getattr(operation, "value_bytes", None),
-        batch=batch,
+        batch=operation.encoded() if isinstance(operation, Batch) else None,
     )

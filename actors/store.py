@@ -17,7 +17,12 @@ from typing import Any, cast
 
 import pykka
 
-from actors.errors import OpSubmittedError, OpTimeoutError, StoreForkedError
+from actors.errors import (
+    BlockingCallError,
+    OpSubmittedError,
+    OpTimeoutError,
+    StoreForkedError,
+)
 from actors.futures import OpFuture
 from actors.inflight import InFlight
 from actors.messages import OpCompleted
@@ -26,6 +31,7 @@ from actors.op import Op
 from actors.optype import OpType
 from actors.retrying import OpAttempt, dead_letter_for
 from actors.serialized import SerializedClient
+from actors.threads import on_store_thread
 from actors.worker import Mailbox, TableOwner
 from retry import (
     DEAD_LETTER_TABLE,
@@ -91,22 +97,16 @@ class Store(OpMethods):
         sync_interval: float = 1.0,
         dead_letter_hook: DeadLetterHook | None = None,
     ) -> None:
-        _check_int("threads", threads, 1)
-        _check_int("ops_max", ops_max, 1)
-        _check_timeout("wait_timeout", wait_timeout)
-        _check_interval(sync_interval)
-        _check_wait(wait)
-        _check_policy(retry)
-        if dead_letter_hook is not None and not callable(dead_letter_hook):
-            raise InvalidOptionError(
-                "dead_letter_hook must be a callable taking a retry.DeadLetter, not "
-                f"{type(dead_letter_hook).__name__}"
-            )
-        if callback_executor is not None and not hasattr(callback_executor, "submit"):
-            raise InvalidOptionError(
-                "callback_executor must be a concurrent.futures.Executor, not "
-                f"{type(callback_executor).__name__}"
-            )
+        _check_options(
+            threads=threads,
+            ops_max=ops_max,
+            wait=wait,
+            wait_timeout=wait_timeout,
+            sync_interval=sync_interval,
+            retry=retry,
+            dead_letter_hook=dead_letter_hook,
+            callback_executor=callback_executor,
+        )
         self.directory = directory
         self.path = directory.path
         self.durability = directory.durability
@@ -202,6 +202,7 @@ class Store(OpMethods):
 
     def tables(self) -> list[str]:
         """Return the names of the store's tables, sorted."""
+        self._check_process()
         return self.directory.table_names()
 
     # -- submitting -------------------------------------------------------------
@@ -320,9 +321,10 @@ class Store(OpMethods):
             UnknownTableError: for a table that does not exist.
         """
         _check_timeout("timeout", timeout)
+        deadline = _deadline(timeout)
         names = [table] if table is not None else self.tables()
         futures = [self.new_op(name).compact() for name in names]
-        return sum(future.get(timeout) for future in futures)
+        return sum(future.get(_left(deadline)) for future in futures)
 
     # -- finishing (on the owner's thread) ---------------------------------------
 
@@ -348,13 +350,13 @@ class Store(OpMethods):
         if not plain:
             return
         try:
-            self._inflight.release_all(plain)
+            self._inflight.release(plain)
             for op, result in zip(plain, results, strict=True):
                 op.attempts += 1
                 future = op.future
                 if future is not None and not future.done():
                     future.set_result(result)
-            self._inflight.complete_all(plain)
+            self._inflight.remove(plain, failed=False)
         except BaseException as exc:
             logger.error("finishing a group failed", exc_info=True)
             for op in plain:
@@ -526,9 +528,14 @@ class Store(OpMethods):
     def _replay(self, letter: DeadLetter) -> OpFuture[Any]:
         """Submit dead letter `letter` again as a plain op."""
         if not letter.replayable:
+            what = (
+                f"the flow {letter.flow!r}; start the flow again"
+                if letter.flow
+                else f"a {letter.op_type} op, with nothing to write again"
+            )
             raise InvalidOptionError(
-                f"dead letter {letter.id} ({letter.op_type}) cannot be replayed; "
-                "start its flow again, or purge the letter"
+                f"dead letter {letter.id} cannot be replayed: it is {what}; "
+                "or purge the letter"
             )
         table = self.directory.table(letter.table)
         # A replay waits for a free slot rather than fail on ops_max.
@@ -546,9 +553,22 @@ class Store(OpMethods):
             ]
         return self._submit(op, OpType(letter.op_type))
 
-    def new_future(self) -> OpFuture[Any]:
-        """Return a new pending `OpFuture` (flows complete theirs by hand)."""
-        return OpFuture()
+    def _new_future(self) -> OpFuture[Any]:
+        """Return a pending future for a flow's run, which flush() waits for.
+
+        Raises:
+            StoreClosedError: if the store is closing or closed.
+        """
+        self._check_open()
+        run = Op(self, "")  # never queued: it only tracks the flow for flush()
+        self._inflight.add(run, False, None, force=True, slot=False)
+        future: OpFuture[Any] = OpFuture(run.id)
+
+        def finished(done: OpFuture[Any]) -> None:
+            self._inflight.remove([run], failed=done.exception(0) is not None)
+
+        future.add_done_callback(finished)
+        return future
 
     def _schedule(
         self, delay: float, fn: Callable[[], object], on_close: Callable[[], object]
@@ -605,9 +625,10 @@ class Store(OpMethods):
         if error is not None:
             logger.debug("op %d %s failed: %r", op.id, op.type and op.type.value, error)
         if op.reply_to is not None:
+            assert op.type is not None  # set when the op was submitted
             message = OpCompleted(
                 op.id,
-                op.type or OpType.SEARCH,
+                op.type,
                 op.table,
                 op.key,
                 None if error is not None else result,
@@ -621,19 +642,19 @@ class Store(OpMethods):
                 )
         # Free the slot first, so code woken by the future can submit at once;
         # flush() still waits until the future and its callbacks are done.
-        self._inflight.release(op)
+        self._inflight.release([op])
         if error is not None:
             future.set_exception(error)
         else:
             future.set_result(result)
-        self._inflight.remove(op, failed=error is not None)
+        self._inflight.remove([op], failed=error is not None)
 
     # -- durability ------------------------------------------------------------
 
     def _sync_tick(self) -> None:
         """Sync NONE tables written since the last tick; runs on the scheduler."""
         self._sync_dirty()
-        if not self._closing:
+        if not self._closed:
             # The scheduler refuses once closed: the store is closing.
             with contextlib.suppress(RuntimeError):
                 self._scheduler.call_later(self.sync_interval, self._sync_tick)
@@ -674,8 +695,13 @@ class Store(OpMethods):
 
         Raises:
             OpTimeoutError: if `timeout` seconds pass first.
+            BlockingCallError: on a store thread (in a callback, say), where
+                it would wait for itself.
+            StoreForkedError: in a child process that inherited the store.
         """
         _check_timeout("timeout", timeout)
+        self._check_process()
+        _refuse_on_store_thread("flush()")
         if not self._inflight.wait_for_submitted(timeout):
             raise OpTimeoutError(
                 f"flush: {len(self._inflight)} ops still outstanding after {timeout} s"
@@ -685,25 +711,37 @@ class Store(OpMethods):
     def close(self, timeout: float | None = None) -> None:
         """Flush, stop every actor and close the tables; safe to call twice.
 
+        `timeout` bounds the whole close (flush, then stopping the workers).
+
         Raises:
             OpTimeoutError: if ops are still running after `timeout` seconds;
                 the store stays open for them; call `close()` again.
+            BlockingCallError: on a store thread, where it would wait for
+                itself.
         """
         _check_timeout("timeout", timeout)
+        if self._opened_by != os.getpid():
+            # A forked child has none of the workers, and LMDB forbids using
+            # the parent's environments: there is nothing it may close.
+            self._closing = self._closed = True
+            return
+        _refuse_on_store_thread("close()")
+        deadline = _deadline(timeout)
         with self._lock:
             if self._closed:
                 return
             self._closing = True
-        if self._opened_by != os.getpid():
-            # A forked child has none of the workers, and LMDB forbids using
-            # the parent's environments: there is nothing it may close.
-            self._closed = True
-            return
         self._close_scheduled()
-        self.flush(timeout)
+        self.flush(_left(deadline))
         for mailbox in self._mailboxes:
             assert mailbox.ref is not None
-            mailbox.ref.stop(block=True, timeout=timeout)
+            try:
+                mailbox.ref.stop(block=True, timeout=_left(deadline))
+            except pykka.Timeout:
+                raise OpTimeoutError(
+                    f"close: a worker did not stop within {timeout} s; "
+                    "call close() again"
+                ) from None
         self._scheduler.close()
         self._sync_dirty()
         self.directory.close()
@@ -726,9 +764,12 @@ class Store(OpMethods):
 
     def _check_open(self) -> None:
         if self._closing or self._closed:
-            if self._opened_by != os.getpid():
-                raise StoreForkedError(opened_by=self._opened_by)
+            self._check_process()
             raise StoreClosedError("store")
+
+    def _check_process(self) -> None:
+        if self._opened_by != os.getpid():
+            raise StoreForkedError(opened_by=self._opened_by)
 
     def serialized(self) -> SerializedClient:
         """Return a client whose ops run in submission order, across tables."""
@@ -795,12 +836,17 @@ def open_store(
         InvalidOptionError: for a bad option (the message says which).
         StorageError: if the directory cannot be opened.
     """
-    _check_int("threads", threads, 1)
-    _check_int("ops_max", ops_max, 1)
-    _check_interval(sync_interval)
-    _check_wait(wait)
-    _check_timeout("wait_timeout", wait_timeout)
-    _check_policy(retry)
+    # Checked before the directory is created: bad options write nothing.
+    _check_options(
+        threads=threads,
+        ops_max=ops_max,
+        wait=wait,
+        wait_timeout=wait_timeout,
+        sync_interval=sync_interval,
+        retry=retry,
+        dead_letter_hook=dead_letter_hook,
+        callback_executor=callback_executor,
+    )
     directory = StoreDirectory(
         path,
         durability=Durability.coerce(durability),
@@ -842,6 +888,53 @@ _BUILDERS: dict[str, Callable[[Table, Op], Operation]] = {
     OpType.BATCH.value: lambda table, op: Batch(table, op.value),
 }
 """How each op type but COMPACT becomes a storage operation."""
+
+
+def _deadline(timeout: float | None) -> float | None:
+    return None if timeout is None else time.monotonic() + timeout
+
+
+def _left(deadline: float | None) -> float | None:
+    """Return the seconds left before `deadline` (None: no deadline)."""
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+def _refuse_on_store_thread(call: str) -> None:
+    if on_store_thread():
+        raise BlockingCallError(
+            f"{call} on a store thread (in a callback, a done-callback or a "
+            "flow stage) would wait for itself; call it from your own thread"
+        )
+
+
+def _check_options(
+    *,
+    threads: object,
+    ops_max: object,
+    wait: object,
+    wait_timeout: object,
+    sync_interval: object,
+    retry: object,
+    dead_letter_hook: object,
+    callback_executor: object,
+) -> None:
+    """Refuse bad store options with a message naming the option and the fix."""
+    _check_int("threads", threads, 1)
+    _check_int("ops_max", ops_max, 1)
+    _check_wait(wait)
+    _check_timeout("wait_timeout", wait_timeout)
+    _check_interval(sync_interval)
+    _check_policy(retry)
+    if dead_letter_hook is not None and not callable(dead_letter_hook):
+        raise InvalidOptionError(
+            "dead_letter_hook must be a callable taking a retry.DeadLetter, not "
+            f"{type(dead_letter_hook).__name__}"
+        )
+    if callback_executor is not None and not hasattr(callback_executor, "submit"):
+        raise InvalidOptionError(
+            "callback_executor must be a concurrent.futures.Executor, not "
+            f"{type(callback_executor).__name__}"
+        )
 
 
 def _check_int(name: str, value: object, minimum: int) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 from actors.optype import OpType
+from actors.threads import mark_owner_thread
 from storage import (
     Durability,
     Outcome,
@@ -73,8 +74,11 @@ class Mailbox:
             self.ref.tell(DRAIN)
         except pykka.ActorDeadError:
             with self._lock:
-                self._ops.remove(op)
                 self._scheduled = False
+                try:
+                    self._ops.remove(op)
+                except ValueError:
+                    return  # the stopping owner took it and fails it itself
             raise StoreClosedError("store") from None
 
     def take(self, limit: int) -> list[Op]:
@@ -131,6 +135,10 @@ class TableOwner(pykka.ThreadingActor):
         self._callbacks_in_txn = callbacks_in_txn
         self._on_dirty = on_dirty
         self._sessions: dict[str, TableSession] = {}
+
+    def on_start(self) -> None:
+        """Mark this thread as an owner's: blocking on the store here deadlocks."""
+        mark_owner_thread()
 
     def on_receive(self, message: Any) -> None:
         """Run one batch of queued ops, then ring again if more are queued."""

@@ -19,7 +19,7 @@ from retry.dead_letters import (
 from retry.errors import RetriesExhaustedError, UnknownDeadLetterError
 from retry.flows import Flow
 from retry.policy import DEFAULT_POLICY, RetryPolicy
-from retry.scheduler import ScheduledCall, Scheduler
+from retry.scheduler import ScheduledCall, Scheduler, on_timer_thread
 
 __all__ = [
     "DEAD_LETTER_TABLE",
@@ -41,6 +41,7 @@ __all__ = [
     "as_callback",
     "current_attempt",
     "handling",
+    "on_timer_thread",
 ]
 
 _logging.getLogger(__name__).addHandler(_logging.NullHandler())

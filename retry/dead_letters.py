@@ -87,6 +87,39 @@ class DeadLetter:
             ]
         return cls(**record)
 
+    @classmethod
+    def new(
+        cls,
+        *,
+        op_type: str,
+        table: str,
+        key: Any,
+        value: Any,
+        error: BaseException,
+        attempts: int,
+        first_failed_at: float | None = None,
+        last_failed_at: float | None = None,
+        **encoded: Any,
+    ) -> DeadLetter:
+        """Return a new letter with a fresh id for an op that failed with `error`.
+
+        `key` and `value` are kept as JSON (or their repr); `encoded` takes
+        the optional `key_bytes`, `value_bytes`, `batch`, `flow` and `stage`.
+        """
+        now = time.time()
+        return cls(
+            id=new_dead_letter_id(),
+            op_type=op_type,
+            table=table,
+            key=jsonable(key),
+            value=jsonable(value),
+            error=error_record(error),
+            attempts=attempts,
+            first_failed_at=first_failed_at or now,
+            last_failed_at=last_failed_at or now,
+            **encoded,
+        )
+
     @property
     def replayable(self) -> bool:
         """Whether `replay()` can run this op again (flows cannot be replayed)."""

@@ -10,9 +10,6 @@ from typing import Any, Protocol
 
 from retry.dead_letters import (
     DeadLetter,
-    error_record,
-    jsonable,
-    new_dead_letter_id,
 )
 from retry.errors import RetriesExhaustedError
 from retry.policy import DEFAULT_POLICY, RetryPolicy
@@ -56,7 +53,7 @@ class FlowStore(Protocol):
 
     retry: RetryPolicy | None
 
-    def new_future(self) -> FlowFuture:
+    def _new_future(self) -> FlowFuture:
         """Return a new, pending future."""
         ...
 
@@ -122,7 +119,7 @@ class Flow:
         stages = self.stages(flow)
         host: FlowStore = self.store
         policy = self.policy or host.retry or DEFAULT_POLICY
-        run = _FlowRun(host, flow, stages, policy, host.new_future())
+        run = _FlowRun(host, flow, stages, policy, host._new_future())
         run.run_stage(0, args, 1)
         return run.future
 
@@ -228,17 +225,14 @@ class _FlowRun:
         self, index: int, args: tuple[Any, ...], attempt: int, error: BaseException
     ) -> None:
         stage = self.stages[index].__name__
-        now = time.time()
-        letter = DeadLetter(
-            id=new_dead_letter_id(),
+        letter = DeadLetter.new(
             op_type="flow",
             table="",
             key=self.flow,
-            value=jsonable(list(args)),
-            error=error_record(error),
+            value=list(args),
+            error=error,
             attempts=attempt,
-            first_failed_at=self.first_failed_at or now,
-            last_failed_at=now,
+            first_failed_at=self.first_failed_at,
             flow=self.flow,
             stage=stage,
         )

@@ -10,9 +10,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["ScheduledCall", "Scheduler"]
+__all__ = ["ScheduledCall", "Scheduler", "on_timer_thread"]
 
 logger = logging.getLogger(__name__)
+
+
+_timer = threading.local()
+
+
+def on_timer_thread() -> bool:
+    """Return whether the calling thread is a Scheduler's timer thread."""
+    return getattr(_timer, "active", False)
 
 
 class ScheduledCall:
@@ -78,6 +86,7 @@ class Scheduler:
             return [c for _, _, c in sorted(self._heap) if not c.cancelled]
 
     def _run(self) -> None:
+        _timer.active = True
         while True:
             with self._cond:
                 while True:

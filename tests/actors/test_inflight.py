@@ -50,7 +50,7 @@ def test_removing_an_op_frees_its_slot() -> None:
     inflight = InFlight(2)
     first, _ = fill(inflight, 2)
 
-    inflight.remove(first, failed=False)
+    inflight.remove([first], failed=False)
     inflight.add(new_op(), False, None)
 
     assert len(inflight) == 2
@@ -60,8 +60,8 @@ def test_removing_twice_counts_once() -> None:
     inflight = InFlight(2)
     (op,) = fill(inflight, 1)
 
-    inflight.remove(op, failed=True)
-    inflight.remove(op, failed=False)
+    inflight.remove([op], failed=True)
+    inflight.remove([op], failed=False)
 
     stats = inflight.stats()
     assert (stats["failed"], stats["completed"]) == (1, 0)
@@ -99,7 +99,7 @@ def test_a_waiting_add_takes_the_slot_freed_by_another_thread() -> None:
     waiter = threading.Thread(target=add)
     waiter.start()
     assert not admitted.wait(0.05)  # no slot yet
-    inflight.remove(held, failed=False)
+    inflight.remove([held], failed=False)
 
     assert admitted.wait(WAIT)
     waiter.join(WAIT)
@@ -126,10 +126,10 @@ def test_wait_for_submitted_waits_for_the_oldest_op_too() -> None:
     inflight = InFlight(10)
     first, second = fill(inflight, 2)
 
-    inflight.remove(second, failed=False)
+    inflight.remove([second], failed=False)
     assert inflight.wait_for_submitted(0.01) is False
 
-    inflight.remove(first, failed=False)
+    inflight.remove([first], failed=False)
     assert inflight.wait_for_submitted(0) is True
 
 
@@ -143,7 +143,7 @@ def test_wait_for_submitted_wakes_when_the_last_op_finishes() -> None:
 
     waiter.start()
     for op in ops:
-        inflight.remove(op, failed=False)
+        inflight.remove([op], failed=False)
     waiter.join(WAIT)
 
     assert result == [True]
@@ -152,8 +152,8 @@ def test_wait_for_submitted_wakes_when_the_last_op_finishes() -> None:
 def test_stats_report_counts_in_flight_and_latency() -> None:
     inflight = InFlight(10)
     ops = fill(inflight, 4)
-    inflight.remove(ops[0], failed=False)
-    inflight.remove(ops[1], failed=True)
+    inflight.remove([ops[0]], failed=False)
+    inflight.remove([ops[1]], failed=True)
     inflight.count("retried")
     inflight.count("dead_lettered")
 

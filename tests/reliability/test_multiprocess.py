@@ -249,6 +249,8 @@ def test_store_used_after_fork_raises_store_forked_error(
             attempt("create_table", lambda: store.create_table("child")),
             attempt("compact", lambda: store.compact("forked", timeout=2)),
             attempt("stats", store.stats),
+            attempt("flush", lambda: store.flush(timeout=2)),
+            attempt("tables", store.tables),
             attempt("close", lambda: store.close(timeout=2)),
             attempt("upsert after close", lambda: store.count("forked")),
         ]

@@ -31,6 +31,7 @@ class FakeAttempt:
         self.table = "docs"
         self.key = "k"
         self.attempts = attempts
+        self.elapsed = 0.0
         self.policy = policy or RetryPolicy()
         self.calls: list[tuple[str, Any]] = []
 

@@ -316,3 +316,25 @@ def test_a_flow_whose_request_ends_during_close_is_dead_lettered_with_a_store_er
     # Every error the store hands back derives from StoreError (DESIGN.md).
     error = held_future.exception(WAIT)
     assert isinstance(error, StoreError), repr(error)
+
+
+def test_flush_waits_for_a_flow_whose_stage_waits_to_retry(store: Store) -> None:
+    calls: list[float] = []
+
+    class Slow(Flow):
+        def go1Prepare(self, key: str) -> Any:
+            calls.append(time.monotonic())
+            if len(calls) < 3:
+                raise StoreBusyError("busy")
+            return self.store.upsert("docs", key, {"n": 1}), key
+
+        def go2Finish(self, _: None, key: str) -> Any:
+            return key
+
+    future = Slow(store, policy=RetryPolicy(initial_wait=0.2, max_wait=0.2)).start(
+        "go", "a"
+    )
+    store.flush(timeout=WAIT)
+    assert future.done()
+    assert future.get(0) == "a"
+    assert len(calls) == 3
