@@ -5,15 +5,13 @@ from __future__ import annotations
 import atexit
 import concurrent.futures
 import contextlib
-import functools
-import itertools
 import logging
 import os
 import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 import pykka
 
@@ -29,25 +27,21 @@ from actors.messages import OpCompleted
 from actors.methods import OpMethods, OpOptions
 from actors.op import Op
 from actors.optype import OpType
-from actors.retrying import OpAttempt, dead_letter_for
+from actors.retrying import Retrier, call_exception
 from actors.serialized import SerializedClient
 from actors.threads import on_store_thread
 from actors.worker import Mailbox, TableOwner
 from retry import (
     DEAD_LETTER_TABLE,
-    DEFAULT_POLICY,
     Callback,
     CallbackLike,
     DeadLetter,
     DeadLetterHook,
     DeadLetters,
-    RetriesExhaustedError,
     RetryCallback,
     RetryPolicy,
-    ScheduledCall,
     Scheduler,
     as_callback,
-    handling,
 )
 from storage import (
     DEFAULT_INITIAL_MAP_SIZE,
@@ -125,7 +119,8 @@ class Store(OpMethods):
         self._dirty: set[str] = set()
         self._sync_lock = threading.Lock()
         self.dead_letter_hook = dead_letter_hook
-        self.dead_letters = DeadLetters(self)
+        self._retrier = Retrier(self)
+        self.dead_letters = DeadLetters(self._retrier)
         directory.create_table(
             DEAD_LETTER_TABLE,
             key_format="int",
@@ -134,9 +129,6 @@ class Store(OpMethods):
             exist_ok=True,
             internal=True,
         )
-        self._scheduled: dict[int, tuple[ScheduledCall, Callable[[], object]]] = {}
-        self._schedule_keys = itertools.count(1)
-        self._scheduling_closed = False
         self._scheduler = Scheduler(name="StoreScheduler")
         self._mailboxes = [Mailbox() for _ in range(threads)]
         for mailbox in self._mailboxes:
@@ -375,7 +367,7 @@ class Store(OpMethods):
                 op.first_failed_at = op.first_failed_at or now
                 op.last_failed_at = now
                 op.last_error = outcome.error
-                if self._handle_failure(op, outcome.error):
+                if self._retrier.handle_failure(op, outcome.error):
                     return
             callback = op.callback
             if callback is not None and self.callback_executor is not None:
@@ -385,173 +377,11 @@ class Store(OpMethods):
                 return
             error = outcome.error
             if error is not None and callback is not None:
-                error = _call_exception(callback, error)
+                error = call_exception(callback, error)
             self._complete(op, outcome.result, error)
         except BaseException as exc:
             logger.error("op %d: finishing failed", op.id, exc_info=True)
             self._complete(op, None, exc)
-
-    def _handle_failure(self, op: Op, error: BaseException) -> bool:
-        """Retry or dead-letter a failed op if asked to; True if it took the op."""
-        callback = op.callback
-        if isinstance(callback, RetryCallback):
-            if self.callback_executor is not None:
-                self.callback_executor.submit(
-                    self._run_retry_callback, op, callback, error
-                )
-            else:
-                self._run_retry_callback(op, callback, error)
-            return True
-        policy = self._policy_for(op)
-        if policy is None or op.table == DEAD_LETTER_TABLE:
-            return False
-        if not policy.is_retryable(error):
-            return False
-        delay = policy.next_delay(error, op.attempts, elapsed=op.elapsed())
-        if delay is None:
-            self._dead_letter(op, error)
-        else:
-            self._schedule_retry(op, delay, functools.partial(self._resubmit, op))
-        return True
-
-    def _run_retry_callback(
-        self, op: Op, callback: RetryCallback, error: BaseException
-    ) -> None:
-        attempt = OpAttempt(self, op)
-        try:
-            with handling(attempt):
-                callback.exception(error)
-        except Exception as exc:
-            if not attempt.decided:
-                exc.__context__ = error
-                self._complete(op, None, exc)
-                return
-            logger.error("op %d: retry handler failed", op.id, exc_info=True)
-        if not attempt.decided:
-            # The handler neither retried nor gave up: the caller gets the error.
-            self._complete(op, None, error)
-
-    def _schedule_retry(self, op: Op, delay: float, fn: Callable[[], object]) -> None:
-        """Run `fn` (a retry of `op`) after `delay`; at close, dead-letter `op`."""
-        self._inflight.count("retried")
-        logger.debug(
-            "op %d: attempt %d failed; retry in %.3f s", op.id, op.attempts, delay
-        )
-
-        def at_close() -> None:
-            error = op.last_error or StoreClosedError("store")
-            callback = op.callback
-            if not isinstance(callback, RetryCallback):
-                self._dead_letter(op, error)
-                return
-            # The handler's own dead() decides, as when its policy gives up.
-            attempt = OpAttempt(self, op)
-            try:
-                with handling(attempt):
-                    callback.dead(error)
-            finally:
-                if not attempt.decided:
-                    self._dead_letter(op, error)
-
-        self._schedule(delay, fn, at_close)
-
-    def _resubmit(self, op: Op) -> None:
-        """Queue `op` again (same id, same future) at its table's owner."""
-        self._dispatch(op)
-
-    def _dead_letter(self, op: Op, error: BaseException) -> None:
-        """Park `op` in the dead letters, then fail its future with the final error."""
-        callback = op.callback
-        policy = (callback.policy if isinstance(callback, RetryCallback) else None) or (
-            self._policy_for(op) or DEFAULT_POLICY
-        )
-        final: BaseException = error
-        if policy.is_retryable(error) or self._scheduling_closed:
-            final = RetriesExhaustedError(
-                attempts=op.attempts, last_error=error, table=op.table, key=op.key
-            )
-        letter = dead_letter_for(op, error)
-        logger.warning(
-            "op %d %s on table %s dead-lettered after %d attempts: %s",
-            op.id,
-            letter.op_type,
-            op.table,
-            op.attempts,
-            type(error).__name__,
-        )
-
-        def parked(done: OpFuture[Any]) -> None:
-            problem = done.exception(0)
-            outcome = final
-            if problem is None:
-                self._inflight.count("dead_lettered")
-            else:
-                logger.error("op %d: dead letter not written: %r", op.id, problem)
-                outcome.add_note(f"the dead letter could not be written: {problem!r}")
-            callback = op.callback
-            if callback is not None and not isinstance(callback, RetryCallback):
-                outcome = _call_exception(callback, outcome)
-            self._complete(op, None, outcome)
-
-        try:
-            self._park(letter).add_done_callback(parked)
-        except Exception as exc:  # noqa: BLE001 - the caller still gets the error
-            final.add_note(f"the dead letter could not be written: {exc!r}")
-            self._complete(op, None, final)
-
-    def _park(self, letter: DeadLetter) -> OpFuture[Any]:
-        """Hand `letter` to the store's hook, else write it to the dead-letter table."""
-        if self.dead_letter_hook is not None:
-            future: OpFuture[Any] = OpFuture()
-            try:
-                self.dead_letter_hook(letter)
-            except Exception:
-                logger.error(
-                    "dead-letter hook failed; writing to the table", exc_info=True
-                )
-            else:
-                future.set_result(None)
-                return future
-        return cast(OpFuture[Any], self.dead_letters.add(letter))
-
-    def _dead_letter_op(
-        self, op_type: str, key: Any = None, value: Any = None
-    ) -> OpFuture[Any]:
-        """Submit an internal op on the dead-letter table (never refused by ops_max)."""
-        op = Op(self, DEAD_LETTER_TABLE)
-        op.key, op.value = key, value
-        self._prepare(op, OpType(op_type), internal=True)
-        self._dispatch(op)
-        assert op.future is not None
-        return op.future
-
-    def _replay(self, letter: DeadLetter) -> OpFuture[Any]:
-        """Submit dead letter `letter` again as a plain op."""
-        if not letter.replayable:
-            what = (
-                f"the flow {letter.flow!r}; start the flow again"
-                if letter.flow
-                else f"a {letter.op_type} op, with nothing to write again"
-            )
-            raise InvalidOptionError(
-                f"dead letter {letter.id} cannot be replayed: it is {what}; "
-                "or purge the letter"
-            )
-        table = self.directory.table(letter.table)
-        # A replay waits for a free slot rather than fail on ops_max.
-        op = self.new_op(letter.table, wait=True)
-        if letter.key_bytes is not None:
-            op.key = table.decode_key(letter.key_bytes)
-        if letter.value_bytes is not None:
-            op.value = table.decode_value(letter.value_bytes)
-        if letter.batch is not None:
-            op.value = [
-                (kind, table.decode_key(kb))
-                if vb is None
-                else (kind, table.decode_key(kb), table.decode_value(vb))
-                for kind, kb, vb in letter.batch
-            ]
-        return self._submit(op, OpType(letter.op_type))
 
     def _new_future(self) -> OpFuture[Any]:
         """Return a pending future for a flow's run, which flush() waits for.
@@ -570,39 +400,15 @@ class Store(OpMethods):
         future.add_done_callback(finished)
         return future
 
+    # What retry.Flow and the dead-letter API need of a store (see FlowStore).
+
     def _schedule(
         self, delay: float, fn: Callable[[], object], on_close: Callable[[], object]
     ) -> None:
-        """Run `fn()` after `delay` on the scheduler, or `on_close()` at close.
+        self._retrier.schedule(delay, fn, on_close)
 
-        So nothing scheduled is lost: a store that closes first runs `on_close`.
-        """
-        with self._lock:
-            if not self._scheduling_closed:
-                key = next(self._schedule_keys)
-                call = self._scheduler.call_later(delay, self._run_scheduled, key, fn)
-                self._scheduled[key] = (call, on_close)
-                return
-        on_close()
-
-    def _run_scheduled(self, key: int, fn: Callable[[], object]) -> None:
-        with self._lock:
-            if self._scheduled.pop(key, None) is None:
-                return  # close() took it
-        fn()
-
-    def _close_scheduled(self) -> None:
-        """Stop scheduling; hand every pending call to its `on_close`."""
-        with self._lock:
-            self._scheduling_closed = True
-            pending = list(self._scheduled.values())
-            self._scheduled.clear()
-        for call, on_close in pending:
-            call.cancel()
-            try:
-                on_close()
-            except Exception:
-                logger.error("closing a scheduled call failed", exc_info=True)
+    def _park(self, letter: DeadLetter) -> OpFuture[Any]:
+        return self._retrier.park(letter)
 
     def _run_callback_after_commit(
         self, op: Op, callback: Callback, outcome: Outcome
@@ -614,7 +420,7 @@ class Store(OpMethods):
         except Exception as exc:  # noqa: BLE001 - the op committed; its future fails
             error = exc
         if outcome.error is not None:
-            error = _call_exception(callback, outcome.error)
+            error = call_exception(callback, outcome.error)
         self._complete(op, outcome.result, error)
 
     def _complete(self, op: Op, result: Any, error: BaseException | None) -> None:
@@ -731,7 +537,7 @@ class Store(OpMethods):
             if self._closed:
                 return
             self._closing = True
-        self._close_scheduled()
+        self._retrier.close()
         self.flush(_left(deadline))
         for mailbox in self._mailboxes:
             assert mailbox.ref is not None
@@ -787,16 +593,6 @@ class Store(OpMethods):
             f"<Store {self.path!r} {state} threads={self.threads} "
             f"ops_max={self.ops_max}>"
         )
-
-
-def _call_exception(callback: Callback, error: BaseException) -> BaseException:
-    """Tell `callback` about `error`; return the error the future should carry."""
-    try:
-        callback.exception(error)
-    except Exception as exc:  # noqa: BLE001 - the handler's own failure reaches the future
-        exc.__context__ = error
-        return exc
-    return error
 
 
 def open_store(

@@ -163,11 +163,15 @@ def new_dead_letter_id() -> int:
 class DeadLetterStore(Protocol):
     """What `DeadLetters` needs of a store: ops on the dead-letter table and replays."""
 
-    def _dead_letter_op(
+    def dead_letter_op(
         self, op_type: str, key: Any = None, value: Any = None
-    ) -> FutureLike[Any]: ...
+    ) -> FutureLike[Any]:
+        """Submit an op on the dead-letter table; return its future."""
+        ...
 
-    def _replay(self, letter: DeadLetter) -> FutureLike[Any]: ...
+    def replay(self, letter: DeadLetter) -> FutureLike[Any]:
+        """Submit `letter`'s op again as a plain op; return its future."""
+        ...
 
 
 class DeadLetters:
@@ -178,7 +182,7 @@ class DeadLetters:
 
     def list(self, timeout: float | None = None) -> builtins.list[DeadLetter]:
         """Return every dead letter, oldest first."""
-        pairs = self._store._dead_letter_op("scan").get(timeout)
+        pairs = self._store.dead_letter_op("scan").get(timeout)
         return [DeadLetter.from_json(value) for _, value in pairs]
 
     def get(self, letter_id: int, timeout: float | None = None) -> DeadLetter:
@@ -204,7 +208,7 @@ class DeadLetters:
 
     def add(self, letter: DeadLetter) -> FutureLike[Any]:
         """Write `letter` durably; the future is done once it is on disk."""
-        return self._store._dead_letter_op("insert", letter.id, letter.to_json())
+        return self._store.dead_letter_op("insert", letter.id, letter.to_json())
 
     def replay(
         self, ids: Iterable[int] | None = None, timeout: float | None = None
@@ -222,13 +226,13 @@ class DeadLetters:
         outcomes: dict[int, BaseException | None] = {}
         for letter in letters:
             try:
-                futures[letter.id] = self._store._replay(letter)
+                futures[letter.id] = self._store.replay(letter)
             except Exception as exc:  # noqa: BLE001 - reported per letter
                 outcomes[letter.id] = exc
         for letter_id, future in futures.items():
             try:
                 future.get(timeout)
-                self._store._dead_letter_op("remove", letter_id).get(timeout)
+                self._store.dead_letter_op("remove", letter_id).get(timeout)
                 outcomes[letter_id] = None
             except Exception as exc:  # noqa: BLE001 - reported per letter
                 outcomes[letter_id] = exc
@@ -246,10 +250,10 @@ class DeadLetters:
         if not letters:
             return 0
         writes = [("remove", letter.id) for letter in letters]
-        return int(self._store._dead_letter_op("batch", value=writes).get(timeout))
+        return int(self._store.dead_letter_op("batch", value=writes).get(timeout))
 
     def __len__(self) -> int:
-        return int(self._store._dead_letter_op("count").get())
+        return int(self._store.dead_letter_op("count").get())
 
 
 def _b64(data: bytes | None) -> str | None:
