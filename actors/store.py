@@ -26,6 +26,12 @@ from actors.inflight import InFlight
 from actors.messages import OpCompleted
 from actors.methods import OpMethods, OpOptions
 from actors.op import Op
+from actors.options import (
+    check_options,
+    check_policy,
+    check_timeout,
+    check_wait,
+)
 from actors.optype import OpType
 from actors.retrying import Retrier, call_exception
 from actors.serialized import SerializedClient
@@ -91,7 +97,7 @@ class Store(OpMethods):
         sync_interval: float = 1.0,
         dead_letter_hook: DeadLetterHook | None = None,
     ) -> None:
-        _check_options(
+        check_options(
             threads=threads,
             ops_max=ops_max,
             wait=wait,
@@ -180,7 +186,7 @@ class Store(OpMethods):
             StoreClosedError: if the store is closed.
         """
         self._check_open()
-        _check_policy(retry)
+        check_policy(retry)
         info = self.directory.create_table(
             name,
             key_format=key_format,
@@ -219,9 +225,9 @@ class Store(OpMethods):
                 f"{sorted(OpOptions.__annotations__)}"
             )
         durability = options.get("durability")
-        _check_policy(options.get("retry"))
-        _check_wait(options.get("wait"))
-        _check_timeout("wait_timeout", options.get("wait_timeout"))
+        check_policy(options.get("retry"))
+        check_wait(options.get("wait"))
+        check_timeout("wait_timeout", options.get("wait_timeout"))
         reply_to = options.get("reply_to")
         if reply_to is not None and not isinstance(reply_to, pykka.ActorRef):
             raise InvalidOptionError(
@@ -312,7 +318,7 @@ class Store(OpMethods):
             OpTimeoutError: if it takes more than `timeout` seconds.
             UnknownTableError: for a table that does not exist.
         """
-        _check_timeout("timeout", timeout)
+        check_timeout("timeout", timeout)
         deadline = _deadline(timeout)
         names = [table] if table is not None else self.tables()
         futures = [self.new_op(name).compact() for name in names]
@@ -505,7 +511,7 @@ class Store(OpMethods):
                 it would wait for itself.
             StoreForkedError: in a child process that inherited the store.
         """
-        _check_timeout("timeout", timeout)
+        check_timeout("timeout", timeout)
         self._check_process()
         _refuse_on_store_thread("flush()")
         if not self._inflight.wait_for_submitted(timeout):
@@ -525,7 +531,7 @@ class Store(OpMethods):
             BlockingCallError: on a store thread, where it would wait for
                 itself.
         """
-        _check_timeout("timeout", timeout)
+        check_timeout("timeout", timeout)
         if self._opened_by != os.getpid():
             # A forked child has none of the workers, and LMDB forbids using
             # the parent's environments: there is nothing it may close.
@@ -633,7 +639,7 @@ def open_store(
         StorageError: if the directory cannot be opened.
     """
     # Checked before the directory is created: bad options write nothing.
-    _check_options(
+    check_options(
         threads=threads,
         ops_max=ops_max,
         wait=wait,
@@ -700,73 +706,6 @@ def _refuse_on_store_thread(call: str) -> None:
         raise BlockingCallError(
             f"{call} on a store thread (in a callback, a done-callback or a "
             "flow stage) would wait for itself; call it from your own thread"
-        )
-
-
-def _check_options(
-    *,
-    threads: object,
-    ops_max: object,
-    wait: object,
-    wait_timeout: object,
-    sync_interval: object,
-    retry: object,
-    dead_letter_hook: object,
-    callback_executor: object,
-) -> None:
-    """Refuse bad store options with a message naming the option and the fix."""
-    _check_int("threads", threads, 1)
-    _check_int("ops_max", ops_max, 1)
-    _check_wait(wait)
-    _check_timeout("wait_timeout", wait_timeout)
-    _check_interval(sync_interval)
-    _check_policy(retry)
-    if dead_letter_hook is not None and not callable(dead_letter_hook):
-        raise InvalidOptionError(
-            "dead_letter_hook must be a callable taking a retry.DeadLetter, not "
-            f"{type(dead_letter_hook).__name__}"
-        )
-    if callback_executor is not None and not hasattr(callback_executor, "submit"):
-        raise InvalidOptionError(
-            "callback_executor must be a concurrent.futures.Executor, not "
-            f"{type(callback_executor).__name__}"
-        )
-
-
-def _check_int(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InvalidOptionError(f"{name} must be an int >= {minimum}, not {value!r}")
-
-
-def _check_timeout(name: str, value: object) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise InvalidOptionError(
-            f"{name} must be a number of seconds >= 0 or None, not {value!r}"
-        )
-
-
-def _check_interval(value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise InvalidOptionError(
-            f"sync_interval must be a number of seconds > 0, not {value!r}"
-        )
-
-
-def _check_wait(value: object) -> None:
-    if value is not None and not isinstance(value, bool):
-        raise InvalidOptionError(
-            f"wait must be True or False, not {value!r}; use wait_timeout= for "
-            "a number of seconds"
-        )
-
-
-def _check_policy(value: object) -> None:
-    if value is not None and not isinstance(value, RetryPolicy):
-        raise InvalidOptionError(
-            f"retry must be a retry.RetryPolicy, not {type(value).__name__}; "
-            "build one from config with RetryPolicy.from_mapping()"
         )
 
 
