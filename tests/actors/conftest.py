@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import threading
-import warnings
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-import actors
-from actors import OpFuture, OpTimeoutError, Store
-from storage import StoreClosedError
+from actors import OpFuture, Store
 
 WAIT = 5.0
 """Seconds any test waits for something that signals; far above what it takes."""
 
-CLOSE_WAIT = 2.0
-"""Seconds teardown lets a store close before failing the ops that never ended."""
 
 
 class Gate:
@@ -73,48 +67,14 @@ def hold(gates: list[Gate]) -> Callable[..., Gate]:
 
 
 @pytest.fixture
-def store_path(tmp_path: Path) -> Path:
-    """Return where the store lives: a directory inside `tmp_path`."""
-    return tmp_path / "store"
-
-
-@pytest.fixture
-def make_store(store_path: Path, gates: list[Gate]) -> Iterator[Callable[..., Store]]:
-    """Return `make_store(**options)`: open a store at `store_path`.
-
-    Every store it opened is closed in teardown (after opening every gate).
-    """
-    opened: list[Store] = []
-
-    def make_store(path: Path | None = None, **options: Any) -> Store:
-        store = actors.open_store(path or store_path, **options)
-        opened.append(store)
-        return store
-
+def make_store(
+    make_store: Callable[..., Store], gates: list[Gate]
+) -> Iterator[Callable[..., Store]]:
+    """The shared `make_store`, whose teardown first opens every gate (so held
+    callbacks let their ops end before the stores close)."""
     yield make_store
     for gate in gates:
         gate.open()
-    for store in reversed(opened):
-        close_or_abandon(store)
-
-
-def close_or_abandon(store: Store) -> None:
-    """Close `store`; if ops never end (a bug the test reports), fail them first.
-
-    Otherwise a hung op would hold close() here and again at exit (atexit).
-    """
-    try:
-        store.close(timeout=CLOSE_WAIT)
-    except OpTimeoutError:
-        stuck = store._inflight.snapshot()
-        for op in stuck:
-            store._complete(op, None, StoreClosedError("store"))
-        store.close(timeout=WAIT)
-        warnings.warn(
-            f"{store!r} could not close: {len(stuck)} ops never ended; "
-            "failed them in teardown",
-            stacklevel=1,
-        )
 
 
 @pytest.fixture

@@ -2,63 +2,18 @@
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-import actors
-from actors import OpTimeoutError, Store
-from storage import StoreClosedError
-
-CLOSE_WAIT = 2.0
-"""Seconds teardown lets a store close before failing the ops that never ended."""
+from actors import Store
 
 
 @pytest.fixture
 def store_path(tmp_path: Path) -> Path:
     """Return where the store lives: a directory inside `tmp_path`."""
     return tmp_path / "s"
-
-
-@pytest.fixture
-def make_store(store_path: Path) -> Iterator[Callable[..., Store]]:
-    """Return `make_store(**options)`: open a store at `store_path`.
-
-    Every store it opened is closed in teardown (closing twice is safe), so a
-    test may close and reopen the same directory.
-    """
-    opened: list[Store] = []
-
-    def make_store(**options: Any) -> Store:
-        store = actors.open_store(store_path, **options)
-        opened.append(store)
-        return store
-
-    yield make_store
-    for store in reversed(opened):
-        close_or_abandon(store)
-
-
-def close_or_abandon(store: Store) -> None:
-    """Close `store`; if ops never end (a bug a test reports), fail them first.
-
-    Otherwise a hung op would hold close() here and again at exit (atexit).
-    """
-    try:
-        store.close(timeout=CLOSE_WAIT)
-    except OpTimeoutError:
-        stuck = store._inflight.snapshot()
-        for op in stuck:
-            store._complete(op, None, StoreClosedError("store"))
-        store.close(timeout=CLOSE_WAIT)
-        warnings.warn(
-            f"{store!r} could not close: {len(stuck)} ops never ended; "
-            "failed them in teardown",
-            stacklevel=1,
-        )
 
 
 @pytest.fixture
