@@ -14,7 +14,6 @@ WAIT = 5.0
 """Seconds any test waits for something that signals; far above what it takes."""
 
 
-
 class Gate:
     """A `fn(error, result)` callback that holds its op's owner until opened.
 
