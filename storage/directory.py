@@ -203,8 +203,10 @@ class StoreDirectory:
         """Return the catalog record of table `name`.
 
         Raises:
+            InvalidTableNameError: for a name that is not allowed.
             UnknownTableError: if no such table was created.
         """
+        validate_table_name(name, internal=True)
         info = self._catalog.get(name)
         if info is None:
             self._catalog.refresh()

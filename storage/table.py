@@ -128,10 +128,12 @@ class Table:
             InvalidKeyError: if the key format has no meaningful prefixes
                 (`int`) or the prefix has the wrong type.
         """
-        if self.info.key_format == "int":
+        if self.info.key_format in ("int", "json"):
+            # An int's bytes, or a JSON string's closing quote, make a byte
+            # prefix mean something else than the caller's prefix.
             raise InvalidKeyError(
-                f"table {self.name!r}: int keys have no prefixes; scan with "
-                "start= and end= instead",
+                f"table {self.name!r}: {self.info.key_format} keys have no "
+                "prefixes; scan with start= and end= instead",
                 table=self.name,
             )
         try:

@@ -17,6 +17,7 @@ from storage import (
     EncodeError,
     InvalidInputError,
     InvalidKeyError,
+    InvalidTableNameError,
     KeyExistsError,
     NotFoundError,
     OpVetoedError,
@@ -403,6 +404,21 @@ def test_scan_of_an_int_table_has_no_prefixes(numbers: TableSession) -> None:
     numbers.insert(1, "one")
     with pytest.raises(InvalidKeyError, match="int keys have no prefixes; scan with"):
         numbers.scan(prefix=1)
+
+
+def test_scan_of_a_json_key_table_has_no_prefixes(store: StoreDirectory) -> None:
+    # A JSON string's closing quote would make prefix "a" match only "a".
+    store.create_table("docs", key_format="json")
+    docs = store.session("docs")
+    docs.insert("ab", 1)
+    with pytest.raises(InvalidKeyError, match="json keys have no prefixes"):
+        docs.scan(prefix="a")
+    assert docs.scan(start="a") == [("ab", 1)]
+
+
+def test_table_info_refuses_a_bad_name(store: StoreDirectory) -> None:
+    with pytest.raises(InvalidTableNameError):
+        store.table_info(["a"])  # type: ignore[arg-type]
 
 
 def test_scan_of_an_int_table_by_range(numbers: TableSession) -> None:
