@@ -14,9 +14,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from storage.errors import InvalidInputError, KeyExistsError, NotFoundError
 
-MAX_KEY_SIZE = 511
-"""LMDB's default limit on an encoded key, in bytes."""
-
 if TYPE_CHECKING:
     import lmdb
 
@@ -309,17 +306,16 @@ class Batch(Operation):
         # which LMDB takes in one putmulti() call; anything else as ops.
         pairs: list[tuple[bytes, bytes]] | None = []
         ops: list[Operation] = []
-        encode_key, encode_value = table.key_codec.encode, table.value_codec.encode
+        encode_key, encode_value = table.encode_key, table.encode_value
         for index, item in enumerate(writes):
-            if pairs is not None and type(item) is tuple and len(item) == 3:
-                try:
-                    if item[0] == "upsert":
-                        key_bytes = encode_key(item[1])
-                        if 0 < len(key_bytes) <= MAX_KEY_SIZE:
-                            pairs.append((key_bytes, encode_value(item[2])))
-                            continue
-                except (TypeError, ValueError, OverflowError, RecursionError):
-                    pass  # the slow path below raises the precise error
+            if (
+                pairs is not None
+                and type(item) is tuple
+                and len(item) == 3
+                and item[0] == "upsert"
+            ):
+                pairs.append((encode_key(item[1]), encode_value(item[2])))
+                continue
             op = _batch_item(table, index, item)
             if pairs is not None and type(op) is Upsert:
                 pairs.append((op.key_bytes, op.value_bytes))

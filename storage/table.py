@@ -29,7 +29,7 @@ from storage.errors import (
     StoreError,
     StoreFullError,
 )
-from storage.operations import MAX_KEY_SIZE, BeforeCommit, Operation, Outcome
+from storage.operations import BeforeCommit, Operation, Outcome
 
 __all__ = ["MAX_KEY_SIZE", "Table"]
 
@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+MAX_KEY_SIZE = 511
+"""LMDB's default limit on an encoded key, in bytes."""
 
 _DATA_FILE = "data.mdb"
 _COMPACT_DIR = "compact.tmp"
