@@ -32,7 +32,8 @@ class SerializedClient(OpMethods):
         self._lock = threading.Lock()
         self._tail: Op | None = None
         self._queued: set[int] = set()
-        self._after_queued: dict[int, list[Op]] = {}
+        # The op (at most one: the next in order) waiting for op `id` to be queued.
+        self._after_queued: dict[int, Op] = {}
 
     def new_op(
         self, table: str, callback: CallbackLike | None = None, **options: Any
@@ -53,7 +54,7 @@ class SerializedClient(OpMethods):
             elif previous.table == op.table and not self.store._may_retry(previous):
                 ready = previous.id in self._queued
                 if not ready:
-                    self._after_queued.setdefault(previous.id, []).append(op)
+                    self._after_queued[previous.id] = op
                     return future
             else:
                 ready = False
@@ -64,17 +65,16 @@ class SerializedClient(OpMethods):
         return future
 
     def _queue(self, op: Op) -> None:
-        """Queue `op` at its owner, then the ops that waited for it to be queued."""
-        while True:
+        """Queue `op` at its owner, then the op that waited for it to be queued."""
+        follower: Op | None = op
+        while follower is not None:
+            op = follower
             self.store._dispatch(op)
             with self._lock:
                 self._queued.add(op.id)
-                followers = self._after_queued.pop(op.id, [])
+                follower = self._after_queued.pop(op.id, None)
             if op.future is not None:
                 op.future.add_done_callback(functools.partial(self._forget, op.id))
-            if not followers:
-                return
-            (op,) = followers
 
     def _forget(self, op_id: int, _: object = None) -> None:
         with self._lock:

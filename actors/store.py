@@ -59,9 +59,9 @@ from storage import (
     Insert,
     InvalidOptionError,
     Operation,
-    OpKind,
     Outcome,
     Remove,
+    Scan,
     Search,
     StoreClosedError,
     StoreDirectory,
@@ -69,7 +69,6 @@ from storage import (
     TableInfo,
     Update,
     Upsert,
-    build_operation,
 )
 
 __all__ = ["Store", "open_store"]
@@ -221,8 +220,7 @@ class Store(OpMethods):
         unknown = options.keys() - _OP_OPTIONS
         if unknown:
             raise InvalidOptionError(
-                f"unknown op option(s) {sorted(unknown)}; use "
-                f"{sorted(OpOptions.__annotations__)}"
+                f"unknown op option(s) {sorted(unknown)}; use {sorted(_OP_OPTIONS)}"
             )
         durability = options.get("durability")
         check_policy(options.get("retry"))
@@ -269,7 +267,6 @@ class Store(OpMethods):
             )
         op.type = op_type
         table = self.directory.table(op.table, internal=internal)
-        # Keyed by the enum's value: hashing an Enum member runs Python code.
         build = _BUILDERS.get(op_type._value_)
         if build is not None:
             op.operation = build(table, op)
@@ -674,8 +671,6 @@ def open_store(
 
 _OP_OPTIONS = frozenset(OpOptions.__annotations__)
 
-# How each op type becomes a storage operation (validated and encoded here, on
-# the caller's thread, so bad input is refused before anything is written).
 _BUILDERS: dict[str, Callable[[Table, Op], Operation]] = {
     OpType.INSERT.value: lambda table, op: Insert(table, op.key, op.value),
     OpType.UPDATE.value: lambda table, op: Update(table, op.key, op.value),
@@ -684,12 +679,12 @@ _BUILDERS: dict[str, Callable[[Table, Op], Operation]] = {
     OpType.SEARCH.value: lambda table, op: Search(table, op.key),
     OpType.EXISTS.value: lambda table, op: Exists(table, op.key),
     OpType.COUNT.value: lambda table, op: Count(table),
-    OpType.SCAN.value: lambda table, op: build_operation(
-        table, OpKind.SCAN, **op.options
-    ),
+    OpType.SCAN.value: lambda table, op: Scan(table, **op.options),
     OpType.BATCH.value: lambda table, op: Batch(table, op.value),
 }
-"""How each op type but COMPACT becomes a storage operation."""
+"""How each op type but COMPACT becomes a storage operation: validated and
+encoded on the caller's thread, so bad input is refused before anything is
+written. Keyed by the enum's value: hashing an Enum member runs Python code."""
 
 
 def _deadline(timeout: float | None) -> float | None:
