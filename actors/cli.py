@@ -133,32 +133,33 @@ def _table_info(store: Store, table: str) -> TableInfo:
 
 
 def _parse_key(info: TableInfo, text: str) -> Any:
-    if info.key_format == "int":
+    return _parse(info.name, info.key_format, "key", text)
+
+
+def _parse_value(info: TableInfo, text: str) -> Any:
+    return _parse(info.name, info.value_format, "value", text)
+
+
+def _parse(table: str, format_: str, what: str, text: str) -> Any:
+    """Return command-line `text` as a `what` of format `format_`."""
+    if format_ == "int":
         try:
             return int(text)
         except ValueError:
             raise CliError(
-                f"table {info.name!r} has int keys; {text!r} is not one"
+                f"table {table!r} has int {what}s; {text!r} is not one"
             ) from None
-    if info.key_format == "bytes":
+    if format_ == "json":
+        return _parse_json(text, what)
+    if format_ == "bytes" and what == "key":
         return text.encode()
-    if info.key_format == "json":
-        return _parse_json(text, "key")
-    return text
-
-
-def _parse_value(info: TableInfo, text: str) -> Any:
-    if info.value_format == "json":
-        return _parse_json(text, "value")
-    if info.value_format == "bytes":
+    if format_ == "bytes":
         try:
             return base64.b64decode(text, validate=True)
         except ValueError:
             raise CliError(
-                f"table {info.name!r} has bytes values; give them in base64"
+                f"table {table!r} has bytes values; give them in base64"
             ) from None
-    if info.value_format == "int":
-        return _parse_key(info, text)
     return text
 
 

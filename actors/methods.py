@@ -44,13 +44,12 @@ class OpMethods:
     def _op(
         self, table: str, options: OpOptions, key: Any = None, value: Any = None
     ) -> Op:
-        if not options:
+        if options:
+            extra: dict[str, Any] = dict(options)
+            callback = extra.pop("callback", None)
+            op = self.new_op(table, callback, **extra)
+        else:
             op = self.new_op(table)
-            op.key, op.value = key, value
-            return op
-        extra: dict[str, Any] = dict(options)
-        callback = extra.pop("callback", None)
-        op = self.new_op(table, callback, **extra)
         op.key, op.value = key, value
         return op
 

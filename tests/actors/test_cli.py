@@ -159,3 +159,16 @@ def test_usage_error_exits_2(capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["frobnicate"])
     assert exit_info.value.code == 2
+
+
+def test_put_parses_int_values_by_the_value_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(tmp_path / "ints")
+    with actors.open_store(path) as store:
+        store.create_table("counts", key_format="str", value_format="int")
+    assert run(capsys, "put", path, "counts", "a", "42")[0] == 0
+    assert run(capsys, "get", path, "counts", "a")[1].strip() == "42"
+    code, _, err = run(capsys, "put", path, "counts", "a", "many")
+    assert code == 2
+    assert "has int values; 'many' is not one" in err
