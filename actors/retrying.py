@@ -86,23 +86,16 @@ class OpAttempt:
         """Run `fn()` after `delay` s on the scheduler; at close, dead-letter."""
         self.decided = True
 
-        def run() -> None:
-            # retry() runs later on the scheduler: make a fresh attempt current
-            # there, and end the op if the handler neither retried nor gave up.
-            attempt = OpAttempt(self._retrier, self._op)
-            try:
-                with handling(attempt):
-                    fn()
-            except Exception as exc:
-                if attempt.decided:
-                    raise
-                exc.__context__ = self._op.last_error
-                attempt.fail(exc)
-                return
-            if not attempt.decided:
-                attempt.fail(self._op.last_error or RuntimeError("retry() did nothing"))
+        retrier, op = self._retrier, self._op
+        error = op.last_error or StoreClosedError("store")
 
-        self._retrier.schedule_retry(self._op, delay, run)
+        def run() -> None:
+            # retry() runs later on the scheduler, with a fresh attempt current.
+            retrier.run_handler(
+                op, fn, error, lambda e: retrier.store._complete(op, None, e)
+            )
+
+        retrier.schedule_retry(op, delay, run)
 
     def resubmit(self) -> None:
         """Queue the same op again at its owner."""
@@ -189,19 +182,38 @@ class Retrier:
     def _ask_handler(
         self, op: Op, callback: RetryCallback, error: BaseException
     ) -> None:
+        self.run_handler(
+            op,
+            lambda: callback.exception(error),
+            error,
+            lambda e: self.store._complete(op, None, e),
+        )
+
+    def run_handler(
+        self,
+        op: Op,
+        call: Callable[[], object],
+        error: BaseException,
+        undecided: Callable[[BaseException], object],
+    ) -> None:
+        """Run a RetryCallback hook for `op` (which failed with `error`) in an attempt.
+
+        If the hook neither retried, gave up nor failed the op, `undecided`
+        ends it: with `error`, or with the hook's own exception if it raised
+        first (chained to `error`). A hook that raised after deciding is logged.
+        """
         attempt = OpAttempt(self, op)
         try:
             with handling(attempt):
-                callback.exception(error)
+                call()
         except Exception as exc:
             if not attempt.decided:
                 exc.__context__ = error
-                self.store._complete(op, None, exc)
+                undecided(exc)
                 return
             logger.error("op %d: retry handler failed", op.id, exc_info=True)
         if not attempt.decided:
-            # The handler neither retried nor gave up: the caller gets the error.
-            self.store._complete(op, None, error)
+            undecided(error)
 
     def schedule_retry(self, op: Op, delay: float, fn: Callable[[], object]) -> None:
         """Run `fn` (a retry of `op`) after `delay`; at close, dead-letter `op`."""
@@ -216,14 +228,14 @@ class Retrier:
             if not isinstance(callback, RetryCallback):
                 self.dead_letter(op, error)
                 return
-            # The handler's own dead() decides, as when its policy gives up.
-            attempt = OpAttempt(self, op)
-            try:
-                with handling(attempt):
-                    callback.dead(error)
-            finally:
-                if not attempt.decided:
-                    self.dead_letter(op, error)
+            # The handler's own dead() decides, as when its policy gives up;
+            # if it decides nothing, the op is dead-lettered all the same.
+            self.run_handler(
+                op,
+                lambda: callback.dead(error),
+                error,
+                lambda _: self.dead_letter(op, error),
+            )
 
         self.schedule(delay, fn, at_close)
 
