@@ -10,7 +10,6 @@ import collections
 import functools
 import gc
 import os
-import statistics
 import tempfile
 import threading
 import time
@@ -134,6 +133,16 @@ def _windowed(ops: int, window: int, submit: Callable[[int], Any]) -> None:
         future.get(timeout=60)
 
 
+def _round_trips(count: int, request: Callable[[int], Any]) -> list[float]:
+    """Return the seconds of `count` requests made one at a time, sorted."""
+    samples = []
+    for i in range(count):
+        start = time.perf_counter()
+        request(i).get(timeout=10)
+        samples.append(time.perf_counter() - start)
+    return sorted(samples)
+
+
 def _hand_written(root: str, ops: int) -> dict[str, float]:
     ref = _HandWrittenActor.start(os.path.join(root, "actor"))
     proxy = ref.proxy()
@@ -142,17 +151,13 @@ def _hand_written(root: str, ops: int) -> dict[str, float]:
             ops, lambda: _windowed(ops, 64, lambda i: proxy.put(_key(i), VALUE))
         )
         get = _rate(ops, lambda: _windowed(ops, 64, lambda i: proxy.get(_key(i))))
-        samples = []
-        for i in range(min(ops, 2000)):
-            start = time.perf_counter()
-            proxy.get(_key(i)).get(timeout=10)
-            samples.append(time.perf_counter() - start)
+        samples = _round_trips(min(ops, 2000), lambda i: proxy.get(_key(i)))
     finally:
         ref.stop()
     return {
         "actor_put_pipelined": put,
         "actor_get_pipelined": get,
-        "actor_ask_p50": statistics.median(samples),
+        "actor_ask_p50": samples[len(samples) // 2],
     }
 
 
@@ -193,12 +198,7 @@ def _store(
                 store.batch("none", writes).get(timeout=60) for _ in range(batches)
             ],
         )
-        samples = []
-        for i in range(min(ops, 2000)):
-            start = time.perf_counter()
-            store.search("none", _key(i)).get(timeout=10)
-            samples.append(time.perf_counter() - start)
-        samples.sort()
+        samples = _round_trips(min(ops, 2000), lambda i: store.search("none", _key(i)))
         latency["store_round_trip_p50"] = samples[len(samples) // 2]
         latency["store_round_trip_p99"] = samples[int(len(samples) * 0.99)]
         for tables in (1, 2, 4):
