@@ -22,6 +22,7 @@ from retry import (
     RetryPolicy,
     ScheduledCall,
     handling,
+    park_then,
 )
 from storage import Batch, InvalidOptionError, StoreClosedError
 
@@ -265,23 +266,15 @@ class Retrier:
             type(error).__name__,
         )
 
-        def parked(done: OpFuture[Any]) -> None:
-            problem = done.exception(0)
-            outcome = final
-            if problem is None:
+        def parked(written: bool) -> None:
+            if written:
                 store._inflight.count("dead_lettered")
-            else:
-                logger.error("op %d: dead letter not written: %r", op.id, problem)
-                outcome.add_note(f"the dead letter could not be written: {problem!r}")
+            outcome = final
             if callback is not None and not isinstance(callback, RetryCallback):
                 outcome = call_exception(callback, outcome)
             store._complete(op, None, outcome)
 
-        try:
-            self.park(letter).add_done_callback(parked)
-        except Exception as exc:  # noqa: BLE001 - the caller still gets the error
-            final.add_note(f"the dead letter could not be written: {exc!r}")
-            store._complete(op, None, final)
+        park_then(self.park, letter, final, parked)
 
     def park(self, letter: DeadLetter) -> OpFuture[Any]:
         """Hand `letter` to the store's hook, else write it to the dead-letter table."""

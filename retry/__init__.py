@@ -15,6 +15,7 @@ from retry.dead_letters import (
     DeadLetter,
     DeadLetterHook,
     DeadLetters,
+    park_then,
 )
 from retry.errors import RetriesExhaustedError, UnknownDeadLetterError
 from retry.flows import Flow
@@ -42,6 +43,7 @@ __all__ = [
     "current_attempt",
     "handling",
     "on_timer_thread",
+    "park_then",
 ]
 
 _logging.getLogger(__name__).addHandler(_logging.NullHandler())

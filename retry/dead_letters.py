@@ -21,6 +21,7 @@ __all__ = [
     "DeadLetters",
     "FutureLike",
     "new_dead_letter_id",
+    "park_then",
 ]
 
 logger = logging.getLogger(__name__)
@@ -158,6 +159,44 @@ def new_dead_letter_id() -> int:
     with _id_lock:
         _last_id = max(_last_id + 1, time.time_ns() // 1000)
         return _last_id
+
+
+class ParkedFuture(Protocol):
+    """What `park_then` needs of the future of a dead-letter write."""
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """Return the write's error, or None."""
+        ...
+
+    def add_done_callback(self, fn: Callable[[Any], object]) -> None:
+        """Call `fn(future)` once the write has ended."""
+        ...
+
+
+def park_then(
+    park: Callable[[DeadLetter], ParkedFuture],
+    letter: DeadLetter,
+    final: BaseException,
+    then: Callable[[bool], object],
+) -> None:
+    """Park `letter`, then call `then(written)` once its write has ended.
+
+    `final` is the error the op's caller will get: if the letter could not be
+    written (the write failed, or `park` raised), it carries a note saying so.
+    """
+
+    def ended(problem: BaseException | None) -> None:
+        if problem is not None:
+            logger.error("dead letter %d not written: %r", letter.id, problem)
+            final.add_note(f"the dead letter could not be written: {problem!r}")
+        then(problem is None)
+
+    try:
+        parked = park(letter)
+    except Exception as exc:  # noqa: BLE001 - the caller still gets `final`
+        ended(exc)
+        return
+    parked.add_done_callback(lambda done: ended(done.exception(0)))
 
 
 class DeadLetterStore(Protocol):

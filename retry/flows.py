@@ -8,9 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from retry.dead_letters import (
-    DeadLetter,
-)
+from retry.dead_letters import DeadLetter, park_then
 from retry.errors import RetriesExhaustedError
 from retry.policy import DEFAULT_POLICY, RetryPolicy
 from storage import InvalidInputError, InvalidOptionError, StoreClosedError
@@ -241,20 +239,11 @@ class _FlowRun:
         if self.policy.is_retryable(error):
             final = RetriesExhaustedError(attempts=attempt, last_error=error)
 
-        def parked(done: FlowFuture) -> None:
-            problem = done.exception(0)
-            if problem is not None:
-                logger.error("flow %s: dead letter not written: %r", self.flow, problem)
-                final.add_note(f"the dead letter could not be written: {problem!r}")
+        def parked(_: bool) -> None:
             if not self.future.done():
                 self.future.set_exception(final)
 
-        try:
-            self.host._park(letter).add_done_callback(parked)
-        except Exception as exc:  # noqa: BLE001 - the caller still gets the error
-            final.add_note(f"the dead letter could not be written: {exc!r}")
-            if not self.future.done():
-                self.future.set_exception(final)
+        park_then(self.host._park, letter, final, parked)
 
 
 def _is_future(obj: object) -> bool:
