@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from retry import CallbackLike, RetryPolicy
     from storage import Durability
 
+from actors.op import Op as _Op
 from actors.optype import OpType as _OpType
 
 __all__ = ["OpMethods", "OpOptions"]
@@ -49,8 +50,9 @@ class OpMethods:
             callback = extra.pop("callback", None)
             op = self.new_op(table, callback, **extra)
         else:
-            op = self.new_op(table)
-        op.key, op.value = key, value
+            op = _Op(self, table)  # what new_op(table) returns, one call less
+        op.key = key
+        op.value = value
         return op
 
     def insert(

@@ -58,31 +58,14 @@ class Op:
     last_error: BaseException | None = None
 
     def __init__(
-        self,
-        submitter: _Submitter,
-        table: str,
-        callback: Callback | None = None,
-        *,
-        reply_to: pykka.ActorRef[Any] | None = None,
-        durability: Durability | None = None,
-        retry: RetryPolicy | None = None,
-        wait: bool | None = None,
-        wait_timeout: float | None = None,
+        self, submitter: _Submitter, table: str, callback: Callback | None = None
     ) -> None:
+        # Options (reply_to, durability, ...) are set by `Store.new_op` only
+        # when given: the class-level defaults above stand for the rest.
         self._submitter = submitter
         self.id = next(_ids)
         self.table = table
         self.callback = callback
-        if reply_to is not None:
-            self.reply_to = reply_to
-        if durability is not None:
-            self.durability = durability
-        if retry is not None:
-            self.retry = retry
-        if wait is not None:
-            self.wait = wait
-        if wait_timeout is not None:
-            self.wait_timeout = wait_timeout
 
     def elapsed(self) -> float:
         """Return the seconds since the op was first submitted (0 before)."""

@@ -231,18 +231,15 @@ class Store(OpMethods):
             raise InvalidOptionError(
                 f"reply_to must be a pykka.ActorRef, not {type(reply_to).__name__}"
             )
-        return Op(
-            self,
-            table,
-            callback=as_callback(callback),
-            reply_to=reply_to,
-            durability=Durability.coerce(durability)
-            if durability is not None
-            else None,
-            retry=options.get("retry"),
-            wait=options.get("wait"),
-            wait_timeout=options.get("wait_timeout"),
-        )
+        op = Op(self, table, as_callback(callback))
+        if reply_to is not None:
+            op.reply_to = reply_to
+        if durability is not None:
+            op.durability = Durability.coerce(durability)
+        for name in ("retry", "wait", "wait_timeout"):
+            if options.get(name) is not None:
+                setattr(op, name, options[name])
+        return op
 
     def _submit(self, op: Op, op_type: OpType) -> OpFuture[Any]:
         self._prepare(op, op_type)

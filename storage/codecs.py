@@ -58,6 +58,8 @@ class BytesCodec:
 
     def encode(self, obj: Any) -> bytes:
         """Return `obj` as bytes."""
+        if type(obj) is bytes:
+            return obj
         if not isinstance(obj, (bytes, bytearray, memoryview)):
             raise TypeError(f"expected bytes, got {type(obj).__name__}")
         return bytes(obj)

@@ -107,6 +107,8 @@ class Table:
                 table=self.name,
                 key=key,
             ) from exc
+        if 0 < len(data) <= MAX_KEY_SIZE:
+            return data
         if not data:
             raise InvalidKeyError(
                 f"table {self.name!r}: empty key; keys must have 1 to "
@@ -114,14 +116,12 @@ class Table:
                 table=self.name,
                 key=key,
             )
-        if len(data) > MAX_KEY_SIZE:
-            raise InvalidKeyError(
-                f"table {self.name!r}: key of {len(data)} bytes is over LMDB's "
-                f"{MAX_KEY_SIZE}-byte limit; use a shorter key (a hash, say)",
-                table=self.name,
-                key=key,
-            )
-        return data
+        raise InvalidKeyError(
+            f"table {self.name!r}: key of {len(data)} bytes is over LMDB's "
+            f"{MAX_KEY_SIZE}-byte limit; use a shorter key (a hash, say)",
+            table=self.name,
+            key=key,
+        )
 
     def encode_prefix(self, prefix: Any) -> bytes:
         """Return a scan prefix encoded; an empty prefix matches every key.
