@@ -7,7 +7,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from typing import Any, Generic, NoReturn, TypeVar
 
 from actors.errors import BlockingCallError, OpTimeoutError
@@ -137,6 +137,30 @@ class OpFuture(Generic[T]):
         if callbacks:
             for fn in callbacks:
                 _run_done_callback(fn, self)
+
+    @staticmethod
+    def set_results(futures: Sequence[OpFuture[Any]], results: Sequence[Any]) -> None:
+        """Complete each pending future of `futures` with its result in `results`.
+
+        The same as `set_result()` on each, with one lock for the lot; a
+        future that is already done is left as it is.
+        """
+        waited: list[tuple[OpFuture[Any], threading.Event | None, list[Any] | None]]
+        waited = []
+        with _lock:
+            for future, result in zip(futures, results, strict=True):
+                if future._state != _DONE:
+                    future._result = result
+                    future._state = _DONE
+                    if future._event is not None or future._callbacks:
+                        waited.append((future, future._event, future._callbacks))
+                        future._event = future._callbacks = None
+        for future, event, callbacks in waited:
+            if event is not None:
+                event.set()
+            if callbacks:
+                for fn in callbacks:
+                    _run_done_callback(fn, future)
 
     def __await__(self) -> Generator[Any, None, T]:
         if self._state != _DONE:

@@ -97,12 +97,15 @@ class InFlight:
     def remove(self, ops: list[Op], *, failed: bool) -> None:
         """Count `ops` as finished (flush stops waiting for them); free their slots."""
         now = time.perf_counter()
-        self.latencies.extend(now - op.submitted_at for op in ops)
+        self.latencies.extend([now - op.submitted_at for op in ops])
         with self._lock:
             self._free_slots(ops)
+            pop = self._ops.pop
+            removed = 0
             for op in ops:
-                if self._ops.pop(op.seq, None) is not None:
-                    self.counts["failed" if failed else "completed"] += 1
+                if pop(op.seq, None) is not None:
+                    removed += 1
+            self.counts["failed" if failed else "completed"] += removed
             if self._waiters:
                 self._cond.notify_all()
 

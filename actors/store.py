@@ -343,11 +343,9 @@ class Store(OpMethods):
             return
         try:
             self._inflight.release(plain)
-            for op, result in zip(plain, results, strict=True):
+            for op in plain:
                 op.attempts += 1
-                future = op.future
-                if future is not None and not future.done():
-                    future.set_result(result)
+            OpFuture.set_results([op.future for op in plain], results)  # type: ignore[misc]
             self._inflight.remove(plain, failed=False)
         except BaseException as exc:
             logger.error("finishing a group failed", exc_info=True)

@@ -84,14 +84,26 @@ class Mailbox:
     def take(self, limit: int) -> list[Op]:
         """Return up to `limit` queued ops; when none are left, mark the owner idle."""
         with self._lock:
+            if not self._queued_else_idle():
+                return []
             ops = self._ops
-            if not ops:
-                self._scheduled = False
-                if not ops:  # a put() may have appended before the flag cleared
-                    return []
-                self._scheduled = True
             # popleft(), not list() + clear(): put() appends without the lock.
             return [ops.popleft() for _ in range(min(len(ops), limit))]
+
+    def queued_else_idle(self) -> bool:
+        """Return whether ops are queued; if none are, mark the owner idle."""
+        with self._lock:
+            return self._queued_else_idle()
+
+    def _queued_else_idle(self) -> bool:
+        # The caller holds the lock; put() does not take it while scheduled.
+        if self._ops:
+            return True
+        self._scheduled = False
+        if not self._ops:  # a put() may have appended before the flag cleared
+            return False
+        self._scheduled = True
+        return True
 
     def close(self) -> list[Op]:
         """Refuse further ops; return the ones still queued."""
@@ -151,8 +163,10 @@ class TableOwner(pykka.ThreadingActor):
         try:
             self._run_batch(batch)
         finally:
-            # Ring again rather than loop, so pykka's stop message is not starved.
-            self.actor_ref.tell(DRAIN)
+            # Ring again rather than loop, so pykka's stop message is not
+            # starved; with nothing queued, go idle (the next put rings).
+            if self._mailbox.queued_else_idle():
+                self.actor_ref.tell(DRAIN)
 
     def _run_batch(self, batch: list[Op]) -> None:
         by_table: dict[str, list[Op]] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +30,26 @@ def test_get_returns_the_result_once_set() -> None:
     assert future.get() == 42
     assert future.get(timeout=0) == 42
     assert future.exception() is None
+
+
+def test_set_results_completes_each_pending_future_and_wakes_its_waiters() -> None:
+    futures: list[OpFuture[int]] = [OpFuture(i) for i in range(4)]
+    futures[2].set_result(-1)  # already done: left as it is
+    seen: list[int] = []
+    futures[1].add_done_callback(lambda f: seen.append(f.get()))
+    waiting = threading.Thread(target=futures[0].get, args=(WAIT,))
+    waiting.start()
+    deadline = time.monotonic() + WAIT
+    while futures[0]._event is None and time.monotonic() < deadline:
+        time.sleep(0.001)  # until the thread waits on the future's event
+    assert futures[0]._event is not None
+
+    OpFuture.set_results(futures, [10, 11, 12, 13])
+
+    waiting.join(WAIT)
+    assert not waiting.is_alive()
+    assert [f.get(timeout=0) for f in futures] == [10, 11, -1, 13]
+    assert seen == [11]
 
 
 def test_get_raises_the_stored_error_itself_not_wrapped() -> None:

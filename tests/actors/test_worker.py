@@ -432,6 +432,24 @@ def test_mailbox_rings_its_owner_only_when_idle(
     assert rings(mailbox, rung) == [DRAIN]
 
 
+def test_mailbox_goes_idle_only_when_nothing_is_queued(
+    bell: tuple[Mailbox, queue.Queue[Any]],
+) -> None:
+    mailbox, rung = bell
+    ops = [Op(None, "t") for _ in range(2)]  # type: ignore[arg-type]
+    mailbox.put(ops[0])
+    assert rings(mailbox, rung) == [DRAIN]
+
+    assert mailbox.queued_else_idle()  # an op waits: the owner stays scheduled
+    mailbox.put(ops[1])
+    assert rings(mailbox, rung) == []  # no second ring while scheduled
+    assert mailbox.take(5) == ops
+
+    assert not mailbox.queued_else_idle()  # empty: idle now
+    mailbox.put(ops[0])
+    assert rings(mailbox, rung) == [DRAIN]  # so the next put rings
+
+
 def test_mailbox_of_a_stopped_owner_refuses_ops(
     bell: tuple[Mailbox, queue.Queue[Any]],
 ) -> None:
