@@ -212,18 +212,19 @@ class TableOwner(pykka.ThreadingActor):
         table = session.table
         if table.durability is Durability.SYNC:
             return
-        wrote = [
-            op
-            for op, outcome in zip(ops, outcomes, strict=True)
-            if outcome.error is None
-            and op.operation is not None
-            and op.operation.writes
-        ]
+        wrote = sync = False
+        for op, outcome in zip(ops, outcomes, strict=True):
+            operation = op.operation
+            if outcome.error is None and operation is not None and operation.writes:
+                wrote = True
+                if op.durability is Durability.SYNC:
+                    sync = True
+                    break
         if not wrote:
             return
         # Dirty first: if the sync below fails, flush() and the tick retry it.
         self._on_dirty(table.name)
-        if any(op.durability is Durability.SYNC for op in wrote):
+        if sync:
             try:
                 table.sync()
             except Exception as exc:  # noqa: BLE001 - the ops that asked for the sync fail

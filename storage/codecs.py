@@ -66,7 +66,7 @@ class BytesCodec:
 
     def decode(self, data: bytes) -> bytes:
         """Return `data` as bytes."""
-        return bytes(data)
+        return data if type(data) is bytes else bytes(data)
 
 
 class IntCodec:

@@ -164,7 +164,11 @@ class Table:
 
     def decode_value(self, data: bytes) -> Any:
         """Return the value stored as `data`."""
-        return decode_with(self.value_codec, data, what="value", table=self.name)
+        try:
+            return self.value_codec.decode(data)
+        except (TypeError, ValueError):
+            # Build the precise error off the fast path.
+            return decode_with(self.value_codec, data, what="value", table=self.name)
 
     # -- transactions --------------------------------------------------------------
 
@@ -231,17 +235,17 @@ class Table:
         map_full = commit_full = False
         with self._gate.shared():
             parent = self._begin(write=True)
+            begin = self._env.begin
             try:
-                while index < len(requests):
-                    op, before_commit = requests[index]
-                    child = self._env.begin(write=True, parent=parent)
+                for op, before_commit in requests[start:]:
+                    child = begin(write=True, parent=parent)
                     outcome = _run_one(op, before_commit, child)
-                    if isinstance(outcome.error, lmdb.MapFullError):
+                    if outcome.error is None:
+                        child.commit()
+                    elif isinstance(outcome.error, lmdb.MapFullError):
                         child.abort()
                         map_full = True
                         break
-                    if outcome.error is None:
-                        child.commit()
                     else:
                         child.abort()
                     outcomes[index] = outcome
