@@ -29,6 +29,7 @@ from storage.errors import (
     StoreError,
     StoreFullError,
 )
+from storage.headroom import Headroom
 from storage.operations import BeforeCommit, Operation, Outcome
 
 __all__ = ["MAX_KEY_SIZE", "Table"]
@@ -78,6 +79,14 @@ class Table:
         )
         # Another process may have grown the map already; adopt its size.
         self._env.set_mapsize(0)
+        self._headroom = self._new_headroom()
+
+    def _new_headroom(self) -> Headroom | None:
+        """SYNC tables keep zeros ahead of their last page (see `Headroom`)."""
+        if self.durability is not Durability.SYNC:
+            return None
+        page_size = int(self._env.stat()["psize"])
+        return Headroom(os.path.join(self.path, _DATA_FILE), page_size)
 
     @property
     def durability(self) -> Durability:
@@ -235,6 +244,8 @@ class Table:
         map_full = commit_full = False
         with self._gate.shared():
             parent = self._begin(write=True)
+            if self._headroom is not None:
+                self._headroom.keep(self._env)
             begin = self._env.begin
             try:
                 for op, before_commit in requests[start:]:
@@ -354,19 +365,36 @@ class Table:
                 raise translate(exc, what="sync failed", table=self.name) from exc
 
     def stats(self) -> dict[str, Any]:
-        """Return the record count and the file and map sizes, in bytes."""
+        """Return the record count and the file, used and map sizes, in bytes."""
         entries = self.read(lambda txn: int(txn.stat()["entries"]))
         with self._gate.shared():
             map_size = int(self._env.info()["map_size"])
         return {
             "records": entries,
             "file_size": self.file_size(),
+            "used_size": self.used_size(),
             "map_size": map_size,
             "max_map_size": self.max_map_size,
             "durability": self.durability.value,
             "key_format": self.info.key_format,
             "value_format": self.info.value_format,
         }
+
+    def used_size(self) -> int:
+        """Return the bytes of the data file in use: up to its last page.
+
+        The file can be longer: a SYNC table keeps zeroed headroom past its
+        last page (see `storage.headroom`), and freed pages stay in the file
+        until `compact()`.
+
+        Raises:
+            StoreClosedError: if the table is closed.
+        """
+        with self._gate.shared():
+            if self._closed:
+                raise StoreClosedError("table", table=self.name)
+            info = self._env.info()
+            return (int(info["last_pgno"]) + 1) * int(self._env.stat()["psize"])
 
     def file_size(self) -> int:
         """Return the size of the table's data file, in bytes."""
@@ -422,6 +450,7 @@ class Table:
                         sync=self.durability is Durability.SYNC,
                         map_size=map_size,
                     )
+                    self._headroom = self._new_headroom()
         return max(0, before - self.file_size())
 
     def close(self) -> None:
