@@ -329,13 +329,17 @@ class Store(OpMethods):
         plain: list[Op] = []
         results: list[Any] = []
         after_commit = self.callback_executor is not None
+        futures: list[OpFuture[Any]] = []
         for op, outcome in zip(ops, outcomes, strict=True):
             if (
                 outcome.error is None
                 and op.reply_to is None
                 and (op.callback is None or not after_commit)
+                and op.future is not None
             ):
+                op.attempts += 1
                 plain.append(op)
+                futures.append(op.future)
                 results.append(outcome.result)
             else:
                 self._finish(op, outcome)
@@ -343,9 +347,7 @@ class Store(OpMethods):
             return
         try:
             self._inflight.release(plain)
-            for op in plain:
-                op.attempts += 1
-            OpFuture.set_results([op.future for op in plain], results)  # type: ignore[misc]
+            OpFuture.set_results(futures, results)
             self._inflight.remove(plain, failed=False)
         except BaseException as exc:
             logger.error("finishing a group failed", exc_info=True)

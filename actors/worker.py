@@ -171,13 +171,19 @@ class TableOwner(pykka.ThreadingActor):
     def _run_batch(self, batch: list[Op]) -> None:
         by_table: dict[str, list[Op]] = {}
         compact = OpType.COMPACT
+        compacts = False
         for op in batch:
             same_table = by_table.get(op.table)
             if same_table is None:
                 by_table[op.table] = [op]
             else:
                 same_table.append(op)
+            if op.type is compact:
+                compacts = True
         for table, ops in by_table.items():
+            if not compacts:
+                self._run_group(table, ops)
+                continue
             group: list[Op] = []
             for op in ops:
                 if op.type is compact:
