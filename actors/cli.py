@@ -202,7 +202,8 @@ def _info(args: argparse.Namespace) -> int:
         print(
             f"  {name}: {table['records']} records, key {table['key_format']}, "
             f"value {table['value_format']}, durability {table['durability']}, "
-            f"file {table['file_size']:,} bytes, map {table['map_size']:,} bytes"
+            f"file {table['file_size']:,} bytes ({table['used_size']:,} used), "
+            f"map {table['map_size']:,} bytes"
         )
     print(f"  dead letters: {dead}")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,7 @@ def test_info_lists_tables_and_dead_letters(store_path: str, capsys) -> None:
     assert code == 0
     assert "users: 1 records, key str, value json, durability sync" in out
     assert "nums: 1 records, key int, value str" in out
+    assert re.search(r"file [\d,]+ bytes \([\d,]+ used\), map [\d,]+ bytes", out)
     assert "dead letters: 0" in out
 
 
@@ -45,7 +47,8 @@ def test_info_json(store_path: str, capsys) -> None:
     report = json.loads(out)
     assert code == 0
     assert report["tables"]["users"]["records"] == 1
-    assert report["tables"]["users"]["file_size"] > 0
+    users = report["tables"]["users"]
+    assert 0 < users["used_size"] <= users["file_size"]
     assert report["dead_letters"] == 0
     assert "__dead_letters__" not in report["tables"]
 
