@@ -142,25 +142,41 @@ class OpFuture(Generic[T]):
     def set_results(futures: Sequence[OpFuture[Any]], results: Sequence[Any]) -> None:
         """Complete each pending future of `futures` with its result in `results`.
 
-        The same as `set_result()` on each, with one lock for the lot; a
-        future that is already done is left as it is.
+        Like `set_result()` on each, with one lock for the lot, except that a
+        future already done is left as it is (no `RuntimeError`). Every
+        waiter is woken and every done callback runs even if one of them
+        raises; the first `BaseException` a callback raised is raised after.
+
+        Raises:
+            ValueError: if the two sequences differ in length (nothing is
+                completed).
         """
-        waited: list[tuple[OpFuture[Any], threading.Event | None, list[Any] | None]]
-        waited = []
+        if len(futures) != len(results):
+            raise ValueError(f"{len(futures)} futures but {len(results)} results")
+        woken: list[tuple[OpFuture[Any], list[Any]]] = []
+        events: list[threading.Event] = []
         with _lock:
             for future, result in zip(futures, results, strict=True):
                 if future._state != _DONE:
                     future._result = result
                     future._state = _DONE
-                    if future._event is not None or future._callbacks:
-                        waited.append((future, future._event, future._callbacks))
-                        future._event = future._callbacks = None
-        for future, event, callbacks in waited:
-            if event is not None:
-                event.set()
-            if callbacks:
-                for fn in callbacks:
+                    if future._event is not None:
+                        events.append(future._event)
+                        future._event = None
+                    if future._callbacks:
+                        woken.append((future, future._callbacks))
+                        future._callbacks = None
+        for event in events:
+            event.set()
+        raised: BaseException | None = None
+        for future, callbacks in woken:
+            for fn in callbacks:
+                try:
                     _run_done_callback(fn, future)
+                except BaseException as exc:  # noqa: BLE001 - raised below
+                    raised = raised or exc
+        if raised is not None:
+            raise raised
 
     def __await__(self) -> Generator[Any, None, T]:
         if self._state != _DONE:

@@ -348,11 +348,13 @@ class Store(OpMethods):
         try:
             self._inflight.release(plain)
             OpFuture.set_results(futures, results)
-            self._inflight.remove(plain, failed=False)
         except BaseException as exc:
             logger.error("finishing a group failed", exc_info=True)
             for op in plain:
                 self._complete(op, None, exc)
+        finally:
+            # Even if a done callback raised: these ops are finished.
+            self._inflight.remove(plain, failed=False)
 
     def _finish(self, op: Op, outcome: Outcome) -> None:
         """Acknowledge an op whose group has committed; never raises.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -32,17 +31,13 @@ def test_get_returns_the_result_once_set() -> None:
     assert future.exception() is None
 
 
-def test_set_results_completes_each_pending_future_and_wakes_its_waiters() -> None:
+def test_set_results_completes_each_pending_future_and_runs_its_callbacks() -> None:
     futures: list[OpFuture[int]] = [OpFuture(i) for i in range(4)]
     futures[2].set_result(-1)  # already done: left as it is
     seen: list[int] = []
     futures[1].add_done_callback(lambda f: seen.append(f.get()))
     waiting = threading.Thread(target=futures[0].get, args=(WAIT,))
     waiting.start()
-    deadline = time.monotonic() + WAIT
-    while futures[0]._event is None and time.monotonic() < deadline:
-        time.sleep(0.001)  # until the thread waits on the future's event
-    assert futures[0]._event is not None
 
     OpFuture.set_results(futures, [10, 11, 12, 13])
 
@@ -50,6 +45,50 @@ def test_set_results_completes_each_pending_future_and_wakes_its_waiters() -> No
     assert not waiting.is_alive()
     assert [f.get(timeout=0) for f in futures] == [10, 11, -1, 13]
     assert seen == [11]
+
+
+def test_set_results_wakes_an_awaiting_task() -> None:
+    future: OpFuture[str] = OpFuture(1)
+
+    async def main() -> str:
+        loop = asyncio.get_running_loop()
+        task = asyncio.ensure_future(future)  # awaits it from now on
+        await asyncio.sleep(0)
+        assert not task.done()
+        await loop.run_in_executor(None, OpFuture.set_results, [future], ["ok"])
+        return await asyncio.wait_for(task, WAIT)
+
+    assert asyncio.run(main()) == "ok"
+
+
+def test_set_results_wakes_everyone_even_if_a_callback_raises_base_exception() -> None:
+    class Stop(BaseException):
+        pass
+
+    def stop(_: OpFuture[int]) -> None:
+        raise Stop
+
+    futures: list[OpFuture[int]] = [OpFuture(i) for i in range(3)]
+    seen: list[int] = []
+    futures[0].add_done_callback(stop)
+    futures[1].add_done_callback(lambda f: seen.append(f.get()))
+    waiter = threading.Thread(target=futures[2].get, args=(WAIT,))
+    waiter.start()
+
+    with pytest.raises(Stop):
+        OpFuture.set_results(futures, [0, 1, 2])
+
+    waiter.join(WAIT)
+    assert not waiter.is_alive()
+    assert seen == [1]
+    assert [f.get(timeout=0) for f in futures] == [0, 1, 2]
+
+
+def test_set_results_refuses_mismatched_lengths_before_completing_any() -> None:
+    futures: list[OpFuture[int]] = [OpFuture(i) for i in range(2)]
+    with pytest.raises(ValueError, match="2 futures but 1 results"):
+        OpFuture.set_results(futures, [0])
+    assert not any(f.done() for f in futures)
 
 
 def test_get_raises_the_stored_error_itself_not_wrapped() -> None:

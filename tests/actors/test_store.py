@@ -491,6 +491,28 @@ def test_ops_max_error_names_the_option_that_waits(
         store.upsert("users", "over", 1, timeout=1)  # type: ignore[call-arg]
 
 
+def test_a_done_callback_raising_base_exception_strands_no_op_of_its_group(
+    make_store: Callable[..., Store], hold: Callable[..., Any]
+) -> None:
+    class Stop(BaseException):
+        pass
+
+    def stop(_: OpFuture[Any]) -> None:
+        raise Stop
+
+    store = make_store(threads=1)
+    store.create_table("users")
+    gate = hold(store, "users")
+    group = [store.upsert("users", f"k{i}", i) for i in range(3)]  # one group
+    group[0].add_done_callback(stop)
+
+    gate.open()
+
+    assert [future.get(timeout=WAIT) for future in group] == [None, None, None]
+    store.flush(timeout=WAIT)  # every op of the group counts as finished
+    assert store.stats()["in_flight"] == 0
+
+
 def test_a_done_future_has_freed_its_slot(
     make_store: Callable[..., Store], hold: Callable[..., Any]
 ) -> None:
