@@ -13,7 +13,6 @@ if TYPE_CHECKING:
     from retry import CallbackLike, RetryPolicy
     from storage import Durability
 
-from actors.op import Op as _Op
 from actors.optype import OpType as _OpType
 
 __all__ = ["OpMethods", "OpOptions"]
@@ -50,7 +49,7 @@ class OpMethods:
             callback = extra.pop("callback", None)
             op = self.new_op(table, callback, **extra)
         else:
-            op = _Op(self, table)  # what new_op(table) returns, one call less
+            op = self.new_op(table)
         op.key = key
         op.value = value
         return op

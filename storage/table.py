@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import lmdb
 
+from storage._headroom import Headroom
 from storage._lmdb import (
     DIR_MODE,
     ResizeGate,
@@ -29,7 +30,6 @@ from storage.errors import (
     StoreError,
     StoreFullError,
 )
-from storage.headroom import Headroom
 from storage.operations import BeforeCommit, Operation, Outcome
 
 __all__ = ["MAX_KEY_SIZE", "Table"]
@@ -244,10 +244,10 @@ class Table:
         map_full = commit_full = False
         with self._gate.shared():
             parent = self._begin(write=True)
-            if self._headroom is not None:
-                self._headroom.keep(self._env)
             begin = self._env.begin
             try:
+                if self._headroom is not None:
+                    self._headroom.keep(self._env)
                 for op, before_commit in requests[start:]:
                     child = begin(write=True, parent=parent)
                     outcome = _run_one(op, before_commit, child)
@@ -384,7 +384,7 @@ class Table:
         """Return the bytes of the data file in use: up to its last page.
 
         The file can be longer: a SYNC table keeps zeroed headroom past its
-        last page (see `storage.headroom`), and freed pages stay in the file
+        last page (see `storage._headroom`), and freed pages stay in the file
         until `compact()`.
 
         Raises:
@@ -393,8 +393,12 @@ class Table:
         with self._gate.shared():
             if self._closed:
                 raise StoreClosedError("table", table=self.name)
-            info = self._env.info()
-            return (int(info["last_pgno"]) + 1) * int(self._env.stat()["psize"])
+            return self._used_bytes()
+
+    def _used_bytes(self) -> int:
+        """`used_size()` for a caller that holds the gate."""
+        info = self._env.info()
+        return (int(info["last_pgno"]) + 1) * int(self._env.stat()["psize"])
 
     def file_size(self) -> int:
         """Return the size of the table's data file, in bytes."""
@@ -405,6 +409,10 @@ class Table:
 
     def compact(self) -> int:
         """Rewrite the data file without its free pages; return bytes reclaimed.
+
+        The bytes reclaimed are those of the free pages: the used size before
+        less the file's size after. A SYNC table's headroom (see `used_size`)
+        goes too, but is not counted: the next writes bring it back.
 
         The compacted copy replaces the file by an atomic rename, so a crash
         leaves either the old file or the new one. Transactions of this
@@ -419,7 +427,7 @@ class Table:
         with self._gate.exclusive():
             if self._closed:
                 raise StoreClosedError("table", table=self.name)
-            before = self.file_size()
+            before = self._used_bytes()
             map_size = self._env.info()["map_size"]
             shutil.rmtree(scratch, ignore_errors=True)
             os.mkdir(scratch, DIR_MODE)

@@ -274,7 +274,7 @@ def test_compact_returns_the_bytes_reclaimed(store: Store) -> None:
     )
     store.batch("users", [("remove", f"k{i}") for i in range(500)]).get(timeout=WAIT)
     table = store.directory.table("users")
-    before = table.file_size()
+    before = table.used_size()
 
     reclaimed = store.compact("users", timeout=WAIT)
 

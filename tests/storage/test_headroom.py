@@ -1,34 +1,40 @@
-"""Tests for storage/headroom.py: SYNC tables keep zeros past their last page."""
+"""Tests for storage/_headroom.py: SYNC tables keep zeros past their last page."""
 
 from __future__ import annotations
 
 import errno
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from storage import Durability, StoreDirectory
-from storage.headroom import CHUNK, LOW_WATER
+from storage import Durability, StoreDirectory, Table
+from storage._headroom import CHUNK
 
 MIB = 1 << 20
+WAIT = 10.0
 
 
-def used_bytes(directory: StoreDirectory, name: str) -> int:
-    return directory.table(name).used_size()
-
-
-def fill(directory: StoreDirectory, name: str, count: int, size: int = 1000) -> None:
+def fill(directory: StoreDirectory, name: str, start: int, count: int) -> None:
+    """Upsert records `start` .. `start + count - 1` (1 kB each), 100 per batch."""
     session = directory.session(name)
-    for start in range(0, count, 100):
-        session.batch(
-            [
-                ("upsert", b"k%06d" % i, b"%06d" % i * (size // 6))
-                for i in range(start, min(count, start + 100))
-            ]
-        )
+    for first in range(start, start + count, 100):
+        last = min(start + count, first + 100)
+        session.batch([("upsert", b"k%06d" % i, value(i)) for i in range(first, last)])
+
+
+def value(index: int) -> bytes:
+    return b"%06d" % index * 166
+
+
+def zeros_past_the_used_pages(table: Table) -> bool:
+    with open(os.path.join(table.path, "data.mdb"), "rb") as data:
+        data.seek(table.used_size())
+        tail = data.read()
+    return tail == bytes(len(tail))
 
 
 @pytest.fixture
@@ -45,38 +51,53 @@ def directory(store_path: Path) -> Iterator[StoreDirectory]:
     directory.close()
 
 
-def test_a_sync_table_keeps_zeroed_room_past_its_last_page(
+def test_before_each_write_a_sync_table_has_room_for_its_size_up_to_a_chunk(
     directory: StoreDirectory,
 ) -> None:
     table = directory.table("sync")
-    for count in (1, 2_000, 6_000):  # the last crosses several chunks
-        fill(directory, "sync", count)
-        used = used_bytes(directory, "sync")
-        assert LOW_WATER <= table.file_size() - used <= LOW_WATER + CHUNK
-        with open(os.path.join(table.path, "data.mdb"), "rb") as data:
-            data.seek(used)
-            assert data.read() == bytes(table.file_size() - used)
+    session = directory.session("sync")
+    for total in (1, 100, 1_000, 4_000):  # the last tops up several times
+        fill(directory, "sync", 0, total)
+        used = table.used_size()
+
+        session.upsert(b"probe", b"x")  # one small commit: room is topped up first
+
+        # Topped up to as much as the table uses (at most a chunk) once less
+        # than a quarter of that was left.
+        room = table.file_size() - used
+        assert min(CHUNK, used) // 4 <= room <= min(CHUNK, used)
+        assert zeros_past_the_used_pages(table)
+
+
+def test_a_tiny_sync_table_stays_tiny(directory: StoreDirectory) -> None:
+    directory.session("sync").upsert(b"one", b"record")
+    table = directory.table("sync")
+    assert table.file_size() <= 2 * table.used_size() < 64 * 1024
 
 
 def test_a_none_table_has_no_headroom(directory: StoreDirectory) -> None:
-    fill(directory, "none", 2_000)
+    fill(directory, "none", 0, 2_000)
     directory.table("none").sync()
-    assert directory.table("none").file_size() == used_bytes(directory, "none")
+    assert directory.table("none").file_size() == directory.table("none").used_size()
 
 
-def test_data_written_over_the_headroom_reads_back_after_reopening(
+def test_commits_bigger_than_the_room_and_a_reopen_keep_every_record(
     directory: StoreDirectory, store_path: Path
 ) -> None:
-    fill(directory, "sync", 6_000)
+    fill(directory, "sync", 0, 3_000)
+    big = [("upsert", b"big%03d" % i, bytes([i]) * 30_000) for i in range(100)]
+    directory.session("sync").batch(big)  # 3 MB in one commit: past any room
     directory.close()
 
-    reopened = StoreDirectory(store_path, initial_map_size=1 * MIB)
+    reopened = StoreDirectory(store_path, initial_map_size=MIB)
     try:
         session = reopened.session("sync")
-        assert session.count() == 6_000
-        assert session.search(b"k005999") == b"005999" * 166
-        fill(reopened, "sync", 8_000)  # and it keeps writing after reopening
-        assert session.count() == 8_000
+        assert session.count() == 3_100
+        assert session.search(b"k002999") == value(2_999)
+        assert session.search(b"big099") == bytes([99]) * 30_000
+        fill(reopened, "sync", 3_000, 2_000)  # and it goes on after reopening
+        assert session.count() == 5_100
+        assert zeros_past_the_used_pages(reopened.table("sync"))
     finally:
         reopened.close()
 
@@ -85,24 +106,24 @@ def test_headroom_never_goes_past_the_map(store_path: Path) -> None:
     directory = StoreDirectory(store_path, initial_map_size=MIB, max_map_size=MIB)
     try:
         directory.create_table("tiny", key_format="bytes", value_format="bytes")
-        fill(directory, "tiny", 300)
+        fill(directory, "tiny", 0, 400)
         assert directory.table("tiny").file_size() <= MIB
     finally:
         directory.close()
 
 
-def test_compaction_drops_the_headroom_and_writes_make_it_again(
-    directory: StoreDirectory,
-) -> None:
+def test_compaction_counts_free_pages_not_headroom(directory: StoreDirectory) -> None:
     table = directory.table("sync")
-    fill(directory, "sync", 2_000)
-    before = table.file_size()
+    fill(directory, "sync", 0, 2_000)
+    used = table.used_size()
+    assert table.file_size() > used  # there is headroom to drop
 
     reclaimed = table.compact()
 
-    assert table.file_size() == before - reclaimed == used_bytes(directory, "sync")
-    fill(directory, "sync", 2_100)
-    assert table.file_size() - used_bytes(directory, "sync") >= LOW_WATER
+    assert reclaimed == used - table.file_size()
+    assert table.file_size() == table.used_size()
+    fill(directory, "sync", 2_000, 100)
+    assert table.file_size() > table.used_size()  # writes bring the room back
 
 
 def test_a_disk_too_full_for_headroom_fails_no_write(
@@ -113,12 +134,37 @@ def test_a_disk_too_full_for_headroom_fails_no_write(
     def full(fd: int, data: bytes, offset: int) -> int:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("storage.headroom.os.pwrite", full)
-    with caplog.at_level(logging.WARNING, logger="storage.headroom"):
-        fill(directory, "sync", 500)
+    with monkeypatch.context() as patch, caplog.at_level(logging.WARNING):
+        patch.setattr("storage._headroom.os.pwrite", full)
+        fill(directory, "sync", 0, 500)
 
     assert directory.session("sync").count() == 500
     assert "No space left" in caplog.text
     # Tried once more per chunk of pages used, not at every commit.
     assert 1 <= caplog.text.count("no headroom") <= 2
-    assert directory.table("sync").file_size() == used_bytes(directory, "sync")
+    table = directory.table("sync")
+    assert table.file_size() == table.used_size()
+
+
+def test_any_error_while_keeping_headroom_fails_no_write_and_frees_the_writer(
+    directory: StoreDirectory,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    table = directory.table("sync")
+    # A path os.stat() refuses with ValueError, not OSError.
+    monkeypatch.setattr(table._headroom, "data_file", "data\0.mdb")
+    with caplog.at_level(logging.WARNING, logger="storage._headroom"):
+        directory.session("sync").upsert(b"a", b"1")
+    assert "ValueError" in caplog.text
+
+    # LMDB's writer lock was released: another thread's session can write.
+    wrote = threading.Event()
+
+    def write_elsewhere() -> None:
+        directory.session("sync").upsert(b"b", b"2")
+        wrote.set()
+
+    threading.Thread(target=write_elsewhere, daemon=True).start()
+    assert wrote.wait(WAIT)
+    assert directory.session("sync").count() == 2
