@@ -13,7 +13,7 @@ import pytest
 import actors
 from actors import Durability, OpFuture, Store
 from actors.op import Op
-from actors.worker import DRAIN, MAX_GROUP, Mailbox
+from actors.worker import DRAIN, LINGER_AFTER, MAX_GROUP, Mailbox
 from storage import (
     KeyExistsError,
     OpVetoedError,
@@ -484,3 +484,23 @@ def test_no_op_is_stranded_when_submits_race_the_owner_going_idle(
         thread.join(30)
     assert not errors
     assert store.count("users").get(timeout=5) == 1600
+
+
+def test_no_op_is_stranded_when_submits_race_a_lingering_owner(store: Store) -> None:
+    # Batches big enough to make the owner linger, then submits at varied
+    # moments: while it lingers, just as it gives up, and after it is idle.
+    rounds = 0
+    for size in (LINGER_AFTER, LINGER_AFTER + 7, 2 * LINGER_AFTER):
+        for pause in range(60):
+            batch = [
+                store.upsert("users", f"s{size}-{pause}-{i}", i) for i in range(size)
+            ]
+            for future in batch:
+                future.get(timeout=WAIT)
+            for _ in range(pause * 50):  # busy work of 0 to ~100 us, no sleep
+                pass
+            store.upsert("users", f"late-{size}-{pause}", 0).get(timeout=WAIT)
+            rounds += 1
+    assert store.count("users").get(timeout=WAIT) == rounds + sum(
+        60 * size for size in (LINGER_AFTER, LINGER_AFTER + 7, 2 * LINGER_AFTER)
+    )
