@@ -98,6 +98,8 @@ class OpFuture(Generic[T]):
 
         `fn` runs on the thread that completes the op (a worker) and must be
         quick; an exception it raises is logged, as it has nowhere else to go.
+        A `BaseException` that is not an `Exception` (SystemExit, say) goes
+        up to whoever completed the op, once the other callbacks have run.
         """
         with _lock:
             if self._state != _DONE:
@@ -135,8 +137,7 @@ class OpFuture(Generic[T]):
         if event is not None:
             event.set()
         if callbacks:
-            for fn in callbacks:
-                _run_done_callback(fn, self)
+            _run_done_callbacks([(self, callbacks)])
 
     @staticmethod
     def set_results(futures: Sequence[OpFuture[Any]], results: Sequence[Any]) -> None:
@@ -144,8 +145,8 @@ class OpFuture(Generic[T]):
 
         Like `set_result()` on each, with one lock for the lot, except that a
         future already done is left as it is (no `RuntimeError`). Every
-        waiter is woken and every done callback runs even if one of them
-        raises; the first `BaseException` a callback raised is raised after.
+        waiter is woken and every done callback runs, as `set_result()` does
+        (see `add_done_callback` for what a raising callback does).
 
         Raises:
             ValueError: if the two sequences differ in length (nothing is
@@ -168,15 +169,7 @@ class OpFuture(Generic[T]):
                         future._callbacks = None
         for event in events:
             event.set()
-        raised: BaseException | None = None
-        for future, callbacks in woken:
-            for fn in callbacks:
-                try:
-                    _run_done_callback(fn, future)
-                except BaseException as exc:  # noqa: BLE001 - raised below
-                    raised = raised or exc
-        if raised is not None:
-            raise raised
+        _run_done_callbacks(woken)
 
     def __await__(self) -> Generator[Any, None, T]:
         if self._state != _DONE:
@@ -230,3 +223,27 @@ def _run_done_callback(
         logger.error(
             "done callback %r of op %d failed", fn, future.op_id, exc_info=True
         )
+
+
+def _run_done_callbacks(
+    woken: list[tuple[OpFuture[Any], list[Callable[[OpFuture[Any]], object]]]],
+) -> None:
+    """Run each future's done callbacks, every one even if one raises.
+
+    An `Exception` is logged; the first other `BaseException` (SystemExit,
+    say) is raised once every callback has run, and any later one logged.
+    """
+    raised: BaseException | None = None
+    for future, callbacks in woken:
+        for fn in callbacks:
+            try:
+                _run_done_callback(fn, future)
+            except BaseException as exc:  # noqa: BLE001 - raised below
+                if raised is None:
+                    raised = exc
+                else:
+                    logger.error(
+                        "done callback %r of op %d raised %r", fn, future.op_id, exc
+                    )
+    if raised is not None:
+        raise raised

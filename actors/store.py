@@ -451,11 +451,14 @@ class Store(OpMethods):
         # Free the slot first, so code woken by the future can submit at once;
         # flush() still waits until the future and its callbacks are done.
         self._inflight.release([op])
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)
-        self._inflight.remove([op], failed=error is not None)
+        try:
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+        finally:
+            # Even if a done callback raised: the op is finished.
+            self._inflight.remove([op], failed=error is not None)
 
     # -- durability ------------------------------------------------------------
 

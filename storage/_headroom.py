@@ -66,7 +66,8 @@ class Headroom:
                 return
             start = max(self._end, used)
             end = min(used + room, int(info["map_size"]))
-            if end <= start:
+            if end <= start:  # at the map's end: look again once more is used
+                self._retry_at = used + self.page_size
                 return
             fd = os.open(self.data_file, os.O_WRONLY)
             try:
@@ -77,8 +78,8 @@ class Headroom:
         except Exception as exc:  # noqa: BLE001 - best effort, logged: no op fails
             self._retry_at = max(used, self._end) + CHUNK
             logger.warning(
-                "no headroom for %s (will try again after %d more bytes): %r",
+                "no headroom for %s (will try again once %d bytes are used): %r",
                 self.data_file,
-                CHUNK,
+                self._retry_at,
                 exc,
             )

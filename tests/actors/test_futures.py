@@ -31,18 +31,37 @@ def test_get_returns_the_result_once_set() -> None:
     assert future.exception() is None
 
 
+class Waiter:
+    """A thread blocked in `future.get()`; `result()` is what that get returned.
+
+    Its own timeout is far longer than `result()`'s, so a waiter that is
+    never woken fails the test instead of timing out into a pass.
+    """
+
+    def __init__(self, future: OpFuture[Any]) -> None:
+        self.got: list[object] = []
+        self.thread = threading.Thread(
+            target=lambda: self.got.append(future.get(timeout=10 * WAIT)),
+            daemon=True,
+        )
+        self.thread.start()
+
+    def result(self) -> object:
+        self.thread.join(WAIT)
+        assert self.got, "the waiter was never woken"
+        return self.got[0]
+
+
 def test_set_results_completes_each_pending_future_and_runs_its_callbacks() -> None:
     futures: list[OpFuture[int]] = [OpFuture(i) for i in range(4)]
     futures[2].set_result(-1)  # already done: left as it is
     seen: list[int] = []
     futures[1].add_done_callback(lambda f: seen.append(f.get()))
-    waiting = threading.Thread(target=futures[0].get, args=(WAIT,))
-    waiting.start()
+    waiter = Waiter(futures[0])
 
     OpFuture.set_results(futures, [10, 11, 12, 13])
 
-    waiting.join(WAIT)
-    assert not waiting.is_alive()
+    assert waiter.result() == 10
     assert [f.get(timeout=0) for f in futures] == [10, 11, -1, 13]
     assert seen == [11]
 
@@ -72,16 +91,32 @@ def test_set_results_wakes_everyone_even_if_a_callback_raises_base_exception() -
     seen: list[int] = []
     futures[0].add_done_callback(stop)
     futures[1].add_done_callback(lambda f: seen.append(f.get()))
-    waiter = threading.Thread(target=futures[2].get, args=(WAIT,))
-    waiter.start()
+    waiter = Waiter(futures[2])
 
     with pytest.raises(Stop):
         OpFuture.set_results(futures, [0, 1, 2])
 
-    waiter.join(WAIT)
-    assert not waiter.is_alive()
+    assert waiter.result() == 2
     assert seen == [1]
     assert [f.get(timeout=0) for f in futures] == [0, 1, 2]
+
+
+def test_set_result_runs_every_callback_even_if_one_raises_base_exception() -> None:
+    class Stop(BaseException):
+        pass
+
+    def stop(_: OpFuture[int]) -> None:
+        raise Stop
+
+    future: OpFuture[int] = OpFuture(1)
+    seen: list[int] = []
+    future.add_done_callback(stop)
+    future.add_done_callback(lambda f: seen.append(f.get()))
+
+    with pytest.raises(Stop):
+        future.set_result(5)
+
+    assert seen == [5]
 
 
 def test_set_results_refuses_mismatched_lengths_before_completing_any() -> None:

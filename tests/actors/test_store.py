@@ -513,6 +513,33 @@ def test_a_done_callback_raising_base_exception_strands_no_op_of_its_group(
     assert store.stats()["in_flight"] == 0
 
 
+def test_a_failed_op_whose_done_callback_raises_base_exception_is_finished(
+    make_store: Callable[..., Store], hold: Callable[..., Any]
+) -> None:
+    class Stop(BaseException):
+        pass
+
+    def stop(_: OpFuture[Any]) -> None:
+        raise Stop
+
+    store = make_store(threads=1)
+    store.create_table("users")
+    store.insert("users", "k", 1).get(timeout=WAIT)
+    gate = hold(store, "users")
+    failing = store.insert("users", "k", 2)  # KeyExistsError once it runs
+    seen: list[str] = []
+    failing.add_done_callback(stop)
+    failing.add_done_callback(lambda _: seen.append("second"))
+
+    gate.open()
+
+    with pytest.raises(KeyExistsError):
+        failing.get(timeout=WAIT)
+    store.flush(timeout=WAIT)
+    assert seen == ["second"]
+    assert store.stats()["in_flight"] == 0
+
+
 def test_a_done_future_has_freed_its_slot(
     make_store: Callable[..., Store], hold: Callable[..., Any]
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 import actors
 from actors import Durability, OpFuture, Store
 from actors.op import Op
-from actors.worker import DRAIN, LINGER_AFTER, MAX_GROUP, Mailbox
+from actors.worker import DRAIN, LINGER_AFTER, MAX_GROUP, Mailbox, TableOwner
 from storage import (
     KeyExistsError,
     OpVetoedError,
@@ -487,20 +488,42 @@ def test_no_op_is_stranded_when_submits_race_the_owner_going_idle(
 
 
 def test_no_op_is_stranded_when_submits_race_a_lingering_owner(store: Store) -> None:
-    # Batches big enough to make the owner linger, then submits at varied
-    # moments: while it lingers, just as it gives up, and after it is idle.
-    rounds = 0
-    for size in (LINGER_AFTER, LINGER_AFTER + 7, 2 * LINGER_AFTER):
-        for pause in range(60):
-            batch = [
-                store.upsert("users", f"s{size}-{pause}-{i}", i) for i in range(size)
-            ]
-            for future in batch:
-                future.get(timeout=WAIT)
-            for _ in range(pause * 50):  # busy work of 0 to ~100 us, no sleep
-                pass
-            store.upsert("users", f"late-{size}-{pause}", 0).get(timeout=WAIT)
-            rounds += 1
-    assert store.count("users").get(timeout=WAIT) == rounds + sum(
-        60 * size for size in (LINGER_AFTER, LINGER_AFTER + 7, 2 * LINGER_AFTER)
-    )
+    # A batch big enough to make the owner linger, then one more op submitted
+    # 0 to 500 us later: while it lingers, as it gives up, after it is idle.
+    submitted = 0
+    for round_ in range(150):
+        size = LINGER_AFTER + round_ % 17
+        batch = [store.upsert("users", f"b{round_}-{i}", i) for i in range(size)]
+        for future in batch:
+            future.get(timeout=WAIT)
+        until = time.perf_counter() + (round_ % 50) * 10e-6
+        while time.perf_counter() < until:  # busy, not asleep: the GIL is held
+            pass
+        store.upsert("users", f"late{round_}", 0).get(timeout=WAIT)
+        submitted += size + 1
+    assert store.count("users").get(timeout=WAIT) == submitted
+
+
+def test_a_batch_that_fails_in_finishing_fails_its_ops_and_the_owner_goes_on(
+    make_store: Callable[..., Store],
+    hold: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = make_store(threads=1)
+    store.create_table("users")
+    gate = hold(store, "users")
+    queued = [store.upsert("users", f"k{i}", i) for i in range(3)]
+    run_batch = TableOwner._run_batch
+
+    def fail_once(owner: TableOwner, batch: list[Any]) -> None:
+        monkeypatch.setattr(TableOwner, "_run_batch", run_batch)
+        raise RuntimeError("finishing failed")
+
+    monkeypatch.setattr(TableOwner, "_run_batch", fail_once)
+    gate.open()
+
+    for future in queued:  # each op fails with the error instead of hanging
+        with pytest.raises(RuntimeError, match="finishing failed"):
+            future.get(timeout=WAIT)
+    store.upsert("users", "after", 1).get(timeout=WAIT)  # the owner still runs
+    store.flush(timeout=WAIT)

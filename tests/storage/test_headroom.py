@@ -106,8 +106,10 @@ def test_headroom_never_goes_past_the_map(store_path: Path) -> None:
     directory = StoreDirectory(store_path, initial_map_size=MIB, max_map_size=MIB)
     try:
         directory.create_table("tiny", key_format="bytes", value_format="bytes")
-        fill(directory, "tiny", 0, 400)
-        assert directory.table("tiny").file_size() <= MIB
+        table = directory.table("tiny")
+        fill(directory, "tiny", 0, 650)  # past half the map: room would cross it
+        assert table.used_size() > MIB // 2
+        assert table.file_size() == MIB
     finally:
         directory.close()
 
@@ -168,3 +170,30 @@ def test_any_error_while_keeping_headroom_fails_no_write_and_frees_the_writer(
     threading.Thread(target=write_elsewhere, daemon=True).start()
     assert wrote.wait(WAIT)
     assert directory.session("sync").count() == 2
+
+
+def test_a_base_exception_while_keeping_headroom_aborts_the_transaction(
+    directory: StoreDirectory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Stop(BaseException):
+        pass
+
+    def stop(env: object) -> None:
+        raise Stop
+
+    table = directory.table("sync")
+    monkeypatch.setattr(table._headroom, "keep", stop)
+    with pytest.raises(Stop):
+        directory.session("sync").upsert(b"a", b"1")
+    monkeypatch.undo()
+
+    # The write transaction was aborted: another thread's session can write.
+    wrote = threading.Event()
+
+    def write_elsewhere() -> None:
+        directory.session("sync").upsert(b"b", b"2")
+        wrote.set()
+
+    threading.Thread(target=write_elsewhere, daemon=True).start()
+    assert wrote.wait(WAIT)
+    assert directory.session("sync").count() == 1
