@@ -80,13 +80,16 @@ def test_set_results_wakes_an_awaiting_task() -> None:
     assert asyncio.run(main()) == "ok"
 
 
+class Stop(BaseException):
+    """What a done callback raises in these tests: not an `Exception`."""
+
+
+def stop(_: OpFuture[Any]) -> None:
+    """A done callback that raises `Stop`."""
+    raise Stop
+
+
 def test_set_results_wakes_everyone_even_if_a_callback_raises_base_exception() -> None:
-    class Stop(BaseException):
-        pass
-
-    def stop(_: OpFuture[int]) -> None:
-        raise Stop
-
     futures: list[OpFuture[int]] = [OpFuture(i) for i in range(3)]
     seen: list[int] = []
     futures[0].add_done_callback(stop)
@@ -102,12 +105,6 @@ def test_set_results_wakes_everyone_even_if_a_callback_raises_base_exception() -
 
 
 def test_set_result_runs_every_callback_even_if_one_raises_base_exception() -> None:
-    class Stop(BaseException):
-        pass
-
-    def stop(_: OpFuture[int]) -> None:
-        raise Stop
-
     future: OpFuture[int] = OpFuture(1)
     seen: list[int] = []
     future.add_done_callback(stop)

@@ -491,15 +491,18 @@ def test_ops_max_error_names_the_option_that_waits(
         store.upsert("users", "over", 1, timeout=1)  # type: ignore[call-arg]
 
 
+class Stop(BaseException):
+    """What a done callback raises in these tests: not an `Exception`."""
+
+
+def stop(_: OpFuture[Any]) -> None:
+    """A done callback that raises `Stop`."""
+    raise Stop
+
+
 def test_a_done_callback_raising_base_exception_strands_no_op_of_its_group(
     make_store: Callable[..., Store], hold: Callable[..., Any]
 ) -> None:
-    class Stop(BaseException):
-        pass
-
-    def stop(_: OpFuture[Any]) -> None:
-        raise Stop
-
     store = make_store(threads=1)
     store.create_table("users")
     gate = hold(store, "users")
@@ -516,12 +519,6 @@ def test_a_done_callback_raising_base_exception_strands_no_op_of_its_group(
 def test_a_failed_op_whose_done_callback_raises_base_exception_is_finished(
     make_store: Callable[..., Store], hold: Callable[..., Any]
 ) -> None:
-    class Stop(BaseException):
-        pass
-
-    def stop(_: OpFuture[Any]) -> None:
-        raise Stop
-
     store = make_store(threads=1)
     store.create_table("users")
     store.insert("users", "k", 1).get(timeout=WAIT)

@@ -37,6 +37,18 @@ def zeros_past_the_used_pages(table: Table) -> bool:
     return tail == bytes(len(tail))
 
 
+def another_thread_can_write(directory: StoreDirectory, name: str) -> bool:
+    """Whether a session on another thread gets LMDB's writer lock and writes."""
+    wrote = threading.Event()
+
+    def write_elsewhere() -> None:
+        directory.session(name).upsert(b"elsewhere", b"2")
+        wrote.set()
+
+    threading.Thread(target=write_elsewhere, daemon=True).start()
+    return wrote.wait(WAIT)
+
+
 @pytest.fixture
 def directory(store_path: Path) -> Iterator[StoreDirectory]:
     directory = StoreDirectory(store_path, initial_map_size=64 * MIB)
@@ -161,14 +173,7 @@ def test_any_error_while_keeping_headroom_fails_no_write_and_frees_the_writer(
     assert "ValueError" in caplog.text
 
     # LMDB's writer lock was released: another thread's session can write.
-    wrote = threading.Event()
-
-    def write_elsewhere() -> None:
-        directory.session("sync").upsert(b"b", b"2")
-        wrote.set()
-
-    threading.Thread(target=write_elsewhere, daemon=True).start()
-    assert wrote.wait(WAIT)
+    assert another_thread_can_write(directory, "sync")
     assert directory.session("sync").count() == 2
 
 
@@ -188,12 +193,5 @@ def test_a_base_exception_while_keeping_headroom_aborts_the_transaction(
     monkeypatch.undo()
 
     # The write transaction was aborted: another thread's session can write.
-    wrote = threading.Event()
-
-    def write_elsewhere() -> None:
-        directory.session("sync").upsert(b"b", b"2")
-        wrote.set()
-
-    threading.Thread(target=write_elsewhere, daemon=True).start()
-    assert wrote.wait(WAIT)
+    assert another_thread_can_write(directory, "sync")
     assert directory.session("sync").count() == 1
