@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -34,14 +33,6 @@ DRAIN = "drain"
 
 MAX_GROUP = 512
 """Most ops one group (one top-level transaction) takes."""
-
-LINGER_AFTER = 16
-"""A batch of at least this many ops makes the owner linger before going idle."""
-
-LINGER = 50e-6
-"""Seconds an owner lingers (the OS's timer slack adds some): about what a
-client takes to submit 16 ops. Longer lingers help 64 in flight further but
-slow 16-32 in flight; this one slowed no window measured (1 to 256)."""
 
 
 class Mailbox:
@@ -129,8 +120,8 @@ class TableOwner(pykka.ThreadingActor):
     """Own the sessions of some tables and run their ops, one group per table.
 
     A drain takes what is queued (up to `MAX_GROUP` ops) and runs it, then
-    takes again until nothing is queued (after a big batch it lingers
-    briefly first) or pykka has another message, such as a stop. A batch
+    takes again until nothing is queued or pykka has another message, such
+    as a stop (so a busy owner is not rung once per batch). A batch
     is split by table keeping each table's order, and each table's ops run
     as one group: one top-level write transaction, one child transaction
     per op. Only after the group's commit (and, for a SYNC op on a NONE
@@ -186,31 +177,11 @@ class TableOwner(pykka.ThreadingActor):
                 # A stop (or another message) waits: pykka handles it first.
                 self._ring_if_queued()
                 return
-            if len(batch) >= LINGER_AFTER and not len(self._mailbox):
-                self._linger()
 
     def _ring_if_queued(self) -> None:
         """Ring this owner again if ops are queued, else mark it idle."""
         if self._mailbox.queued_else_idle():
             self.actor_ref.tell(DRAIN)
-
-    def _linger(self) -> None:
-        """Give a pipelining client a moment to refill before going idle.
-
-        After a big batch its client usually submits the next one as soon as
-        the acknowledgements wake it. Staying scheduled meanwhile spares that
-        client the ring (a pykka message, and a cross-core wake-up of this
-        thread: about 20 µs of its time) and this thread the pykka dispatch.
-        A timed sleep, not a wait the client must signal, so nothing it does
-        pays for it. An op that arrives meanwhile, for any table of this
-        owner, waits for the sleep to end: `LINGER` plus the OS's timer slack
-        (about 0.15 ms in all, measured; a ring would take about 0.06 ms).
-
-        Not the sleep the style rule forbids on a worker (a retry's backoff,
-        up to a minute, with ops queued behind it): this one happens only
-        when nothing is queued, and is bounded.
-        """
-        time.sleep(LINGER)
 
     def _run_batch(self, batch: list[Op]) -> None:
         by_table: dict[str, list[Op]] = {}

@@ -14,7 +14,7 @@ import pytest
 import actors
 from actors import Durability, OpFuture, Store
 from actors.op import Op
-from actors.worker import DRAIN, LINGER_AFTER, MAX_GROUP, Mailbox, TableOwner
+from actors.worker import DRAIN, MAX_GROUP, Mailbox, TableOwner
 from storage import (
     KeyExistsError,
     OpVetoedError,
@@ -487,12 +487,12 @@ def test_no_op_is_stranded_when_submits_race_the_owner_going_idle(
     assert store.count("users").get(timeout=5) == 1600
 
 
-def test_no_op_is_stranded_when_submits_race_a_lingering_owner(store: Store) -> None:
-    # A batch big enough to make the owner linger, then one more op submitted
-    # 0 to 500 us later: while it lingers, as it gives up, after it is idle.
+def test_no_op_is_stranded_when_submits_race_a_draining_owner(store: Store) -> None:
+    # Batches of varied size, then one more op submitted 0 to 500 us after
+    # them: while the owner still drains, as it goes idle, after it is idle.
     submitted = 0
     for round_ in range(150):
-        size = LINGER_AFTER + round_ % 17
+        size = 1 + round_ % 40
         batch = [store.upsert("users", f"b{round_}-{i}", i) for i in range(size)]
         for future in batch:
             future.get(timeout=WAIT)
