@@ -121,11 +121,11 @@ class TableOwner(pykka.ThreadingActor):
 
     A drain takes what is queued (up to `MAX_GROUP` ops) and runs it, then
     takes again until nothing is queued or pykka has another message, such
-    as a stop (so a busy owner is not rung once per batch). A batch
-    is split by table keeping each table's order, and each table's ops run
-    as one group: one top-level write transaction, one child transaction
-    per op. Only after the group's commit (and, for a SYNC op on a NONE
-    table, a sync) are the ops handed to `finish_group` (or `finish`), which
+    as a stop (so a busy owner is not rung once per batch). A batch is split
+    by table keeping each table's order, and each table's ops run as one
+    group: one top-level write transaction, one child transaction per op.
+    Only after the group's commit (and, for a SYNC op on a NONE table, a
+    sync) are the ops handed to `finish_group` (or `finish`), which
     acknowledges them. Nothing an op does can raise out of the handler, so
     the actor never dies of an op.
     """
