@@ -175,6 +175,9 @@ def test_writers_absorb_another_process_growing_the_map(store_path: Path) -> Non
         }
         stats = store.stats()["tables"]["grow"]
         assert stats["map_size"] > 1 << 20
+        # Each writer topped up the SYNC table's headroom as the data grew,
+        # and no top-up wrote over another process's pages (checked above).
+        assert stats["file_size"] > stats["used_size"]
 
 
 def fork_and_report(probe: Callable[[], list[list[str]]]) -> list[list[str]]:
