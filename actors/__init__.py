@@ -13,10 +13,9 @@ from actors.futures import OpFuture
 from actors.messages import OpCompleted
 from actors.methods import OpMethods, OpOptions
 from actors.op import Op
-from actors.optype import OpType
 from actors.serialized import SerializedClient
 from actors.store import Store, open_store
-from storage import Durability
+from storage import Durability, OpType
 
 __all__ = [
     "BlockingCallError",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from actors.optype import OpType
+from storage import OpType
 
 __all__ = ["OpCompleted"]
 

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from retry import CallbackLike, RetryPolicy
     from storage import Durability
 
-from actors.optype import OpType as _OpType
+from storage import OpType as _OpType
 
 __all__ = ["OpMethods", "OpOptions"]
 

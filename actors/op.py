@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
-from actors.optype import OpType
+from storage import OpType
 
 if TYPE_CHECKING:
     import pykka

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 from actors.futures import OpFuture
 from actors.op import Op
-from actors.optype import OpType
 from retry import (
     DEAD_LETTER_TABLE,
     DEFAULT_POLICY,
@@ -24,7 +23,7 @@ from retry import (
     handling,
     park_then,
 )
-from storage import Batch, InvalidOptionError, StoreClosedError
+from storage import Batch, InvalidOptionError, OpType, StoreClosedError
 
 if TYPE_CHECKING:
     from actors.store import Store

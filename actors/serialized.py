@@ -11,9 +11,9 @@ from actors.methods import OpMethods
 if TYPE_CHECKING:
     from actors.futures import OpFuture
     from actors.op import Op
-    from actors.optype import OpType
     from actors.store import Store
     from retry import CallbackLike
+    from storage import OpType
 
 __all__ = ["SerializedClient"]
 

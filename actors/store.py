@@ -32,7 +32,6 @@ from actors.options import (
     check_timeout,
     check_wait,
 )
-from actors.optype import OpType
 from actors.retrying import Retrier, call_exception
 from actors.serialized import SerializedClient
 from actors.threads import on_store_thread
@@ -52,23 +51,14 @@ from retry import (
 from storage import (
     DEFAULT_INITIAL_MAP_SIZE,
     DEFAULT_MAX_MAP_SIZE,
-    Batch,
-    Count,
     Durability,
-    Exists,
-    Insert,
     InvalidOptionError,
-    Operation,
+    OpType,
     Outcome,
-    Remove,
-    Scan,
-    Search,
     StoreClosedError,
     StoreDirectory,
-    Table,
     TableInfo,
-    Update,
-    Upsert,
+    build_operation,
 )
 
 __all__ = ["Store", "open_store"]
@@ -264,9 +254,7 @@ class Store(OpMethods):
             )
         op.type = op_type
         table = self.directory.table(op.table, internal=internal)
-        build = _BUILDERS.get(op_type._value_)
-        if build is not None:
-            op.operation = build(table, op)
+        op.operation = build_operation(table, op_type, op.key, op.value, **op.options)
         wait = self.wait if op.wait is None else op.wait
         timeout = self.wait_timeout if op.wait_timeout is None else op.wait_timeout
         self._inflight.add(op, wait or timeout is not None, timeout, internal)
@@ -672,21 +660,6 @@ def open_store(
 
 
 _OP_OPTIONS = frozenset(OpOptions.__annotations__)
-
-_BUILDERS: dict[str, Callable[[Table, Op], Operation]] = {
-    OpType.INSERT.value: lambda table, op: Insert(table, op.key, op.value),
-    OpType.UPDATE.value: lambda table, op: Update(table, op.key, op.value),
-    OpType.UPSERT.value: lambda table, op: Upsert(table, op.key, op.value),
-    OpType.REMOVE.value: lambda table, op: Remove(table, op.key),
-    OpType.SEARCH.value: lambda table, op: Search(table, op.key),
-    OpType.EXISTS.value: lambda table, op: Exists(table, op.key),
-    OpType.COUNT.value: lambda table, op: Count(table),
-    OpType.SCAN.value: lambda table, op: Scan(table, **op.options),
-    OpType.BATCH.value: lambda table, op: Batch(table, op.value),
-}
-"""How each op type but COMPACT becomes a storage operation: validated and
-encoded on the caller's thread, so bad input is refused before anything is
-written. Keyed by the enum's value: hashing an Enum member runs Python code."""
 
 
 def _deadline(timeout: float | None) -> float | None:

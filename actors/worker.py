@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 import pykka
 
-from actors.optype import OpType
 from actors.threads import mark_owner_thread
 from storage import (
     Durability,
@@ -185,29 +184,14 @@ class TableOwner(pykka.ThreadingActor):
 
     def _run_batch(self, batch: list[Op]) -> None:
         by_table: dict[str, list[Op]] = {}
-        compact = OpType.COMPACT
-        compacts = False
         for op in batch:
             same_table = by_table.get(op.table)
             if same_table is None:
                 by_table[op.table] = [op]
             else:
                 same_table.append(op)
-            if op.type is compact:
-                compacts = True
         for table, ops in by_table.items():
-            if not compacts:
-                self._run_group(table, ops)
-                continue
-            group: list[Op] = []
-            for op in ops:
-                if op.type is compact:
-                    self._run_group(table, group)
-                    group = []
-                    self._run_compact(table, op)
-                else:
-                    group.append(op)
-            self._run_group(table, group)
+            self._run_group(table, ops)
 
     def _run_group(self, name: str, ops: list[Op]) -> None:
         if not ops:
@@ -252,13 +236,6 @@ class TableOwner(pykka.ThreadingActor):
                 for index, op in enumerate(ops):
                     if op.durability is Durability.SYNC and outcomes[index].ok:
                         outcomes[index] = Outcome(error=exc)
-
-    def _run_compact(self, name: str, op: Op) -> None:
-        try:
-            outcome = Outcome(result=self._session(name).table.compact())
-        except Exception as exc:  # noqa: BLE001 - the op's error is its outcome
-            outcome = Outcome(error=exc)
-        self._finish(op, outcome)
 
     def _session(self, name: str) -> TableSession:
         session = self._sessions.get(name)

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BeforeCommit",
-    "OpKind",
+    "Compact",
+    "OpType",
     "Operation",
     "Outcome",
     "build_operation",
@@ -32,8 +33,11 @@ BeforeCommit = Callable[[Any], object]
 returning False rolls the op back."""
 
 
-class OpKind(enum.Enum):
-    """What an operation does."""
+class OpType(enum.Enum):
+    """What an op does, named as WiredTiger's async API names its op types.
+
+    The one op vocabulary of the project: `actors.OpType` is this enum.
+    """
 
     INSERT = "insert"
     UPDATE = "update"
@@ -44,6 +48,12 @@ class OpKind(enum.Enum):
     COUNT = "count"
     SCAN = "scan"
     BATCH = "batch"
+    COMPACT = "compact"
+
+    # Members are singletons compared by identity; Enum's own __hash__ runs
+    # Python code (hash of the name), and the submit path looks types up once
+    # per op.
+    __hash__ = object.__hash__
 
 
 @dataclass(slots=True)
@@ -62,7 +72,7 @@ class Outcome:
 class Operation:
     """One request against one table, its key and value already encoded."""
 
-    kind: ClassVar[OpKind]
+    type: ClassVar[OpType]
     writes: ClassVar[bool] = True
     __slots__ = ("key", "table")
 
@@ -92,7 +102,7 @@ class _KeyValueOp(Operation):
 class Insert(_KeyValueOp):
     """Write a new record; fail if the key is present."""
 
-    kind = OpKind.INSERT
+    type = OpType.INSERT
     __slots__ = ()
 
     def run(self, txn: lmdb.Transaction[bytes]) -> None:
@@ -103,7 +113,7 @@ class Insert(_KeyValueOp):
 class Update(_KeyValueOp):
     """Replace an existing record; fail if the key is absent."""
 
-    kind = OpKind.UPDATE
+    type = OpType.UPDATE
     __slots__ = ()
 
     def run(self, txn: lmdb.Transaction[bytes]) -> None:
@@ -115,7 +125,7 @@ class Update(_KeyValueOp):
 class Upsert(_KeyValueOp):
     """Write a record, replacing any present one."""
 
-    kind = OpKind.UPSERT
+    type = OpType.UPSERT
     __slots__ = ()
 
     @classmethod
@@ -145,7 +155,7 @@ class _KeyOp(Operation):
 class Remove(_KeyOp):
     """Delete a record; fail if the key is absent."""
 
-    kind = OpKind.REMOVE
+    type = OpType.REMOVE
     __slots__ = ()
 
     def run(self, txn: lmdb.Transaction[bytes]) -> None:
@@ -156,7 +166,7 @@ class Remove(_KeyOp):
 class Search(_KeyOp):
     """Return a record's value; fail if the key is absent."""
 
-    kind = OpKind.SEARCH
+    type = OpType.SEARCH
     writes = False
     __slots__ = ()
 
@@ -170,7 +180,7 @@ class Search(_KeyOp):
 class Exists(_KeyOp):
     """Return whether a key is present."""
 
-    kind = OpKind.EXISTS
+    type = OpType.EXISTS
     writes = False
     __slots__ = ()
 
@@ -182,7 +192,7 @@ class Exists(_KeyOp):
 class Count(Operation):
     """Return the number of records."""
 
-    kind = OpKind.COUNT
+    type = OpType.COUNT
     writes = False
     __slots__ = ()
 
@@ -196,7 +206,7 @@ class Scan(Operation):
     `start` is inclusive and `end` exclusive; `reverse` walks from the end.
     """
 
-    kind = OpKind.SCAN
+    type = OpType.SCAN
     writes = False
     __slots__ = ("_end", "_limit", "_prefix", "_reverse", "_start")
 
@@ -291,7 +301,7 @@ _BATCH_KINDS: dict[str, type[_KeyValueOp] | type[_KeyOp]] = {
 class Batch(Operation):
     """Apply many writes in one transaction, all or nothing."""
 
-    kind = OpKind.BATCH
+    type = OpType.BATCH
     __slots__ = ("ops", "pairs")
 
     def __init__(self, table: Table, writes: Iterable[Sequence[Any]]) -> None:
@@ -335,7 +345,7 @@ class Batch(Operation):
         if self.pairs is not None:
             return [("upsert", k, v) for k, v in self.pairs]
         return [
-            (op.kind.value, op.key_bytes, getattr(op, "value_bytes", None))  # type: ignore[attr-defined]
+            (op.type.value, op.key_bytes, getattr(op, "value_bytes", None))  # type: ignore[attr-defined]
             for op in self.ops
         ]
 
@@ -373,38 +383,73 @@ def _batch_item(table: Table, index: int, item: Any) -> Operation:
     return op_class(table, *args)
 
 
+class Compact(Operation):
+    """Rewrite the table's file without its free pages; the result is bytes reclaimed.
+
+    Not run in a transaction: `TableSession.run_group` runs the ops queued
+    before it, then the compaction, then the ops after it.
+    """
+
+    type = OpType.COMPACT
+    __slots__ = ()
+
+    def __init__(self, table: Table) -> None:
+        super().__init__(table, None)
+
+    def run(self, txn: lmdb.Transaction[bytes]) -> Any:
+        raise InvalidInputError(
+            "compact is not run inside a transaction; give it to "
+            "TableSession.run_group()",
+            table=self.table.name,
+        )
+
+
 def build_operation(
-    table: Table, kind: OpKind | str, *args: Any, **options: Any
+    table: Table,
+    op_type: OpType | str,
+    key: Any = None,
+    value: Any = None,
+    **options: Any,
 ) -> Operation:
-    """Return the validated operation `kind` on `table`.
+    """Return the validated, encoded operation `op_type` on `table`.
+
+    Each type takes what it needs: `key` and `value` (insert, update,
+    upsert), `key` (remove, search, exists), the writes as `value` (batch),
+    scan's keyword `options` (`prefix`, `start`, `end`, `limit`,
+    `reverse`), or nothing (count, compact). This is the one place an op
+    type becomes an operation; it runs on the caller's thread, so bad input
+    is refused before any transaction starts.
 
     Raises:
-        InvalidInputError: (or a subclass) for bad keys, values or options.
+        InvalidInputError: (or a subclass) for an unknown type, bad keys,
+            values or options.
     """
-    try:
-        kind = OpKind(kind)
-    except ValueError:
-        raise InvalidInputError(
-            f"unknown op kind {kind!r}; use one of {[k.value for k in OpKind]}",
-            table=table.name,
-        ) from None
-    if kind is OpKind.SCAN:
+    if type(op_type) is not OpType:
+        try:
+            op_type = OpType(op_type)
+        except ValueError:
+            raise InvalidInputError(
+                f"unknown op type {op_type!r}; use one of {[t.value for t in OpType]}",
+                table=table.name,
+            ) from None
+    if op_type is OpType.SCAN:
         return Scan(table, **options)
     if options:
         raise InvalidInputError(
-            f"{kind.value}() takes no options {sorted(options)}", table=table.name
+            f"{op_type.value}() takes no options {sorted(options)}", table=table.name
         )
-    op_class = _OP_CLASSES[kind]
-    return op_class(table, *args)
+    return _BUILDERS[op_type](table, key, value)
 
 
-_OP_CLASSES: dict[OpKind, Callable[..., Operation]] = {
-    OpKind.INSERT: Insert,
-    OpKind.UPDATE: Update,
-    OpKind.UPSERT: Upsert,
-    OpKind.REMOVE: Remove,
-    OpKind.SEARCH: Search,
-    OpKind.EXISTS: Exists,
-    OpKind.COUNT: Count,
-    OpKind.BATCH: Batch,
+_BUILDERS: dict[OpType, Callable[[Table, Any, Any], Operation]] = {
+    OpType.INSERT: Insert,
+    OpType.UPDATE: Update,
+    OpType.UPSERT: Upsert,
+    OpType.REMOVE: lambda table, key, _: Remove(table, key),
+    OpType.SEARCH: lambda table, key, _: Search(table, key),
+    OpType.EXISTS: lambda table, key, _: Exists(table, key),
+    OpType.COUNT: lambda table, _, __: Count(table),
+    OpType.BATCH: lambda table, _, writes: Batch(table, writes),
+    OpType.COMPACT: lambda table, _, __: Compact(table),
 }
+"""How each op type but SCAN (which takes options) is built from key and value."""

@@ -6,10 +6,12 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from storage.durability import Durability
 from storage.errors import InvalidInputError, StoreClosedError
 from storage.operations import (
     Batch,
     BeforeCommit,
+    Compact,
     Count,
     Exists,
     Insert,
@@ -47,6 +49,16 @@ class TableSession:
         """The table's name."""
         return self.table.name
 
+    @property
+    def durability(self) -> Durability:
+        """The table's durability, as recorded in the catalog."""
+        return self.table.durability
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether the table is closed (a new session is then needed)."""
+        return self.table.is_closed
+
     def run(self, op: Operation, before_commit: BeforeCommit | None = None) -> Any:
         """Run one prepared op in its own transaction and return its result.
 
@@ -63,7 +75,10 @@ class TableSession:
     ) -> list[Outcome]:
         """Run many ops as one group: each its own child txn, one top-level commit.
 
-        Returns one `Outcome` per request, final once this returns.
+        Returns one `Outcome` per request, final once this returns. A
+        `Compact` in the group runs in its place: the ops before it commit
+        first, then the table is compacted, then the ops after it run as a
+        group of their own.
 
         Raises:
             InvalidInputError: if an op belongs to another table, or the
@@ -80,7 +95,25 @@ class TableSession:
                 )
         if self.table.is_closed:
             raise StoreClosedError("table", table=self.name)
-        return self.table.run_group(requests)
+        if not any(type(op) is Compact for op, _ in requests):
+            return self.table.run_group(requests)
+        outcomes: list[Outcome] = []
+        start = 0
+        for index, (op, _) in enumerate(requests):
+            if type(op) is Compact:
+                if start < index:
+                    outcomes += self.table.run_group(requests[start:index])
+                outcomes.append(self._compact_outcome())
+                start = index + 1
+        if start < len(requests):
+            outcomes += self.table.run_group(requests[start:])
+        return outcomes
+
+    def _compact_outcome(self) -> Outcome:
+        try:
+            return Outcome(result=self.table.compact())
+        except Exception as exc:  # noqa: BLE001 - the op's error is its outcome
+            return Outcome(error=exc)
 
     def _check_thread(self) -> None:
         ident = threading.get_ident()
@@ -185,6 +218,15 @@ class TableSession:
     def sync(self) -> None:
         """Flush the table's committed data to disk."""
         self.table.sync()
+
+    def compact(self) -> int:
+        """Rewrite the table's file without its free pages; return bytes reclaimed.
+
+        Raises:
+            StorageError: if the copy fails (the old file is kept).
+        """
+        self._check_thread()
+        return self.table.compact()
 
     def __repr__(self) -> str:
         return f"<TableSession {self.name!r}>"

@@ -8,7 +8,7 @@ from storage import (
     EncodeError,
     InvalidInputError,
     InvalidKeyError,
-    OpKind,
+    OpType,
     Outcome,
     StoreDirectory,
     Table,
@@ -30,7 +30,7 @@ def table(store: StoreDirectory, users: TableSession) -> Table:
         ("update", ("k", 1), {}, True),
         ("upsert", ("k", 1), {}, True),
         ("remove", ("k",), {}, True),
-        ("batch", ([("upsert", "k", 1)],), {}, True),
+        ("batch", (None, [("upsert", "k", 1)]), {}, True),
         ("search", ("k",), {}, False),
         ("exists", ("k",), {}, False),
         ("count", (), {}, False),
@@ -44,15 +44,15 @@ def test_build_operation_of_every_kind(
     options: dict[str, object],
     writes: bool,
 ) -> None:
-    for spelled in (kind, OpKind(kind)):
+    for spelled in (kind, OpType(kind)):
         op = build_operation(table, spelled, *args, **options)
-        assert op.kind is OpKind(kind)
+        assert op.type is OpType(kind)
         assert op.writes is writes
         assert op.table is table
 
 
 def test_build_operation_refuses_an_unknown_kind(table: Table) -> None:
-    with pytest.raises(InvalidInputError, match=r"unknown op kind 'frob'; use one of"):
+    with pytest.raises(InvalidInputError, match=r"unknown op type 'frob'; use one of"):
         build_operation(table, "frob", "k")
 
 

@@ -89,7 +89,9 @@ def test_run_group_aborts_only_the_failing_ops(
         (build_operation(table, "upsert", "c", 3), None),
         (build_operation(table, "update", "nope", 4), None),
         (
-            build_operation(table, "batch", [("upsert", "d", 4), ("insert", "a", 0)]),
+            build_operation(
+                table, "batch", value=[("upsert", "d", 4), ("insert", "a", 0)]
+            ),
             None,
         ),
         (build_operation(table, "remove", "taken"), None),
