@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import os
 import threading
+
+# In asyncio's __all__ and what asyncio itself asks on every call: the running
+# loop or None, without the exception get_running_loop() raises on a worker.
+from asyncio import _get_running_loop
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, Generic, NoReturn, TypeVar
 
@@ -31,6 +36,21 @@ class OpFuture(Generic[T]):
 
     `get()` blocks; `await future` hands off to the event loop and never
     blocks it; `add_done_callback(fn)` calls `fn(future)` when it is done.
+
+    asyncio takes it wherever it takes an awaitable or a future: `await`,
+    `gather`, `wait` (which calls `add_done_callback`, `done`, `cancelled`,
+    `exception` and `remove_done_callback` on it directly), `wait_for`,
+    `as_completed`, `ensure_future` (which wraps it in a `Task`:
+    `asyncio.isfuture()` is False for it) and tasks of a `TaskGroup`. A done
+    callback added on a thread that runs an event loop runs on that loop, so
+    no loop code ever runs on the thread that completes the op.
+
+    It is not a `concurrent.futures.Future`: `concurrent.futures.wait()` and
+    `as_completed()` (which use that class's private fields) and
+    `asyncio.wrap_future()` do not take it. Use `get(timeout)` on each
+    future, `await` it in asyncio, or a done callback added from a plain
+    thread that puts the future on a `queue.SimpleQueue` to take futures in
+    the order they finish.
     """
 
     __slots__ = ("_callbacks", "_error", "_event", "_result", "_state", "op_id")
@@ -47,8 +67,23 @@ class OpFuture(Generic[T]):
         """Return whether the op has finished (succeeded or failed)."""
         return self._state == _DONE
 
+    def cancelled(self) -> bool:
+        """Return False: an op cannot be cancelled (asyncio's `wait` asks)."""
+        return False
+
+    def cancel(self, msg: object = None) -> bool:
+        """Return False and leave the op running: a submitted op cannot be cancelled.
+
+        Cancelling a task that awaits the op (`asyncio.wait_for` on timeout,
+        say) cancels only that wait.
+        """
+        return False
+
     def get(self, timeout: float | None = None) -> T:
         """Block until the op finishes and return its result.
+
+        This is the blocking API, on any thread but a table owner's: in a
+        coroutine, `await` the future instead.
 
         Args:
             timeout: seconds to wait at most; None waits for ever.
@@ -56,6 +91,7 @@ class OpFuture(Generic[T]):
         Raises:
             The op's own error (e.g. `NotFoundError`), not wrapped.
             OpTimeoutError: if `timeout` passes first (the op still runs).
+            BlockingCallError: on a table owner's thread while the op is pending.
         """
         if timeout is not None and timeout < 0:
             _refuse_timeout(timeout)
@@ -66,17 +102,49 @@ class OpFuture(Generic[T]):
         result: T = self._result
         return result
 
-    def exception(self, timeout: float | None = None) -> BaseException | None:
-        """Block until the op finishes and return its error, or None if it succeeded.
+    def result(self, timeout: float | None = None) -> T:
+        """Return the result or raise the op's error, as `get()` does.
+
+        It never blocks an event loop: on a thread that runs one, a pending
+        op raises `asyncio.InvalidStateError`, as `asyncio.Future.result()`
+        does; elsewhere it waits like `get(timeout)`.
 
         Raises:
+            The op's own error, not wrapped.
+            asyncio.InvalidStateError: if pending, on an event loop's thread.
+            OpTimeoutError: if `timeout` passes first.
+        """
+        if self._state != _DONE:
+            self._refuse_on_loop("result")
+        return self.get(timeout)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """Return the op's error, or None if it succeeded.
+
+        It never blocks an event loop: on a thread that runs one, a pending
+        op raises `asyncio.InvalidStateError`, as `asyncio.Future.exception()`
+        does; elsewhere it waits until the op is done, `timeout` at most.
+
+        Raises:
+            asyncio.InvalidStateError: if pending, on an event loop's thread.
             OpTimeoutError: if `timeout` passes first.
         """
         if timeout is not None and timeout < 0:
             _refuse_timeout(timeout)
-        if self._state != _DONE and not self._wait(timeout):
-            raise OpTimeoutError(f"op {self.op_id} not done after {timeout} seconds")
+        if self._state != _DONE:
+            self._refuse_on_loop("exception")
+            if not self._wait(timeout):
+                raise OpTimeoutError(
+                    f"op {self.op_id} not done after {timeout} seconds"
+                )
         return self._error
+
+    def _refuse_on_loop(self, name: str) -> None:
+        if _get_running_loop() is not None:
+            raise asyncio.InvalidStateError(
+                f"{name}() on pending op {self.op_id} in an event loop would block "
+                "it; await the future instead"
+            )
 
     def _wait(self, timeout: float | None) -> bool:
         if on_owner_thread():
@@ -93,13 +161,69 @@ class OpFuture(Generic[T]):
             event = self._event
         return event.wait(timeout)
 
-    def add_done_callback(self, fn: Callable[[OpFuture[T]], object]) -> None:
-        """Call `fn(self)` once the op is done (at once if it already is).
+    def add_done_callback(
+        self,
+        fn: Callable[[OpFuture[T]], object],
+        *,
+        context: contextvars.Context | None = None,
+    ) -> None:
+        """Call `fn(self)` once the op is done.
 
-        `fn` runs on the thread that completes the op (a worker) and must be
-        quick; an exception it raises is logged, as it has nowhere else to go.
-        A `BaseException` that is not an `Exception` (SystemExit, say) goes
-        up to whoever completed the op, once the other callbacks have run.
+        Which thread runs `fn` depends on the thread that adds it:
+
+        - one that runs an event loop (a coroutine, or asyncio itself): `fn`
+          runs on that loop (scheduled with `call_soon_threadsafe`), as
+          asyncio's own futures do, even if the op is already done; in
+          `context` (default: the current context). An exception it raises
+          goes to the loop's exception handler. If the loop has closed by
+          the time the op finishes, `fn` runs on the completing thread
+          instead, so it still runs once; if the loop stops or closes with
+          `fn` scheduled, `fn` waits for it to run again, or never runs.
+        - any other thread: `fn` runs on the thread that completes the op (a
+          worker), or at once if it is already done. It must be quick; an
+          exception it raises is logged, as it has nowhere else to go. A
+          `BaseException` that is not an `Exception` (SystemExit, say) goes
+          up to whoever completed the op, once the other callbacks have run.
+        """
+        loop = _get_running_loop()
+        if loop is not None:
+            self._add_on_loop(fn, loop, context)
+            return
+        if context is not None:
+            fn = _InContext(fn, context)
+        # The same as add_completion_callback(fn), inline: the serialized
+        # client adds one callback per op.
+        with _lock:
+            if self._state != _DONE:
+                if self._callbacks is None:
+                    self._callbacks = []
+                self._callbacks.append(fn)
+                return
+        _run_done_callback(fn, self)
+
+    def _add_on_loop(
+        self,
+        fn: Callable[[OpFuture[T]], object],
+        loop: asyncio.AbstractEventLoop,
+        context: contextvars.Context | None,
+    ) -> None:
+        if context is None:
+            context = contextvars.copy_context()
+        with _lock:
+            if self._state != _DONE:
+                if self._callbacks is None:
+                    self._callbacks = []
+                self._callbacks.append(_OnLoop(fn, loop, context))
+                return
+        loop.call_soon(fn, self, context=context)
+
+    def add_completion_callback(self, fn: Callable[[OpFuture[T]], object]) -> None:
+        """Call `fn(self)` on the thread that completes the op, whoever adds it.
+
+        `add_done_callback()` as from a plain thread, on an event loop's
+        thread too: for the store's own bookkeeping, which must neither wait
+        for a loop to run nor outlive it. `fn` must be quick, and touch a
+        loop only through its thread-safe calls.
         """
         with _lock:
             if self._state != _DONE:
@@ -108,6 +232,21 @@ class OpFuture(Generic[T]):
                 self._callbacks.append(fn)
                 return
         _run_done_callback(fn, self)
+
+    def remove_done_callback(self, fn: Callable[[OpFuture[T]], object]) -> int:
+        """Remove every pending call of `fn`; return how many were removed.
+
+        Once the op is done its callbacks have run or been scheduled, and 0
+        is returned (asyncio's `wait` removes its callbacks this way).
+        """
+        with _lock:
+            callbacks = self._callbacks
+            if not callbacks:
+                return 0
+            kept = [each for each in callbacks if not _calls(each, fn)]
+            removed = len(callbacks) - len(kept)
+            self._callbacks = kept or None
+        return removed
 
     def set_result(self, result: T) -> None:
         """Complete the future with `result`.
@@ -177,12 +316,17 @@ class OpFuture(Generic[T]):
             waiter: asyncio.Future[None] = loop.create_future()
 
             def wake(_: OpFuture[T]) -> None:
-                # The loop may have closed while the op ran.
+                # Runs on the completing thread; the loop may have closed.
                 with contextlib.suppress(RuntimeError):
                     loop.call_soon_threadsafe(_resolve, waiter)
 
-            self.add_done_callback(wake)
-            yield from waiter.__await__()
+            self.add_completion_callback(wake)
+            try:
+                yield from waiter.__await__()
+            except BaseException:
+                # The awaiting task was cancelled: only the wait ends.
+                self.remove_done_callback(wake)
+                raise
         return self.get()
 
     def __repr__(self) -> str:
@@ -207,6 +351,59 @@ os.register_at_fork(after_in_child=_new_lock_in_child)
 
 def _refuse_timeout(timeout: float) -> NoReturn:
     raise InvalidOptionError(f"timeout must be >= 0 or None, not {timeout}")
+
+
+class _OnLoop:
+    """A done callback added on an event loop's thread: it runs on that loop."""
+
+    __slots__ = ("context", "fn", "loop")
+
+    def __init__(
+        self,
+        fn: Callable[[Any], object],
+        loop: asyncio.AbstractEventLoop,
+        context: contextvars.Context,
+    ) -> None:
+        self.fn = fn
+        self.loop = loop
+        self.context = context
+
+    def __call__(self, future: OpFuture[Any]) -> None:
+        try:
+            self.loop.call_soon_threadsafe(self.fn, future, context=self.context)
+        except RuntimeError:
+            # The loop has closed: nothing races with this thread for it any
+            # more, and running here is the only way `fn` still runs once.
+            logger.debug("op %d: loop closed, done callback runs here", future.op_id)
+            self.context.run(self.fn, future)
+
+    def __repr__(self) -> str:
+        return repr(self.fn)
+
+
+class _InContext:
+    """A done callback added with a `context` on a plain thread."""
+
+    __slots__ = ("context", "fn")
+
+    def __init__(
+        self, fn: Callable[[Any], object], context: contextvars.Context
+    ) -> None:
+        self.fn = fn
+        self.context = context
+
+    def __call__(self, future: OpFuture[Any]) -> None:
+        self.context.run(self.fn, future)
+
+    def __repr__(self) -> str:
+        return repr(self.fn)
+
+
+def _calls(callback: Callable[[Any], object], fn: Callable[[Any], object]) -> bool:
+    """Return whether the kept `callback` is `fn` or a wrapper of it."""
+    if isinstance(callback, _OnLoop | _InContext):
+        return callback.fn == fn
+    return callback == fn
 
 
 def _resolve(waiter: asyncio.Future[None]) -> None:

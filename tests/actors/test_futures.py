@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 from collections.abc import Callable
@@ -284,6 +285,160 @@ def test_done_callbacks_of_store_ops_see_the_outcome(store: Store) -> None:
 
     assert done.wait(WAIT)
     assert isinstance(seen[0], NotFoundError)
+
+
+def test_remove_done_callback_returns_how_many_it_removed() -> None:
+    future: OpFuture[int] = OpFuture(1)
+    calls: list[str] = []
+
+    def removed(_: OpFuture[int]) -> None:
+        calls.append("removed")
+
+    future.add_done_callback(removed)
+    future.add_done_callback(lambda _: calls.append("kept"))
+    future.add_done_callback(removed, context=contextvars.copy_context())
+
+    assert future.remove_done_callback(removed) == 2
+    assert future.remove_done_callback(removed) == 0
+    future.set_result(1)
+
+    assert calls == ["kept"]
+    assert future.remove_done_callback(removed) == 0
+
+
+def test_add_done_callback_runs_fn_in_the_context_given() -> None:
+    name: contextvars.ContextVar[str] = contextvars.ContextVar("name", default="")
+    context = contextvars.copy_context()
+    context.run(name.set, "given")
+    future: OpFuture[int] = OpFuture(1)
+    seen: list[str] = []
+
+    future.add_done_callback(lambda _: seen.append(name.get()), context=context)
+    future.set_result(1)
+
+    assert seen == ["given"]
+
+
+def test_add_completion_callback_ignores_the_loop_it_is_added_on() -> None:
+    future: OpFuture[int] = OpFuture(1)
+    ran_on: list[str] = []
+
+    async def main() -> None:
+        future.add_completion_callback(
+            lambda _: ran_on.append(threading.current_thread().name)
+        )
+
+    asyncio.run(main())
+    completer = threading.Thread(target=future.set_result, args=(1,), name="done")
+    completer.start()
+    completer.join(WAIT)
+
+    assert ran_on == ["done"]
+
+
+# -- the asyncio future protocol ----------------------------------------------------
+
+
+def test_an_op_cannot_be_cancelled() -> None:
+    future: OpFuture[int] = OpFuture(1)
+
+    assert future.cancel() is False
+    assert future.cancel("msg") is False
+    assert future.cancelled() is False
+    assert not future.done()
+    future.set_result(1)
+    assert future.cancelled() is False
+
+
+def test_result_returns_the_result_or_raises_the_ops_error() -> None:
+    succeeded: OpFuture[int] = OpFuture(1)
+    succeeded.set_result(4)
+    failed: OpFuture[int] = OpFuture(2)
+    failed.set_exception(NotFoundError(table="t", key="k"))
+    pending: OpFuture[int] = OpFuture(3)
+
+    assert succeeded.result() == 4
+    with pytest.raises(NotFoundError):
+        failed.result()
+    with pytest.raises(OpTimeoutError, match="op 3 not done"):
+        pending.result(timeout=0.01)
+
+
+def test_result_and_exception_never_block_an_event_loop() -> None:
+    """asyncio's Future raises InvalidStateError when pending; so does OpFuture."""
+    future: OpFuture[int] = OpFuture(1)
+
+    async def main() -> tuple[int, BaseException | None]:
+        with pytest.raises(asyncio.InvalidStateError, match="op 1 in an event loop"):
+            future.result()
+        with pytest.raises(asyncio.InvalidStateError, match="await the future"):
+            future.exception()
+        future.set_result(2)
+        return future.result(), future.exception()
+
+    assert asyncio.run(asyncio.wait_for(main(), WAIT)) == (2, None)
+
+
+def test_a_done_callback_added_on_a_loop_runs_there_in_its_context() -> None:
+    name: contextvars.ContextVar[str] = contextvars.ContextVar("name", default="")
+    future: OpFuture[int] = OpFuture(1)
+    seen: list[tuple[str, int]] = []
+
+    def record(_: OpFuture[int]) -> None:
+        seen.append((name.get(), threading.get_ident()))
+
+    async def main() -> int:
+        name.set("coroutine")
+        future.add_done_callback(record)
+        completer = threading.Thread(target=future.set_result, args=(1,))
+        completer.start()
+        await asyncio.to_thread(completer.join, WAIT)
+        await asyncio.sleep(0)
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(asyncio.wait_for(main(), WAIT))
+
+    assert seen == [("coroutine", loop_thread)]
+
+
+def test_a_done_callback_raising_on_a_loop_goes_to_its_exception_handler() -> None:
+    future: OpFuture[int] = OpFuture(1)
+    handled: list[tuple[object, int]] = []
+
+    def broken(_: OpFuture[int]) -> None:
+        raise ValueError("broken callback")
+
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(
+            lambda _, context: handled.append(
+                (context.get("exception"), threading.get_ident())
+            )
+        )
+        future.add_done_callback(broken)
+        await loop.run_in_executor(None, future.set_result, 1)
+        await asyncio.sleep(0)
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(asyncio.wait_for(main(), WAIT))
+
+    assert len(handled) == 1
+    assert isinstance(handled[0][0], ValueError)
+    assert handled[0][1] == loop_thread
+
+
+def test_a_cancelled_await_stops_waiting_for_the_op() -> None:
+    future: OpFuture[int] = OpFuture(1)
+
+    async def main() -> None:
+        for _ in range(3):
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(future, 0.001)
+
+    asyncio.run(main())
+
+    # Each cancelled wait took its wakeup back: nothing is left to run.
+    assert future._callbacks is None
 
 
 # -- await -----------------------------------------------------------------------
