@@ -2,6 +2,7 @@
 
 import logging as _logging
 
+from actors.dispatch import Dispatcher, OwnerReports, Router
 from actors.errors import (
     BlockingCallError,
     OpsMaxExceededError,
@@ -14,11 +15,12 @@ from actors.messages import OpCompleted
 from actors.methods import OpMethods, OpOptions
 from actors.op import Op
 from actors.serialized import SerializedClient
-from actors.store import Store, open_store
+from actors.store import ScanIterator, Store, open_store
 from storage import Durability, OpType
 
 __all__ = [
     "BlockingCallError",
+    "Dispatcher",
     "Durability",
     "Op",
     "OpCompleted",
@@ -29,6 +31,9 @@ __all__ = [
     "OpTimeoutError",
     "OpType",
     "OpsMaxExceededError",
+    "OwnerReports",
+    "Router",
+    "ScanIterator",
     "SerializedClient",
     "Store",
     "StoreForkedError",

@@ -11,10 +11,15 @@ import sys
 from collections.abc import Sequence
 from typing import IO, Any
 
-from actors.bench import format_report, plot, run_bench
 from actors.futures import OpFuture
 from actors.store import Store, open_store
-from retry import DEAD_LETTER_TABLE, DeadLetter, RetryPolicy, UnknownDeadLetterError
+from retry import (
+    DEAD_LETTER_TABLE,
+    AttemptState,
+    DeadLetter,
+    RetryPolicy,
+    UnknownDeadLetterError,
+)
 from storage import InvalidInputError, StoreError, TableInfo
 
 __all__ = ["main"]
@@ -310,15 +315,16 @@ def _parse_line(line: str, key_field: str, info: TableInfo) -> tuple[Any, Any]:
 def _park_line(
     store: Store, table: str, number: int, line: str, error: BaseException
 ) -> None:
+    state = AttemptState()
+    state.failed(error)
     letter = DeadLetter.new(
         op_type="upsert",
         table=table,
         key=f"line {number}",
         value=line.rstrip("\n"),
-        error=error,
-        attempts=1,
+        state=state,
     )
-    store._park(letter).get()
+    store.dead_letters.park(letter).get()
 
 
 class _Progress:
@@ -402,6 +408,8 @@ def _bench(args: argparse.Namespace) -> int:
             raise CliError(
                 '--plot needs matplotlib: pip install "actorstore[plot]"'
             ) from None
+    from actors.bench import format_report, plot, run_bench  # only `bench` needs it
+
     result = run_bench(
         ops=args.ops,
         sync_ops=args.sync_ops,

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import math
 import os
 import threading
 
@@ -16,7 +17,7 @@ from collections.abc import Callable, Generator, Sequence
 from typing import Any, Generic, NoReturn, TypeVar
 
 from actors.errors import BlockingCallError, OpTimeoutError
-from actors.threads import on_owner_thread
+from actors.threads import on_store_thread
 from storage import InvalidOptionError
 
 __all__ = ["OpFuture"]
@@ -82,7 +83,7 @@ class OpFuture(Generic[T]):
     def get(self, timeout: float | None = None) -> T:
         """Block until the op finishes and return its result.
 
-        This is the blocking API, on any thread but a table owner's: in a
+        This is the blocking API, on any thread but the store's own: in a
         coroutine, `await` the future instead.
 
         Args:
@@ -91,7 +92,8 @@ class OpFuture(Generic[T]):
         Raises:
             The op's own error (e.g. `NotFoundError`), not wrapped.
             OpTimeoutError: if `timeout` passes first (the op still runs).
-            BlockingCallError: on a table owner's thread while the op is pending.
+            BlockingCallError: on a store thread (owner, timer, a callback on
+                the callback executor) while the op is pending.
         """
         if timeout is not None and timeout < 0:
             _refuse_timeout(timeout)
@@ -147,12 +149,15 @@ class OpFuture(Generic[T]):
             )
 
     def _wait(self, timeout: float | None) -> bool:
-        if on_owner_thread():
+        if on_store_thread():
             raise BlockingCallError(
-                f"get() on pending op {self.op_id} from a table owner's thread: it "
-                "would wait for itself; use add_done_callback(), callback= or a "
-                "callback_executor instead"
+                f"get() on pending op {self.op_id} from a store thread (an owner, "
+                "the timer, or a callback on the callback executor): it could wait "
+                "for itself; chain with add_done_callback(), callback= or a flow "
+                "stage instead"
             )
+        if timeout is not None and math.isinf(timeout):
+            timeout = None  # Event.wait() refuses an infinite timeout
         with _lock:
             if self._state == _DONE:
                 return True

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from actors.errors import OpsMaxExceededError
@@ -23,7 +25,10 @@ class InFlight:
     """Track outstanding ops: bound them, let `flush()` wait for them, count them.
 
     An op is outstanding from submission until its future is done, retries
-    and callbacks included.
+    and callbacks included. Each holds one of `ops_max` slots; past that a
+    submitter waits for a slot, or on a running event loop's thread (which
+    must never block) the op is parked and `admit` is called with it, in
+    order, as slots free up.
     """
 
     def __init__(self, ops_max: int) -> None:
@@ -34,90 +39,120 @@ class InFlight:
         self._cond = threading.Condition(self._lock)
         self._ops: dict[int, Op] = {}
         self._slots = 0  # held by ops whose future is not done yet
+        self.parked: deque[Op] = deque()
+        """Ops waiting for a slot without blocking (submitted on an event loop)."""
         self._seq = itertools.count(1)
         self._last_seq = 0
         self._waiters = 0
+        self.admit: Callable[[Op], object] = _no_admission
+        """Called (outside the lock) with each parked op once it has a slot."""
         self.counts = {
             "completed": 0,
             "failed": 0,
             "retried": 0,
             "dead_lettered": 0,
+            "read_at_once": 0,
+            "callback_failed": 0,
         }
         self.latencies: deque[float] = deque(maxlen=_LATENCY_SAMPLES)
 
     def add(
-        self,
-        op: Op,
-        wait: bool,
-        timeout: float | None,
-        force: bool = False,
-        slot: bool = True,
-    ) -> None:
-        """Count `op` as outstanding, waiting for a slot only if `wait`.
+        self, op: Op, *, wait: bool, timeout: float | None, internal: bool = False
+    ) -> bool:
+        """Count `op` as outstanding with a slot; return False if it was parked.
 
-        `force` admits it even past `ops_max` (internal ops, such as dead
-        letters, must never be refused); `slot=False` tracks it for flush()
-        only (a flow's run, which holds no slot of its own).
+        `internal` ops (dead letters) are admitted even past `ops_max`: they
+        must never be refused. Past `ops_max`, with `wait` false, or on a
+        store thread (where waiting could deadlock), it refuses at once; on a
+        running event loop's thread it parks the op (see `admit`); else it
+        waits up to `timeout` seconds (None: for ever) for a slot.
 
         Raises:
-            OpsMaxExceededError: if no slot is free (after `timeout`, if
-                waiting); at once on a store thread, where waiting could
-                deadlock.
+            OpsMaxExceededError: if no slot is free and it may not wait, or
+                `timeout` passed first.
         """
         with self._lock:
-            if self._slots >= self.ops_max and not force:
-                if not wait or on_store_thread():
-                    raise OpsMaxExceededError(ops_max=self.ops_max)
-                deadline = None if timeout is None else time.monotonic() + timeout
-                self._waiters += 1
-                try:
-                    while self._slots >= self.ops_max:
-                        left = None if deadline is None else deadline - time.monotonic()
-                        if left is not None and left <= 0:
-                            raise OpsMaxExceededError(
-                                ops_max=self.ops_max, timeout=timeout
-                            )
-                        self._cond.wait(left)
-                finally:
-                    self._waiters -= 1
-            op.seq = self._last_seq = next(self._seq)
-            op.submitted_at = time.perf_counter()
-            self._ops[op.seq] = op
-            if slot:
-                self._slots += 1
-                op.holds_slot = True
+            if internal or (self._slots < self.ops_max and not self.parked):
+                self._register(op, slot=True)
+                return True
+            if not wait or on_store_thread():
+                raise OpsMaxExceededError(ops_max=self.ops_max)
+            if _on_running_loop():
+                self._register(op, slot=False)
+                self.parked.append(op)
+                return False
+            deadline = None if timeout is None else time.monotonic() + timeout
+            self._waiters += 1
+            try:
+                while self._slots >= self.ops_max:
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        raise OpsMaxExceededError(ops_max=self.ops_max, timeout=timeout)
+                    self._cond.wait(left)
+            finally:
+                self._waiters -= 1
+            self._register(op, slot=True)
+            return True
+
+    def track(self, op: Op) -> None:
+        """Count `op` as outstanding for `flush()` only (a flow's run: no slot)."""
+        with self._lock:
+            self._register(op, slot=False)
+
+    def _register(self, op: Op, *, slot: bool) -> None:
+        # The caller holds the lock.
+        op.seq = self._last_seq = next(self._seq)
+        op.submitted_at = time.monotonic()
+        self._ops[op.seq] = op
+        if slot:
+            self._slots += 1
+            op.holds_slot = True
 
     def release(self, ops: list[Op]) -> None:
         """Free the slots of `ops` (their futures are about to complete)."""
         with self._lock:
-            self._free_slots(ops)
+            admitted = self._free_slots(ops)
             if self._waiters:
                 self._cond.notify_all()
+        for op in admitted:
+            self.admit(op)
 
     def remove(self, ops: list[Op], *, failed: bool) -> None:
         """Count `ops` as finished (flush stops waiting for them); free their slots."""
-        now = time.perf_counter()
+        now = time.monotonic()
         self.latencies.extend([now - op.submitted_at for op in ops])
         with self._lock:
-            self._free_slots(ops)
+            admitted = self._free_slots(ops)
             pop = self._ops.pop
-            removed = 0
+            finished = 0
             for op in ops:
-                if pop(op.seq, None) is not None:
-                    removed += 1
-            self.counts["failed" if failed else "completed"] += removed
+                # seq 0: a read that ran at once, never tracked.
+                if op.seq == 0 or pop(op.seq, None) is not None:
+                    finished += 1
+            self.counts["failed" if failed else "completed"] += finished
             if self._waiters:
                 self._cond.notify_all()
+        for op in admitted:
+            self.admit(op)
 
-    def _free_slots(self, ops: list[Op]) -> None:
-        """Free the slots `ops` still hold; the caller holds the lock."""
+    def _free_slots(self, ops: list[Op]) -> list[Op]:
+        """Free the slots `ops` still hold, give them to parked ops in order, and
+        return the ops admitted so; the caller holds the lock."""
         for op in ops:
             if op.holds_slot:
                 op.holds_slot = False
                 self._slots -= 1
+        admitted: list[Op] = []
+        parked = self.parked
+        while parked and self._slots < self.ops_max:
+            op = parked.popleft()
+            op.holds_slot = True
+            self._slots += 1
+            admitted.append(op)
+        return admitted
 
     def count(self, name: str) -> None:
-        """Add one to counter `name` (retried, dead_lettered)."""
+        """Add one to counter `name` (retried, dead_lettered, read_at_once, ...)."""
         with self._lock:
             self.counts[name] += 1
 
@@ -149,8 +184,10 @@ class InFlight:
         """Return the counters, the in-flight count and latency percentiles."""
         samples = sorted(self.latencies)
         with self._cond:
-            result: dict[str, Any] = {"submitted": self._last_seq, **self.counts}
+            submitted = self._last_seq + self.counts["read_at_once"]
+            result: dict[str, Any] = {"submitted": submitted, **self.counts}
             result["in_flight"] = len(self._ops)
+            result["parked"] = len(self.parked)
         result["latency_p50"] = _percentile(samples, 0.50)
         result["latency_p99"] = _percentile(samples, 0.99)
         return result
@@ -160,3 +197,16 @@ def _percentile(samples: list[float], q: float) -> float | None:
     if not samples:
         return None
     return samples[min(len(samples) - 1, int(q * len(samples)))]
+
+
+def _no_admission(op: Op) -> None:
+    raise RuntimeError(f"op {op.id} was parked but nothing admits parked ops")
+
+
+def _on_running_loop() -> bool:
+    """Return whether the calling thread is running an asyncio event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

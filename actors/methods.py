@@ -13,7 +13,6 @@ if TYPE_CHECKING:
     from retry import CallbackLike, RetryPolicy
     from storage import Durability
 
-from storage import OpType as _OpType
 
 __all__ = ["OpMethods", "OpOptions"]
 
@@ -30,15 +29,16 @@ class OpOptions(TypedDict, total=False):
 
 
 class OpMethods:
-    """The op methods shared by `Store` and its serialized view."""
+    """The op methods shared by `Store` and its serialized view.
+
+    Each builds an `Op` with `new_op()` and submits it through that op, so
+    the method style and the op-handle style take one path.
+    """
 
     def new_op(
         self, table: str, callback: CallbackLike | None = None, **options: Any
     ) -> Op:
         """Return a new `Op` handle on `table` (set its key/value, then submit it)."""
-        raise NotImplementedError
-
-    def _submit(self, op: Op, op_type: _OpType) -> OpFuture[Any]:
         raise NotImplementedError
 
     def _op(
@@ -58,41 +58,41 @@ class OpMethods:
         self, table: str, key: Any, value: Any, **options: Unpack[OpOptions]
     ) -> OpFuture[None]:
         """Insert a new record; the future fails with `KeyExistsError` if present."""
-        return self._submit(self._op(table, options, key, value), _OpType.INSERT)
+        return self._op(table, options, key, value).insert()
 
     def update(
         self, table: str, key: Any, value: Any, **options: Unpack[OpOptions]
     ) -> OpFuture[None]:
         """Replace a record's value; the future fails with `NotFoundError` if absent."""
-        return self._submit(self._op(table, options, key, value), _OpType.UPDATE)
+        return self._op(table, options, key, value).update()
 
     def upsert(
         self, table: str, key: Any, value: Any, **options: Unpack[OpOptions]
     ) -> OpFuture[None]:
         """Write a record, replacing any present one."""
-        return self._submit(self._op(table, options, key, value), _OpType.UPSERT)
+        return self._op(table, options, key, value).upsert()
 
     def remove(
         self, table: str, key: Any, **options: Unpack[OpOptions]
     ) -> OpFuture[None]:
         """Delete a record; the future fails with `NotFoundError` if absent."""
-        return self._submit(self._op(table, options, key), _OpType.REMOVE)
+        return self._op(table, options, key).remove()
 
     def search(
         self, table: str, key: Any, **options: Unpack[OpOptions]
     ) -> OpFuture[Any]:
         """Read a record's value; the future fails with `NotFoundError` if absent."""
-        return self._submit(self._op(table, options, key), _OpType.SEARCH)
+        return self._op(table, options, key).search()
 
     def exists(
         self, table: str, key: Any, **options: Unpack[OpOptions]
     ) -> OpFuture[bool]:
         """Tell whether a key is present."""
-        return self._submit(self._op(table, options, key), _OpType.EXISTS)
+        return self._op(table, options, key).exists()
 
     def count(self, table: str, **options: Unpack[OpOptions]) -> OpFuture[int]:
         """Count a table's records."""
-        return self._submit(self._op(table, options), _OpType.COUNT)
+        return self._op(table, options).count()
 
     def scan(
         self,
@@ -114,7 +114,7 @@ class OpMethods:
             "limit": limit,
             "reverse": reverse,
         }
-        return self._submit(op, _OpType.SCAN)
+        return op.scan()
 
     def batch(
         self, table: str, writes: Iterable[Sequence[Any]], **options: Unpack[OpOptions]
@@ -125,4 +125,4 @@ class OpMethods:
 
         The future's result is the number of writes applied.
         """
-        return self._submit(self._op(table, options, value=list(writes)), _OpType.BATCH)
+        return self._op(table, options, value=list(writes)).batch()

@@ -3,28 +3,36 @@
 from __future__ import annotations
 
 import itertools
-import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
-from storage import OpType
+import pykka
+
+from actors.options import check_policy, check_timeout, check_wait
+from retry import as_callback
+from storage import Durability, InvalidOptionError, OpType
 
 if TYPE_CHECKING:
-    import pykka
-
     from actors.futures import OpFuture
-    from retry import Callback, RetryPolicy
-    from storage import Durability, Operation
+    from retry import AsyncCallback, AttemptState, Callback, CallbackLike, RetryPolicy
+    from storage import Operation
 
-__all__ = ["Op"]
+__all__ = ["OP_OPTIONS", "Op", "Submitter", "make_op"]
 
 # Unique per process, 64-bit, increasing: ids also order ops by creation.
 _ids = itertools.count(1)
 
+OP_OPTIONS = frozenset({"reply_to", "durability", "retry", "wait", "wait_timeout"})
+"""The options every op method accepts besides `callback`."""
 
-class _Submitter(Protocol):
-    def _submit(self, op: Op, op_type: OpType) -> OpFuture[Any]: ...
+
+class Submitter(Protocol):
+    """What an `Op` hands itself to when one of its op methods is called."""
+
+    def submit(self, op: Op, op_type: OpType) -> OpFuture[Any]:
+        """Check `op`, queue it at its owner and return its future."""
+        ...
 
 
 class Op:
@@ -33,7 +41,7 @@ class Op:
     Each method (`insert()`, `search()`, ...) submits the op at once and
     returns its `OpFuture`; a handle is submitted once (create another with
     `store.new_op()`). `id` is unique in the process; `type` is set when the
-    op is submitted.
+    op is submitted; after a search, `value` holds the record found.
     """
 
     # Class-level defaults: a new op sets only what it has, which keeps the
@@ -49,68 +57,111 @@ class Op:
     wait_timeout: float | None = None
     future: OpFuture[Any] | None = None
     operation: Operation | None = None
-    attempts = 0
+    state: AttemptState | None = None
+    """The op's attempts so far; made when its first attempt fails."""
     seq = 0
     holds_slot = False
     submitted_at = 0.0
-    first_failed_at: float | None = None
-    last_failed_at: float | None = None
-    last_error: BaseException | None = None
+    notified = False
+    """Whether an `AsyncCallback` was told of the attempt under way."""
+    on_admitted: Callable[[Op], object] | None = None
+    """Who queues the op once a parked submission gets its slot (default: its
+    table's dispatcher)."""
 
     def __init__(
-        self, submitter: _Submitter, table: str, callback: Callback | None = None
+        self,
+        submitter: Submitter,
+        table: str,
+        callback: Callback | AsyncCallback | None = None,
     ) -> None:
-        # Options (reply_to, durability, ...) are set by `Store.new_op` only
-        # when given: the class-level defaults above stand for the rest.
+        # Options (reply_to, durability, ...) are set by `make_op` only when
+        # given: the class-level defaults above stand for the rest.
         self._submitter = submitter
         self.id = next(_ids)
         self.table = table
         self.callback = callback
 
-    def elapsed(self) -> float:
-        """Return the seconds since the op was first submitted (0 before)."""
-        return time.perf_counter() - self.submitted_at if self.submitted_at else 0.0
-
     def insert(self) -> OpFuture[None]:
         """Insert `key` → `value`; fails with `KeyExistsError` if present."""
-        return self._submitter._submit(self, OpType.INSERT)
+        return self._submitter.submit(self, OpType.INSERT)
 
     def update(self) -> OpFuture[None]:
         """Replace the value of `key`; fails with `NotFoundError` if absent."""
-        return self._submitter._submit(self, OpType.UPDATE)
+        return self._submitter.submit(self, OpType.UPDATE)
 
     def upsert(self) -> OpFuture[None]:
         """Write `key` → `value`, replacing any present value."""
-        return self._submitter._submit(self, OpType.UPSERT)
+        return self._submitter.submit(self, OpType.UPSERT)
 
     def remove(self) -> OpFuture[None]:
         """Delete `key`; fails with `NotFoundError` if absent."""
-        return self._submitter._submit(self, OpType.REMOVE)
+        return self._submitter.submit(self, OpType.REMOVE)
 
     def search(self) -> OpFuture[Any]:
-        """Read the value of `key`; fails with `NotFoundError` if absent."""
-        return self._submitter._submit(self, OpType.SEARCH)
+        """Read the value of `key` (then also in `value`); fails with
+        `NotFoundError` if absent."""
+        return self._submitter.submit(self, OpType.SEARCH)
 
     def exists(self) -> OpFuture[bool]:
         """Tell whether `key` is present."""
-        return self._submitter._submit(self, OpType.EXISTS)
+        return self._submitter.submit(self, OpType.EXISTS)
 
     def count(self) -> OpFuture[int]:
         """Count the table's records."""
-        return self._submitter._submit(self, OpType.COUNT)
+        return self._submitter.submit(self, OpType.COUNT)
 
     def scan(self) -> OpFuture[list[tuple[Any, Any]]]:
         """List `(key, value)` pairs; `options` holds prefix/start/end/limit/reverse."""
-        return self._submitter._submit(self, OpType.SCAN)
+        return self._submitter.submit(self, OpType.SCAN)
 
     def batch(self) -> OpFuture[int]:
         """Apply the writes in `value` (a list of tuples) in one transaction."""
-        return self._submitter._submit(self, OpType.BATCH)
+        return self._submitter.submit(self, OpType.BATCH)
 
     def compact(self) -> OpFuture[int]:
         """Compact the table's file; the result is the bytes reclaimed."""
-        return self._submitter._submit(self, OpType.COMPACT)
+        return self._submitter.submit(self, OpType.COMPACT)
 
     def __repr__(self) -> str:
         kind = self.type.value if self.type else "new"
         return f"<Op {self.id} {kind} table={self.table!r} key={self.key!r}>"
+
+
+def make_op(
+    submitter: Submitter,
+    table: str,
+    callback: CallbackLike | None,
+    options: Mapping[str, Any],
+) -> Op:
+    """Return a new op on `table` that submits itself to `submitter`.
+
+    Raises:
+        InvalidOptionError: for an unknown option, a bad option value or a
+            bad callback.
+    """
+    if not options:
+        return Op(submitter, table, None if callback is None else as_callback(callback))
+    unknown = options.keys() - OP_OPTIONS
+    if unknown:
+        raise InvalidOptionError(
+            f"unknown op option(s) {sorted(unknown)}; use callback or "
+            f"{sorted(OP_OPTIONS)}"
+        )
+    check_policy(options.get("retry"))
+    check_wait(options.get("wait"))
+    check_timeout("wait_timeout", options.get("wait_timeout"))
+    reply_to = options.get("reply_to")
+    if reply_to is not None and not isinstance(reply_to, pykka.ActorRef):
+        raise InvalidOptionError(
+            f"reply_to must be a pykka.ActorRef, not {type(reply_to).__name__}"
+        )
+    op = Op(submitter, table, as_callback(callback))
+    if reply_to is not None:
+        op.reply_to = reply_to
+    durability = options.get("durability")
+    if durability is not None:
+        op.durability = Durability.coerce(durability)
+    for name in ("retry", "wait", "wait_timeout"):
+        if options.get(name) is not None:
+            setattr(op, name, options[name])
+    return op

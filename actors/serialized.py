@@ -7,11 +7,13 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from actors.methods import OpMethods
+from actors.op import make_op
 
 if TYPE_CHECKING:
     from actors.futures import OpFuture
     from actors.op import Op
-    from actors.store import Store
+    from actors.policies import Policies
+    from actors.submission import Submission
     from retry import CallbackLike
     from storage import OpType
 
@@ -19,39 +21,70 @@ __all__ = ["SerializedClient"]
 
 
 class SerializedClient(OpMethods):
-    """Submit ops that run one after another in the order they were submitted.
+    """Submit ops that run, and report, one after another in submission order.
 
-    Ops on the same table as the previous op are pipelined (queued at once:
-    the table's owner runs them in order); an op on another table is queued
-    only once the previous op has finished. Errors of bad input are raised at
-    submission, as on the store.
+    An op is queued at its owner only once the op before it has finished,
+    so its callbacks, reply and future come after the previous op's, across
+    tables too. Plain ops on the same table as the previous plain op (no
+    callback, no reply_to, no retries) are pipelined instead: queued at
+    once, since the table's owner runs them in order anyway. Errors of bad
+    input are raised at submission, as on the store.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(
+        self, submission: Submission, policies: Policies, store: OpMethods | None = None
+    ) -> None:
         self.store = store
+        """The store this client submits to."""
+        self._submission = submission
+        self._policies = policies
         self._lock = threading.Lock()
         self._tail: Op | None = None
         self._queued: set[int] = set()
         # The op (at most one: the next in order) waiting for op `id` to be queued.
         self._after_queued: dict[int, Op] = {}
+        # Per op not yet queued: how many of (its slot, its turn) it still awaits.
+        self._gates: dict[int, int] = {}
 
     def new_op(
         self, table: str, callback: CallbackLike | None = None, **options: Any
     ) -> Op:
-        """Return a new `Op` whose submission goes through this client."""
-        op = self.store.new_op(table, callback, **options)
-        op._submitter = self
-        return op
+        """Return a new `Op` whose submission goes through this client.
 
-    def _submit(self, op: Op, op_type: OpType) -> OpFuture[Any]:
-        self.store._prepare(op, op_type)
+        Raises:
+            InvalidOptionError: for an unknown option or a bad callback.
+        """
+        return make_op(self, table, callback, options)
+
+    def submit(self, op: Op, op_type: OpType) -> OpFuture[Any]:
+        """Check `op` and queue it once every op submitted before it has finished.
+
+        Raises:
+            as `Store` op methods: bad input, a closed store, `ops_max`.
+        """
+        op.on_admitted = self._open_gate
+        with self._lock:
+            self._gates[op.id] = 2
+        try:
+            admitted = self._submission.prepare(op, op_type)
+        except BaseException:
+            with self._lock:
+                del self._gates[op.id]
+            raise
         future = op.future
         assert future is not None
+        if admitted:
+            self._open_gate(op)
         with self._lock:
             previous, self._tail = self._tail, op
             if previous is None or previous.future is None or previous.future.done():
                 ready = True
-            elif previous.table == op.table and not self.store._may_retry(previous):
+            elif (
+                previous.table == op.table
+                and _is_plain(previous)
+                and _is_plain(op)
+                and not self._policies.may_retry(previous)
+            ):
                 ready = previous.id in self._queued
                 if not ready:
                     self._after_queued[previous.id] = op
@@ -59,23 +92,37 @@ class SerializedClient(OpMethods):
             else:
                 ready = False
         if ready:
-            self._queue(op)
+            self._open_gate(op)
         else:
-            previous.future.add_done_callback(lambda _: self._queue(op))  # type: ignore[union-attr]
+            assert previous is not None and previous.future is not None
+            previous.future.add_completion_callback(lambda _: self._open_gate(op))
         return future
 
+    def _open_gate(self, op: Op) -> None:
+        """Count one of `op`'s two conditions met; queue it when both are."""
+        with self._lock:
+            left = self._gates[op.id] - 1
+            if left:
+                self._gates[op.id] = left
+                return
+            del self._gates[op.id]
+        self._queue(op)
+
     def _queue(self, op: Op) -> None:
-        """Queue `op` at its owner, then the op that waited for it to be queued."""
-        follower: Op | None = op
-        while follower is not None:
-            op = follower
-            self.store._dispatch(op)
-            with self._lock:
-                self._queued.add(op.id)
-                follower = self._after_queued.pop(op.id, None)
-            if op.future is not None:
-                op.future.add_done_callback(functools.partial(self._forget, op.id))
+        """Queue `op` at its owner, then let the op that waited for that go on."""
+        self._submission.dispatch(op)
+        with self._lock:
+            self._queued.add(op.id)
+            follower = self._after_queued.pop(op.id, None)
+        if op.future is not None:
+            op.future.add_completion_callback(functools.partial(self._forget, op.id))
+        if follower is not None:
+            self._open_gate(follower)
 
     def _forget(self, op_id: int, _: object = None) -> None:
         with self._lock:
             self._queued.discard(op_id)
+
+
+def _is_plain(op: Op) -> bool:
+    return op.callback is None and op.reply_to is None

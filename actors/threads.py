@@ -1,12 +1,27 @@
-"""Store threads: the owners and the timer, where blocking on the store deadlocks."""
+"""Store threads: where blocking on the store would wait for itself.
+
+Owners (they run ops, in-transaction callbacks and done callbacks), the
+timer (retries, flow stages) and a `callback_executor`'s thread while it runs
+one of the store's callbacks: a blocking `get()`, `flush()` or `close()`
+there could deadlock, so it raises `BlockingCallError` at once instead.
+"""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from retry import on_timer_thread
 
-__all__ = ["mark_owner_thread", "on_owner_thread", "on_store_thread"]
+__all__ = [
+    "mark_owner_thread",
+    "on_owner_thread",
+    "on_store_thread",
+    "run_as_store_thread",
+]
+
+T = TypeVar("T")
 
 _local = threading.local()
 
@@ -22,5 +37,22 @@ def on_owner_thread() -> bool:
 
 
 def on_store_thread() -> bool:
-    """Return whether the calling thread is an owner's or the store's timer."""
-    return getattr(_local, "owner", False) or on_timer_thread()
+    """Return whether the calling thread is an owner's, the timer's, or running
+    a store callback on an executor."""
+    return (
+        getattr(_local, "owner", False)
+        or getattr(_local, "callbacks", 0) > 0
+        or on_timer_thread()
+    )
+
+
+def run_as_store_thread(fn: Callable[..., T], *args: Any) -> T:
+    """Run `fn(*args)` with the calling thread counted as a store thread.
+
+    The store wraps what it hands a `callback_executor` in this.
+    """
+    _local.callbacks = getattr(_local, "callbacks", 0) + 1
+    try:
+        return fn(*args)
+    finally:
+        _local.callbacks -= 1

@@ -1,10 +1,17 @@
-"""TableOwner: the worker actor that owns some tables and runs their ops in groups."""
+"""The local transport: owner actors on this host and their mailboxes.
+
+`Mailbox` is the local `Dispatcher` (ops queue in a deque; the owner is rung
+only when idle), `TableOwner` the pykka actor that runs each table's queued
+ops as one group and reports to the store's `OwnerReports`, and
+`LocalOwners` the `Router` that assigns each table an owner.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -21,9 +28,10 @@ from storage import (
 )
 
 if TYPE_CHECKING:
+    from actors.dispatch import OwnerReports
     from actors.op import Op
 
-__all__ = ["Mailbox", "TableOwner"]
+__all__ = ["LocalOwners", "Mailbox", "TableOwner"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +54,9 @@ class Mailbox:
         self._lock = threading.Lock()
         self._scheduled = False
         self._closed = False
+        # One token per op of a table queued or running: appends and pops of
+        # a deque are atomic, so neither side takes a lock for it.
+        self._pending: dict[str, deque[None]] = {}
         self.ref: pykka.ActorRef[Any] | None = None
 
     def put(self, op: Op) -> None:
@@ -57,10 +68,15 @@ class Mailbox:
         # Lock-free while the owner is busy: deque appends are atomic, and
         # take() re-checks the queue after it marks the owner idle, so an op
         # appended meanwhile is either taken or finds the flag cleared.
+        tokens = self._pending.get(op.table)
+        if tokens is None:
+            tokens = self._pending.setdefault(op.table, deque())
+        tokens.append(None)
         self._ops.append(op)
         if self._closed:
             with contextlib.suppress(ValueError):
                 self._ops.remove(op)
+            self.done(op.table, 1)
             raise StoreClosedError("store")
         if self._scheduled:
             return
@@ -78,7 +94,18 @@ class Mailbox:
                     self._ops.remove(op)
                 except ValueError:
                     return  # the stopping owner took it and fails it itself
+            self.done(op.table, 1)
             raise StoreClosedError("store") from None
+
+    def pending(self, table: str) -> bool:
+        """Return whether an op of `table` is queued here or still running."""
+        return bool(self._pending.get(table))
+
+    def done(self, table: str, count: int) -> None:
+        """Count `count` ops of `table` as no longer queued nor running."""
+        tokens = self._pending[table]
+        for _ in range(count):
+            tokens.pop()
 
     def take(self, limit: int) -> list[Op]:
         """Return up to `limit` queued ops; when none are left, mark the owner idle."""
@@ -105,11 +132,14 @@ class Mailbox:
         return True
 
     def close(self) -> list[Op]:
-        """Refuse further ops; return the ones still queued."""
+        """Refuse further ops; return the ones still queued (never to run)."""
         with self._lock:
             self._closed = True
             ops = self._ops
-            return [ops.popleft() for _ in range(len(ops))]
+            left = [ops.popleft() for _ in range(len(ops))]
+        for op in left:
+            self.done(op.table, 1)
+        return left
 
     def __len__(self) -> int:
         return len(self._ops)
@@ -122,11 +152,12 @@ class TableOwner(pykka.ThreadingActor):
     takes again until nothing is queued or pykka has another message, such
     as a stop (so a busy owner is not rung once per batch). A batch is split
     by table keeping each table's order, and each table's ops run as one
-    group: one top-level write transaction, one child transaction per op.
-    Only after the group's commit (and, for a SYNC op on a NONE table, a
-    sync) are the ops handed to `finish_group` (or `finish`), which
-    acknowledges them. Nothing an op does can raise out of the handler, so
-    the actor never dies of an op.
+    group: one top-level write transaction, one child transaction per op
+    (with its callback inside it, when callbacks run in transactions). Only
+    after the group's commit (and, for a SYNC op on a NONE table, a sync) are
+    the ops handed to `OwnerReports.finish_group`, which acknowledges them.
+    Nothing an op does can raise out of the handler, so the actor never dies
+    of an op.
     """
 
     use_daemon_thread = True
@@ -135,8 +166,7 @@ class TableOwner(pykka.ThreadingActor):
         self,
         mailbox: Mailbox,
         directory: StoreDirectory,
-        finish: Callable[[Op, Outcome], None],
-        finish_group: Callable[[list[Op], list[Outcome]], None],
+        reports: OwnerReports,
         *,
         callbacks_in_txn: bool,
         on_dirty: Callable[[str], None],
@@ -144,8 +174,7 @@ class TableOwner(pykka.ThreadingActor):
         super().__init__()
         self._mailbox = mailbox
         self._directory = directory
-        self._finish = finish
-        self._finish_group = finish_group
+        self._reports = reports
         self._callbacks_in_txn = callbacks_in_txn
         self._on_dirty = on_dirty
         self._sessions: dict[str, TableSession] = {}
@@ -169,9 +198,8 @@ class TableOwner(pykka.ThreadingActor):
                 # Only a failure in finishing can get here (groups catch
                 # everything an op does). Dying would strand every queued op.
                 logger.error("a batch of %d ops failed", len(batch), exc_info=True)
-                for op in batch:
-                    if op.future is None or not op.future.done():
-                        self._finish(op, Outcome(error=exc))
+                left = [op for op in batch if op.future and not op.future.done()]
+                self._reports.finish_group(left, [Outcome(error=exc) for _ in left])
             if not self.actor_inbox.empty():
                 # A stop (or another message) waits: pykka handles it first.
                 self._ring_if_queued()
@@ -194,28 +222,34 @@ class TableOwner(pykka.ThreadingActor):
             self._run_group(table, ops)
 
     def _run_group(self, name: str, ops: list[Op]) -> None:
-        if not ops:
-            return
         try:
-            session = self._session(name)
-            in_txn = self._callbacks_in_txn
-            requests = [
-                (op.operation, op.callback.callback if in_txn and op.callback else None)
-                for op in ops
-            ]
-            outcomes = session.run_group(requests)  # type: ignore[arg-type]
-            self._make_durable(session, ops, outcomes)
-        except BaseException as exc:
-            logger.debug("group of %d ops on %s failed", len(ops), name, exc_info=True)
-            outcomes = [Outcome(error=exc) for _ in ops]
-        self._finish_group(ops, outcomes)
+            try:
+                session = self._session(name)
+                if self._callbacks_in_txn:
+                    before_commit = self._reports.before_commit
+                    requests = [
+                        (op.operation, before_commit(op) if op.callback else None)
+                        for op in ops
+                    ]
+                else:
+                    requests = [(op.operation, None) for op in ops]
+                outcomes = session.run_group(requests)  # type: ignore[arg-type]
+                self._make_durable(session, ops, outcomes)
+            except BaseException as exc:
+                logger.debug(
+                    "group of %d ops on %s failed", len(ops), name, exc_info=True
+                )
+                outcomes = [Outcome(error=exc) for _ in ops]
+        finally:
+            # Committed (or failed): a read submitted from now on sees them.
+            self._mailbox.done(name, len(ops))
+        self._reports.finish_group(ops, outcomes)
 
     def _make_durable(
         self, session: TableSession, ops: list[Op], outcomes: list[Outcome]
     ) -> None:
         """Sync a NONE table after commit for ops that asked for SYNC."""
-        table = session.table
-        if table.durability is Durability.SYNC:
+        if session.durability is Durability.SYNC:
             return
         wrote = sync = False
         for op, outcome in zip(ops, outcomes, strict=True):
@@ -228,10 +262,10 @@ class TableOwner(pykka.ThreadingActor):
         if not wrote:
             return
         # Dirty first: if the sync below fails, flush() and the tick retry it.
-        self._on_dirty(table.name)
+        self._on_dirty(session.name)
         if sync:
             try:
-                table.sync()
+                session.sync()
             except Exception as exc:  # noqa: BLE001 - the ops that asked for the sync fail
                 for index, op in enumerate(ops):
                     if op.durability is Durability.SYNC and outcomes[index].ok:
@@ -239,12 +273,72 @@ class TableOwner(pykka.ThreadingActor):
 
     def _session(self, name: str) -> TableSession:
         session = self._sessions.get(name)
-        if session is None or session.table.is_closed:
+        if session is None or session.is_closed:
             session = self._directory.session(name, internal=True)
             self._sessions[name] = session
         return session
 
     def on_stop(self) -> None:
         """Fail whatever is still queued: the store is closing."""
-        for op in self._mailbox.close():
-            self._finish(op, Outcome(error=StoreClosedError("store", table=op.table)))
+        left = self._mailbox.close()
+        if left:
+            error = StoreClosedError("store")
+            self._reports.finish_group(left, [Outcome(error=error) for _ in left])
+
+
+class LocalOwners:
+    """The local `Router`: `threads` owner actors, tables assigned round-robin.
+
+    The owners are kept out of pykka's global registry: they are the
+    store's, and an application's `pykka.ActorRegistry.stop_all()` must not
+    stop them behind the store's back.
+    """
+
+    def __init__(
+        self,
+        threads: int,
+        directory: StoreDirectory,
+        reports: OwnerReports,
+        *,
+        callbacks_in_txn: bool,
+        on_dirty: Callable[[str], None],
+    ) -> None:
+        self._lock = threading.Lock()
+        self._owner_of: dict[str, Mailbox] = {}
+        self.mailboxes = [Mailbox() for _ in range(threads)]
+        for mailbox in self.mailboxes:
+            ref = TableOwner.start(
+                mailbox,
+                directory,
+                reports,
+                callbacks_in_txn=callbacks_in_txn,
+                on_dirty=on_dirty,
+            )
+            pykka.ActorRegistry.unregister(ref)
+            mailbox.ref = ref
+
+    def dispatcher_for(self, table: str) -> Mailbox:
+        """Return the mailbox of `table`'s owner, assigning one on first use."""
+        mailbox = self._owner_of.get(table)
+        if mailbox is not None:
+            return mailbox
+        with self._lock:
+            mailbox = self._owner_of.get(table)
+            if mailbox is None:
+                mailbox = self.mailboxes[len(self._owner_of) % len(self.mailboxes)]
+                self._owner_of[table] = mailbox
+            return mailbox
+
+    def stop(self, timeout: float | None) -> bool:
+        """Stop every owner (queued ops fail); False if one did not stop in time."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for mailbox in self.mailboxes:
+            assert mailbox.ref is not None
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                mailbox.ref.stop(block=True, timeout=left)
+            except pykka.Timeout:
+                return False
+            except pykka.ActorDeadError:
+                pass  # already stopped
+        return True

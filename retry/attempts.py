@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any, Protocol
 
 from retry.policy import RetryPolicy
+from retry.state import AttemptState
 
 __all__ = ["Attempt", "current_attempt", "handling"]
 
@@ -50,6 +51,11 @@ class Attempt(Protocol):
         ...
 
     @property
+    def state(self) -> AttemptState:
+        """The op's attempt state (attempts, failure times, last error)."""
+        ...
+
+    @property
     def policy(self) -> RetryPolicy:
         """The op's effective retry policy."""
         ...
@@ -85,7 +91,8 @@ def current_attempt() -> Attempt:
     except LookupError:
         raise RuntimeError(
             "no op attempt is being handled here; RetryCallback.attempt is only "
-            "available while the store calls exception(), retry() or dead()"
+            "available while the store calls callback(), exception(), retry() "
+            "or dead()"
         ) from None
 
 

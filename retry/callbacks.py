@@ -11,6 +11,7 @@ from retry.policy import RetryPolicy
 from storage import InvalidOptionError
 
 __all__ = [
+    "AsyncCallback",
     "Callback",
     "CallbackLike",
     "FunctionCallback",
@@ -60,23 +61,43 @@ class FunctionCallback(Callback):
         return f"FunctionCallback({self.fn!r})"
 
 
-CallbackLike: TypeAlias = Callback | Callable[[BaseException | None, Any], object]
-"""A `Callback` object, or a plain function `fn(error, result)`."""
+class AsyncCallback:
+    """WiredTiger's callback: `notify(op, error, result)`, once per attempt.
+
+    The store passes the op handle itself, so one object can serve every op:
+    it reads `op.id`, `op.type`, `op.key` and `op.value` (after a search,
+    `op.value` holds the record found, as WiredTiger's `get_value()`).
+    `error` is None when the attempt succeeded. By default `notify` runs on
+    the op's worker inside the op's transaction: returning False or raising
+    rolls the op back, and that attempt fails with `OpVetoedError` (or what
+    it raised) without a second call. With the store's `callback_executor=`
+    it runs after commit and can no longer veto.
+    """
+
+    def notify(self, op: Any, error: BaseException | None, result: Any) -> object:
+        """Handle the end of one attempt of `op`; return False to veto a success."""
+        return None
 
 
-def as_callback(value: CallbackLike | None) -> Callback | None:
-    """Return `value` as a `Callback` (None stays None).
+CallbackLike: TypeAlias = (
+    Callback | AsyncCallback | Callable[[BaseException | None, Any], object]
+)
+"""A `Callback` or `AsyncCallback` object, or a plain function `fn(error, result)`."""
+
+
+def as_callback(value: CallbackLike | None) -> Callback | AsyncCallback | None:
+    """Return `value` as a callback object (None stays None; functions are wrapped).
 
     Raises:
-        InvalidOptionError: if it is neither a `Callback` nor callable.
+        InvalidOptionError: if it is neither a callback object nor callable.
     """
-    if value is None or isinstance(value, Callback):
+    if value is None or isinstance(value, Callback | AsyncCallback):
         return value
     if callable(value):
         return FunctionCallback(value)
     raise InvalidOptionError(
-        f"callback must be a retry.Callback or a function fn(error, result), "
-        f"not {type(value).__name__}"
+        "callback must be a retry.Callback or a function fn(error, result), not "
+        f"{type(value).__name__} (a retry.AsyncCallback is accepted too)"
     )
 
 
@@ -100,7 +121,8 @@ class RetryCallback(Callback):
 
     @property
     def attempt(self) -> Attempt:
-        """The op attempt being handled (only inside exception/retry/dead)."""
+        """The op attempt being handled, inside any of this object's methods
+        the store calls (`callback`, `exception`, `retry`, `dead`)."""
         return current_attempt()
 
     def exception(self, error: BaseException) -> None:

@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import base64
 import builtins
+import contextlib
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from retry.errors import UnknownDeadLetterError
+from retry.errors import RetriesExhaustedError, UnknownDeadLetterError
+
+if TYPE_CHECKING:
+    from retry.host import FutureLike, RetryHost
+    from retry.policy import RetryPolicy
+    from retry.state import AttemptState
 
 __all__ = [
     "DEAD_LETTER_TABLE",
     "DeadLetter",
     "DeadLetterHook",
     "DeadLetters",
-    "FutureLike",
+    "give_up_error",
     "new_dead_letter_id",
     "park_then",
 ]
@@ -28,16 +34,6 @@ logger = logging.getLogger(__name__)
 
 DEAD_LETTER_TABLE = "__dead_letters__"
 """The internal, SYNC table that holds dead letters (int keys, JSON values)."""
-
-T_co = TypeVar("T_co", covariant=True)
-
-
-class FutureLike(Protocol[T_co]):
-    """What dead letters need of a future: a blocking `get`."""
-
-    def get(self, timeout: float | None = None) -> T_co:
-        """Return the result or raise the error."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -96,30 +92,35 @@ class DeadLetter:
         table: str,
         key: Any,
         value: Any,
-        error: BaseException,
-        attempts: int,
-        first_failed_at: float | None = None,
-        last_failed_at: float | None = None,
+        state: AttemptState,
         **encoded: Any,
     ) -> DeadLetter:
-        """Return a new letter with a fresh id for an op that failed with `error`.
+        """Return a new letter with a fresh id for an op given up on in `state`.
 
-        `key` and `value` are kept as JSON (or their repr); `encoded` takes
-        the optional `key_bytes`, `value_bytes`, `batch`, `flow` and `stage`.
+        The error, attempt count and failure times come from `state`; `key`
+        and `value` are kept as JSON (or their repr); `encoded` takes the
+        optional `key_bytes`, `value_bytes`, `batch`, `flow` and `stage`.
         """
         now = time.time()
+        error = state.last_error
         return cls(
             id=new_dead_letter_id(),
             op_type=op_type,
             table=table,
             key=jsonable(key),
             value=jsonable(value),
-            error=error_record(error),
-            attempts=attempts,
-            first_failed_at=first_failed_at or now,
-            last_failed_at=last_failed_at or now,
+            error=error_record(error) if error is not None else {},
+            attempts=state.attempts,
+            first_failed_at=state.first_failed_at or now,
+            last_failed_at=state.last_failed_at or now,
             **encoded,
         )
+
+    def describe(self) -> str:
+        """Return the op in a few words: type, table (or flow and stage), key."""
+        if self.flow:
+            return f"flow {self.flow} stage {self.stage}"
+        return f"{self.op_type} on table {self.table!r} key {_short(self.key)}"
 
     @property
     def replayable(self) -> bool:
@@ -161,68 +162,108 @@ def new_dead_letter_id() -> int:
         return _last_id
 
 
-class ParkedFuture(Protocol):
-    """What `park_then` needs of the future of a dead-letter write."""
-
-    def exception(self, timeout: float | None = None) -> BaseException | None:
-        """Return the write's error, or None."""
-        ...
-
-    def add_done_callback(self, fn: Callable[[Any], object]) -> None:
-        """Call `fn(future)` once the write has ended."""
-        ...
-
-
 def park_then(
-    park: Callable[[DeadLetter], ParkedFuture],
+    park: Callable[[DeadLetter], FutureLike[Any]],
     letter: DeadLetter,
-    final: BaseException,
-    then: Callable[[bool], object],
+    then: Callable[[BaseException | None], object],
 ) -> None:
-    """Park `letter`, then call `then(written)` once its write has ended.
+    """Park `letter`, then call `then(problem)` once its write has ended.
 
-    `final` is the error the op's caller will get: if the letter could not be
-    written (the write failed, or `park` raised), it carries a note saying so.
+    `problem` is None once the letter is written, else why it could not be
+    (the write failed, or `park` raised): the caller must then tell whoever
+    gets the op's error that the op is lost to the store.
     """
 
     def ended(problem: BaseException | None) -> None:
         if problem is not None:
             logger.error("dead letter %d not written: %r", letter.id, problem)
-            final.add_note(f"the dead letter could not be written: {problem!r}")
-        then(problem is None)
+        then(problem)
 
     try:
         parked = park(letter)
-    except Exception as exc:  # noqa: BLE001 - the caller still gets `final`
+    except BaseException as exc:  # noqa: BLE001 - a hook's failure reaches the caller
         ended(exc)
         return
-    parked.add_done_callback(lambda done: ended(done.exception(0)))
+    parked.add_completion_callback(lambda done: ended(done.exception(0)))
 
 
-class DeadLetterStore(Protocol):
-    """What `DeadLetters` needs of a store: ops on the dead-letter table and replays."""
+def give_up_error(
+    state: AttemptState,
+    letter: DeadLetter,
+    problem: BaseException | None,
+    policy: RetryPolicy,
+    *,
+    cut_short: bool = False,
+    table: str | None = None,
+    key: object = None,
+) -> BaseException:
+    """Return the error the caller of a given-up op (or flow) gets.
 
-    def dead_letter_op(
-        self, op_type: str, key: Any = None, value: Any = None
-    ) -> FutureLike[Any]:
-        """Submit an op on the dead-letter table; return its future."""
-        ...
-
-    def replay(self, letter: DeadLetter) -> FutureLike[Any]:
-        """Submit `letter`'s op again as a plain op; return its future."""
-        ...
+    A retryable last error, or a pending retry cut short by close, becomes a
+    `RetriesExhaustedError` that carries `letter`; a permanent error (say
+    `KeyExistsError`) stays itself, with a note and a `dead_letter`
+    attribute. Either way the error says whether the letter was written
+    (`problem` is None) or the op is lost to the store, and carries the op.
+    """
+    error = state.last_error
+    assert error is not None  # an op is given up on only after it failed
+    try:
+        retryable = cut_short or policy.is_retryable(error)
+    except BaseException:  # noqa: BLE001 - a raising predicate: treat as permanent
+        retryable = False
+    if retryable:
+        return RetriesExhaustedError(
+            attempts=state.attempts,
+            last_error=error,
+            table=table,
+            key=key,
+            dead_letter=letter,
+            problem=problem,
+            allowed=policy.max_attempts if policy.stop is None else None,
+            cut_short=cut_short,
+        )
+    if problem is None:
+        error.add_note(f"dead-lettered as letter {letter.id} (see store.dead_letters)")
+    else:
+        error.add_note(
+            f"the dead letter could not be written ({problem!r}), so the op is lost "
+            f"to the store: keep it from this error's .dead_letter "
+            f"({letter.describe()})"
+        )
+    with contextlib.suppress(AttributeError):  # an exception without a __dict__
+        error.dead_letter = letter  # type: ignore[attr-defined]
+    return error
 
 
 class DeadLetters:
     """List, replay and purge a store's dead letters (`store.dead_letters`)."""
 
-    def __init__(self, store: DeadLetterStore) -> None:
-        self._store = store
+    page_size = 1000
+    """Letters read per read transaction by `iter()`."""
+
+    def __init__(self, host: RetryHost) -> None:
+        self._host = host
 
     def list(self, timeout: float | None = None) -> builtins.list[DeadLetter]:
         """Return every dead letter, oldest first."""
-        pairs = self._store.dead_letter_op("scan").get(timeout)
-        return [DeadLetter.from_json(value) for _, value in pairs]
+        return builtins.list(self.iter(timeout))
+
+    def iter(self, timeout: float | None = None) -> Iterator[DeadLetter]:
+        """Yield every dead letter, oldest first, one page at a time.
+
+        Each page is one read; memory stays flat however many letters there
+        are. `timeout` bounds each page's read.
+        """
+        start: int | None = None
+        while True:
+            pairs = self._host.submit_internal(
+                "scan", options={"start": start, "limit": self.page_size}
+            ).get(timeout)
+            for _, value in pairs:
+                yield DeadLetter.from_json(value)
+            if len(pairs) < self.page_size:
+                return
+            start = pairs[-1][0] + 1
 
     def get(self, letter_id: int, timeout: float | None = None) -> DeadLetter:
         """Return dead letter `letter_id`.
@@ -246,8 +287,17 @@ class DeadLetters:
         return [by_id[i] for i in wanted]
 
     def add(self, letter: DeadLetter) -> FutureLike[Any]:
-        """Write `letter` durably; the future is done once it is on disk."""
-        return self._store.dead_letter_op("insert", letter.id, letter.to_json())
+        """Write `letter` to the dead-letter table; the future is done once it is
+        on disk."""
+        return self._host.submit_internal("insert", letter.id, letter.to_json())
+
+    def park(self, letter: DeadLetter) -> FutureLike[Any]:
+        """Park `letter` as the store parks a given-up op: the store's
+        `dead_letter_hook` if it has one, else the dead-letter table.
+
+        The future fails if the letter could not be written.
+        """
+        return self._host.park(letter)
 
     def replay(
         self, ids: Iterable[int] | None = None, timeout: float | None = None
@@ -265,13 +315,13 @@ class DeadLetters:
         outcomes: dict[int, BaseException | None] = {}
         for letter in letters:
             try:
-                futures[letter.id] = self._store.replay(letter)
+                futures[letter.id] = self._host.replay(letter)
             except Exception as exc:  # noqa: BLE001 - reported per letter
                 outcomes[letter.id] = exc
         for letter_id, future in futures.items():
             try:
                 future.get(timeout)
-                self._store.dead_letter_op("remove", letter_id).get(timeout)
+                self._host.submit_internal("remove", letter_id).get(timeout)
                 outcomes[letter_id] = None
             except Exception as exc:  # noqa: BLE001 - reported per letter
                 outcomes[letter_id] = exc
@@ -289,10 +339,15 @@ class DeadLetters:
         if not letters:
             return 0
         writes = [("remove", letter.id) for letter in letters]
-        return int(self._store.dead_letter_op("batch", value=writes).get(timeout))
+        return int(self._host.submit_internal("batch", value=writes).get(timeout))
 
     def __len__(self) -> int:
-        return int(self._store.dead_letter_op("count").get())
+        return int(self._host.submit_internal("count").get())
+
+
+def _short(obj: object) -> str:
+    text = repr(obj)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _b64(data: bytes | None) -> str | None:

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from storage import InvalidInputError, StoreError
 
 __all__ = ["RetriesExhaustedError", "UnknownDeadLetterError"]
 
 
-class RetriesExhaustedError(StoreError):
-    """Raised when an op failed on every attempt its retry policy allowed.
+class _Letter(Protocol):
+    # A retry.DeadLetter, described without importing it (it imports this).
+    @property
+    def id(self) -> int: ...
 
-    The last error is kept as `last_error` (and as `__cause__`).
+    def describe(self) -> str: ...
+
+
+class RetriesExhaustedError(StoreError):
+    """Raised when an op (or a flow) was given up on before it succeeded.
+
+    The last error is kept as `last_error` (and as `__cause__`). Where the op
+    went is on the error too: `dead_letter` is its record (type, table, key,
+    value, attempts), and `written` says whether that record reached the
+    dead letters. When it did not, the op is lost to the store: the record
+    on this error is the only copy left.
     """
 
     def __init__(
@@ -20,16 +34,39 @@ class RetriesExhaustedError(StoreError):
         last_error: BaseException,
         table: str | None = None,
         key: object = None,
+        dead_letter: _Letter | None = None,
+        problem: BaseException | None = None,
+        allowed: int | None = None,
+        cut_short: bool = False,
     ) -> None:
+        tried = f"{attempts} attempt{'' if attempts == 1 else 's'}"
+        if cut_short:
+            of = f" of the {allowed} its policy allowed" if allowed else ""
+            what = f"its pending retry was cut short by close() after {tried}{of}"
+        else:
+            what = f"gave up after {tried}"
+        if dead_letter is None:
+            fate = ""
+        elif problem is None:
+            fate = (
+                f"; the op was dead-lettered as letter {dead_letter.id} "
+                "(see store.dead_letters)"
+            )
+        else:
+            fate = (
+                f"; the dead letter could not be written ({problem!r}), so the op "
+                f"is lost to the store: keep it from this error's .dead_letter "
+                f"({dead_letter.describe()})"
+            )
         super().__init__(
-            f"gave up after {attempts} attempt{'s' if attempts != 1 else ''}: "
-            f"{type(last_error).__name__}: {last_error}; the op was dead-lettered "
-            "(see store.dead_letters)",
+            f"{what}: {type(last_error).__name__}: {last_error}{fate}",
             table=table,
             key=key,
         )
         self.attempts = attempts
         self.last_error = last_error
+        self.dead_letter = dead_letter
+        self.written = dead_letter is not None and problem is None
         self.__cause__ = last_error
 
 

@@ -6,83 +6,77 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from retry.dead_letters import DeadLetter, park_then
-from retry.errors import RetriesExhaustedError
+from retry.dead_letters import DeadLetter, give_up_error, park_then
 from retry.policy import DEFAULT_POLICY, RetryPolicy
+from retry.state import AttemptState
 from storage import InvalidInputError, InvalidOptionError, StoreClosedError
 
-__all__ = ["Flow", "FlowFuture", "FlowStore"]
+if TYPE_CHECKING:
+    from retry.host import FutureLike, PendingFuture, RetryHost
+
+__all__ = ["Flow", "Next"]
 
 logger = logging.getLogger(__name__)
 
 
-class FlowFuture(Protocol):
-    """What a flow needs of a future: completion and a done callback."""
+class Next:
+    """What a stage returns to hand on to the next stage: `Next(request, *state)`.
 
-    def done(self) -> bool:
-        """Whether it is done."""
-        ...
+    `request` is the future of a store request (the next stage runs with its
+    result once it is done) or a plain value (handed on at once); `state` is
+    passed after it. A stage may also return a bare future, or the tuple
+    `(future, *state)`; anything else, tuples included, ends the flow whole.
+    """
 
-    def get(self, timeout: float | None = None) -> Any:
-        """Return the result or raise the error."""
-        ...
+    __slots__ = ("request", "state")
 
-    def exception(self, timeout: float | None = None) -> BaseException | None:
-        """Return the error, or None."""
-        ...
+    def __init__(self, request: Any, *state: Any) -> None:
+        self.request = request
+        self.state = state
 
-    def set_result(self, result: Any) -> None:
-        """Complete with a result."""
-        ...
-
-    def set_exception(self, error: BaseException) -> None:
-        """Complete with an error."""
-        ...
-
-    def add_done_callback(self, fn: Callable[[Any], object]) -> None:
-        """Call `fn(future)` once done."""
-        ...
-
-
-class FlowStore(Protocol):
-    """What a flow needs of its store besides the op methods its stages call."""
-
-    retry: RetryPolicy | None
-
-    def _new_future(self) -> FlowFuture:
-        """Return a new, pending future."""
-        ...
-
-    def _schedule(
-        self, delay: float, fn: Callable[[], object], on_close: Callable[[], object]
-    ) -> None: ...
-
-    def _park(self, letter: DeadLetter) -> FlowFuture: ...
+    def __repr__(self) -> str:
+        return f"Next({self.request!r}, *{self.state!r})"
 
 
 class Flow:
     """Run a staged flow: methods `<flow><N><Stage>` in order of N.
 
-    A stage returns a plain value (the flow ends with it), a future of a store
-    request, or a tuple `(future or value, *state)`; the next stage is called
-    with `(result, *state)`. A small bridge callback links each request to
-    the next stage, hopping off the worker onto the store's scheduler, so no
-    thread waits between stages. A failing stage (it raised, or its request
-    failed) is re-run after the policy's delay; when the policy gives up the
-    flow is dead-lettered with its flow and stage names and its future fails.
+    A stage hands on with `Next(request, *state)`, a bare future of a store
+    request, or the tuple `(future, *state)`; the next stage is called with
+    `(result, *state)`. Any other value, tuples included, ends the flow with
+    that value. A small bridge callback links each request to the next
+    stage, hopping off the worker onto the store's scheduler, so no thread
+    waits between stages. A failing stage (it raised anything, or its
+    request failed) is re-run after the policy's delay; when the policy
+    gives up, the flow is dead-lettered with its flow and stage names and
+    its future fails. The flow talks to its store only through the store's
+    `retry_host` (a `retry.RetryHost`).
     """
 
     policy: RetryPolicy | None = None
     """The flow's retry policy; None uses the store's, else the default."""
 
     def __init__(self, store: Any, *, policy: RetryPolicy | None = None) -> None:
+        """Bind the flow to `store`, whose op methods its stages call.
+
+        Raises:
+            InvalidOptionError: if `policy` is not a `RetryPolicy`, or `store`
+                has no `retry_host`.
+        """
         if policy is not None and not isinstance(policy, RetryPolicy):
             raise InvalidOptionError(
                 f"policy must be a retry.RetryPolicy, not {type(policy).__name__}"
             )
+        host = getattr(store, "retry_host", None)
+        if host is None:
+            raise InvalidOptionError(
+                f"a flow needs a store (actors.open_store()), not "
+                f"{type(store).__name__}: it has no retry_host"
+            )
         self.store = store
+        self.host: RetryHost = host
         if policy is not None:
             self.policy = policy
 
@@ -105,33 +99,34 @@ class Flow:
             )
         return [getattr(self, name) for _, name in found]
 
-    def start(self, flow: str, *args: Any) -> FlowFuture:
+    def start(self, flow: str, *args: Any) -> PendingFuture:
         """Run flow `flow` from its first stage with `args`; return its future.
 
         The first stage runs on the calling thread; later stages run on the
-        store's scheduler thread as their requests complete.
+        store's scheduler thread as their requests complete. `store.flush()`
+        waits for the flow to end.
 
         Raises:
             InvalidInputError: if there is no such flow.
+            StoreClosedError: if the store is closing or closed.
         """
         stages = self.stages(flow)
-        host: FlowStore = self.store
-        policy = self.policy or host.retry or DEFAULT_POLICY
-        run = _FlowRun(host, flow, stages, policy, host._new_future())
-        run.run_stage(0, args, 1)
+        policy = self.policy or self.host.policy or DEFAULT_POLICY
+        run = _FlowRun(self.host, flow, stages, policy, self.host.track())
+        run.run_stage(0, args, run.new_state())
         return run.future
 
 
 class _FlowRun:
-    """One run of a flow: which stage, with what, how many attempts."""
+    """One run of a flow: which stage, with what, how it has fared."""
 
     def __init__(
         self,
-        host: FlowStore,
+        host: RetryHost,
         flow: str,
         stages: list[Callable[..., Any]],
         policy: RetryPolicy,
-        future: FlowFuture,
+        future: PendingFuture,
     ) -> None:
         self.host = host
         self.flow = flow
@@ -141,46 +136,56 @@ class _FlowRun:
         self.started = time.monotonic()
         self.first_failed_at: float | None = None
 
-    def run_stage(self, index: int, args: tuple[Any, ...], attempt: int) -> None:
+    def new_state(self) -> AttemptState:
+        """Return the attempt state of a stage about to run for the first time."""
+        return AttemptState(self.started, first_failed_at=self.first_failed_at)
+
+    def finish(self, result: Any) -> None:
+        if not self.future.done():
+            self.future.set_result(result)
+
+    def run_stage(self, index: int, args: tuple[Any, ...], state: AttemptState) -> None:
         try:
             returned = self.stages[index](*args)
-        except Exception as exc:  # noqa: BLE001 - a failed stage is retried or parked
-            self.stage_failed(index, args, attempt, exc)
+        except BaseException as exc:  # noqa: BLE001 - user code fails its flow only
+            self.stage_failed(index, args, state, exc)
+            return
+        if isinstance(returned, Next):
+            request, carried = returned.request, returned.state
+        elif _is_future(returned):
+            request, carried = returned, ()
+        elif isinstance(returned, tuple) and returned and _is_future(returned[0]):
+            request, carried = returned[0], tuple(returned[1:])
+        else:
+            self.finish(returned)
             return
         last = index == len(self.stages) - 1
-        if isinstance(returned, tuple) and returned:
-            request, state = returned[0], tuple(returned[1:])
-        elif _is_future(returned):
-            request, state = returned, ()
-        else:
-            self.future.set_result(returned)
-            return
         if not _is_future(request):
             if last:
-                self.future.set_result(request)
+                self.finish(request)
             else:
-                self.run_stage(index + 1, (request, *state), 1)
+                self.run_stage(index + 1, (request, *carried), self.new_state())
             return
 
-        def bridge(done: FlowFuture) -> None:
+        def bridge(done: FutureLike[Any]) -> None:
             # Runs on the worker that finished the request: hop off it at once.
-            self.host._schedule(
+            self.host.schedule(
                 0,
-                lambda: self.after_request(index, args, attempt, done, state),
+                lambda: self.after_request(index, args, state, done, carried),
                 lambda: self.after_request(
-                    index, args, attempt, done, state, closing=True
+                    index, args, state, done, carried, closing=True
                 ),
             )
 
-        request.add_done_callback(bridge)
+        request.add_completion_callback(bridge)
 
     def after_request(
         self,
         index: int,
         args: tuple[Any, ...],
-        attempt: int,
-        done: FlowFuture,
-        state: tuple[Any, ...],
+        state: AttemptState,
+        done: FutureLike[Any],
+        carried: tuple[Any, ...],
         *,
         closing: bool = False,
     ) -> None:
@@ -188,39 +193,57 @@ class _FlowRun:
         error = done.exception(0)
         if error is not None:
             if closing:
-                self.give_up(index, args, attempt, error)
+                state.failed(error)
+                self.give_up(index, args, state)
             else:
-                self.stage_failed(index, args, attempt, error)
+                self.stage_failed(index, args, state, error)
         elif index == len(self.stages) - 1:
-            self.future.set_result(done.get(0))
+            self.finish(done.get(0))
         elif closing:
             # The store closed before the next stage could run: park that one.
-            closed = StoreClosedError("store")
-            self.give_up(index + 1, (done.get(0), *state), 1, closed)
+            following = self.new_state()
+            following.failed(StoreClosedError("store"))
+            self.give_up(index + 1, (done.get(0), *carried), following)
         else:
-            self.run_stage(index + 1, (done.get(0), *state), 1)
+            self.run_stage(index + 1, (done.get(0), *carried), self.new_state())
 
     def stage_failed(
-        self, index: int, args: tuple[Any, ...], attempt: int, error: BaseException
+        self,
+        index: int,
+        args: tuple[Any, ...],
+        state: AttemptState,
+        error: BaseException,
     ) -> None:
-        self.first_failed_at = self.first_failed_at or time.time()
-        elapsed = time.monotonic() - self.started
-        delay = self.policy.next_delay(error, attempt, elapsed=elapsed)
-        stage = self.stages[index].__name__
+        state.failed(error)
+        self.first_failed_at = state.first_failed_at
+        try:
+            delay = self.policy.next_delay_for(state)
+        except BaseException as exc:
+            logger.error("flow %s: retry policy failed", self.flow, exc_info=True)
+            state.last_error = exc
+            delay = None
         if delay is None:
-            self.give_up(index, args, attempt, error)
+            self.give_up(index, args, state)
             return
         logger.debug(
-            "flow %s stage %s failed; retry in %.3f s", self.flow, stage, delay
-        )
-        self.host._schedule(
+            "flow %s stage %s failed; retry in %.3f s",
+            self.flow,
+            self.stages[index].__name__,
             delay,
-            lambda: self.run_stage(index, args, attempt + 1),
-            lambda: self.give_up(index, args, attempt, error),
+        )
+        self.host.schedule(
+            delay,
+            lambda: self.run_stage(index, args, state),
+            lambda: self.give_up(index, args, state, cut_short=True),
         )
 
     def give_up(
-        self, index: int, args: tuple[Any, ...], attempt: int, error: BaseException
+        self,
+        index: int,
+        args: tuple[Any, ...],
+        state: AttemptState,
+        *,
+        cut_short: bool = False,
     ) -> None:
         stage = self.stages[index].__name__
         letter = DeadLetter.new(
@@ -228,25 +251,31 @@ class _FlowRun:
             table="",
             key=self.flow,
             value=list(args),
-            error=error,
-            attempts=attempt,
-            first_failed_at=self.first_failed_at,
+            state=state,
             flow=self.flow,
             stage=stage,
         )
+        error = state.last_error
+        assert error is not None  # a stage is given up on only after it failed
         logger.warning("flow %s dead-lettered at stage %s: %r", self.flow, stage, error)
-        final: BaseException = error
-        if self.policy.is_retryable(error):
-            final = RetriesExhaustedError(attempts=attempt, last_error=error)
 
-        def parked(_: bool) -> None:
+        def parked(problem: BaseException | None) -> None:
             if not self.future.done():
-                self.future.set_exception(final)
+                self.future.set_exception(
+                    give_up_error(
+                        state,
+                        letter,
+                        problem,
+                        self.policy,
+                        cut_short=cut_short,
+                    )
+                )
 
-        park_then(self.host._park, letter, final, parked)
+        park_then(self.host.park, letter, parked)
 
 
 def _is_future(obj: object) -> bool:
-    return callable(getattr(obj, "add_done_callback", None)) and callable(
+    """Whether a stage returned the future of a store request."""
+    return callable(getattr(obj, "add_completion_callback", None)) and callable(
         getattr(obj, "get", None)
     )

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from tenacity.stop import StopBaseT
     from tenacity.wait import WaitBaseT
 
+    from retry.state import AttemptState
+
 __all__ = ["DEFAULT_POLICY", "RetryPolicy"]
 
 _FLOAT_FIELDS = ("initial_wait", "max_wait", "multiplier", "jitter")
@@ -216,6 +218,20 @@ class RetryPolicy:
         if self._stop(state):
             return None
         return state.upcoming_sleep
+
+    def next_delay_for(self, state: AttemptState) -> float | None:
+        """Return the seconds to wait before the next attempt, or None to give up.
+
+        `state` is the op's (or flow run's) attempt state right after a failed
+        attempt: `next_delay()` over its last error, attempt count and
+        elapsed time.
+
+        Raises:
+            InvalidOptionError: if `state` records no failed attempt.
+        """
+        if state.last_error is None:
+            _invalid("state", state, "it records no failed attempt")
+        return self.next_delay(state.last_error, state.attempts, elapsed=state.elapsed)
 
     def should_retry(
         self, error: BaseException, attempt: int, *, elapsed: float = 0.0

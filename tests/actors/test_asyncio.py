@@ -405,12 +405,6 @@ def test_set_result_after_the_loop_closed_raises_nothing_on_the_completing_threa
 # -- the store's own done callbacks ------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="actors/serialized.py keeps its order with add_done_callback, which "
-    "now runs on the loop of the thread that adds it; it must use "
-    "add_completion_callback (so must store._new_future and retry's flows)",
-)
 def test_serialized_ops_submitted_on_a_loop_do_not_wait_for_that_loop(
     store: Store, hold: Callable[..., Any]
 ) -> None:

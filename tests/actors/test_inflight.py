@@ -23,7 +23,7 @@ def new_op() -> Op:
 def fill(inflight: InFlight, count: int) -> list[Op]:
     ops = [new_op() for _ in range(count)]
     for op in ops:
-        inflight.add(op, False, None)
+        inflight.add(op, wait=False, timeout=None)
     return ops
 
 
@@ -32,7 +32,7 @@ def test_ops_up_to_ops_max_are_admitted_and_one_more_is_refused_at_once() -> Non
     fill(inflight, 3)
 
     with pytest.raises(OpsMaxExceededError, match=r"3 ops are already outstanding"):
-        inflight.add(new_op(), False, None)
+        inflight.add(new_op(), wait=False, timeout=None)
 
     assert len(inflight) == 3
     assert inflight.stats()["submitted"] == 3
@@ -51,7 +51,7 @@ def test_removing_an_op_frees_its_slot() -> None:
     first, _ = fill(inflight, 2)
 
     inflight.remove([first], failed=False)
-    inflight.add(new_op(), False, None)
+    inflight.add(new_op(), wait=False, timeout=None)
 
     assert len(inflight) == 2
 
@@ -68,11 +68,11 @@ def test_removing_twice_counts_once() -> None:
     assert len(inflight) == 0
 
 
-def test_force_admits_past_ops_max() -> None:
+def test_internal_ops_are_admitted_past_ops_max() -> None:
     inflight = InFlight(1)
     fill(inflight, 1)
 
-    inflight.add(new_op(), False, None, force=True)
+    inflight.add(new_op(), wait=False, timeout=None, internal=True)
 
     assert len(inflight) == 2
 
@@ -82,7 +82,7 @@ def test_a_waiting_add_gives_up_after_its_timeout() -> None:
     fill(inflight, 1)
 
     with pytest.raises(OpsMaxExceededError, match=r"after waiting 0\.02 s"):
-        inflight.add(new_op(), True, 0.02)
+        inflight.add(new_op(), wait=True, timeout=0.02)
     assert len(inflight) == 1
 
 
@@ -93,7 +93,7 @@ def test_a_waiting_add_takes_the_slot_freed_by_another_thread() -> None:
     late = new_op()
 
     def add() -> None:
-        inflight.add(late, True, WAIT)
+        inflight.add(late, wait=True, timeout=WAIT)
         admitted.set()
 
     waiter = threading.Thread(target=add)
@@ -185,7 +185,7 @@ def test_ops_max_holds_under_concurrent_adds() -> None:
         for _ in range(20):
             op = new_op()
             try:
-                inflight.add(op, False, None)
+                inflight.add(op, wait=False, timeout=None)
             except OpsMaxExceededError as exc:
                 with lock:
                     refused.append(exc)

@@ -22,12 +22,13 @@ def test_a_callback_waiting_on_its_own_owner_fails_instead_of_hanging(
     store.create_table("b")
     store.upsert("b", "x", 1).get(WAIT)
 
-    def read_other_table(error: BaseException | None, result: Any) -> object:
+    def write_other_table(error: BaseException | None, result: Any) -> object:
         if error is None:
-            return store.search("b", "x").get(timeout=WAIT)
+            # A write queues at the same (only) owner, which is busy here.
+            return store.upsert("b", "x", 2).get(timeout=WAIT)
         return None
 
-    future = store.upsert("a", "k", 1, callback=read_other_table)
+    future = store.upsert("a", "k", 1, callback=write_other_table)
     error = future.exception(WAIT)
     assert isinstance(error, BlockingCallError)
     assert "add_done_callback" in str(error)

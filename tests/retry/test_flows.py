@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from actors import Store
-from retry import DeadLetter, Flow, RetriesExhaustedError, RetryPolicy
+from retry import DeadLetter, Flow, Next, RetriesExhaustedError, RetryPolicy
 from storage import (
     InvalidInputError,
     InvalidOptionError,
@@ -87,10 +87,10 @@ def test_stages_are_found_in_numeric_order(store: Store) -> None:
             return [*seen, 10]
 
         def go2Second(self, seen: list[int]) -> Any:
-            return ([*seen, 2],)
+            return Next([*seen, 2])
 
         def go1First(self) -> Any:
-            return ([1],)
+            return Next([1])
 
         def other1Stage(self) -> Any:
             return "not part of go"
