@@ -23,10 +23,7 @@ def plot(result: BenchResult, path: str) -> None:
     store = result.throughput[ACTORSTORE]
     raw = result.throughput[RAW_LMDB]
     windows = list(workload.sync_windows)
-    sync = [
-        store["durable_write" if w == workload.window else f"durable_write_w{w}"]
-        for w in windows
-    ]
+    sync = [store[workload.durable_name(window)] for window in windows]
     figure, axes = plt.subplots(figsize=(7, 4.5))
     axes.plot(windows, sync, marker="o", label="actorstore SYNC upsert")
     axes.axhline(

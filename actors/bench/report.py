@@ -25,23 +25,21 @@ def format_report(result: BenchResult) -> str:
     ]
     store = result.throughput.get(ACTORSTORE, {})
     for window in workload.sync_windows:
-        name = (
-            "durable_write" if window == workload.window else f"durable_write_w{window}"
-        )
-        if name in store:
-            lines.append(f"  {window:>4} in flight  {store[name]:>12,.0f}")
+        value = store.get(workload.durable_name(window))
+        if value is not None:
+            lines.append(_figure(f"actorstore, {window} in flight", f"{value:,.0f}"))
     raw = result.throughput.get(RAW_LMDB, {})
     if "durable_write" in raw:
-        lines.append(f"  raw py-lmdb, fsync per commit  {raw['durable_write']:>12,.0f}")
-    lines += ["", "round-trip latency (ms):"]
+        value = raw["durable_write"]
+        lines.append(_figure("raw py-lmdb, fsync per commit", f"{value:,.0f}"))
+    lines += ["", "round-trip latency, one op at a time (ms):"]
     for engine, figures in result.latency.items():
         for name, seconds in figures.items():
-            lines.append(
-                f"  {TITLES.get(engine, engine)} {name:<12} {seconds * 1000:>9.3f}"
-            )
-    lines += ["", "memory:"]
+            label = f"{TITLES.get(engine, engine)} {name}"
+            lines.append(_figure(label, f"{seconds * 1000:.3f}"))
+    lines += ["", "memory (bytes):"]
     for name, value in result.memory.items():
-        lines.append(f"  {name:<24} {value:>16,.0f} bytes")
+        lines.append(_figure(name, f"{value:,.0f}"))
     lines += ["", "targets:"]
     lines += [_format_check(check) for check in result.checks]
     missed = result.missed
@@ -95,6 +93,10 @@ def _engine_table(result: BenchResult) -> list[str]:
         "the actors keep the window in flight"
     )
     return lines
+
+
+def _figure(label: str, value: str) -> str:
+    return f"  {label:<40} {value:>14}"
 
 
 def _format_check(check: Check) -> str:

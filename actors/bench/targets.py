@@ -182,7 +182,7 @@ PEER_TARGETS: tuple[Target, ...] = (
     ),
     Target(
         "point_read_vs_rocksdb",
-        "point read / RocksDB get (an aim)",
+        "point read / RocksDB get",
         _engine(_STORE, "point_read"),
         (_engine(ROCKSDB, "point_read"),),
         1.0,

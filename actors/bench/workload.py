@@ -102,6 +102,14 @@ class Workload:
         """Return how many durable ops to time with `window` ops in flight."""
         return min(self.ops, self.sync_ops * window) if window > 1 else self.sync_ops
 
+    def durable_name(self, window: int) -> str:
+        """Return the store's figure for durable upserts with `window` in flight.
+
+        `durable_write` at the workload's `window` (a row of the engine table),
+        `durable_write_w<window>` at the others.
+        """
+        return "durable_write" if window == self.window else f"durable_write_w{window}"
+
     @property
     def batches(self) -> int:
         """The batches of `batch_size` writes in the batch workload (at least 1)."""

@@ -130,8 +130,9 @@ def _measure(store: BenchStore, workload: Workload, figures: StoreFigures) -> No
     windows = list(dict.fromkeys((*workload.sync_windows, window)))
     for in_flight in windows:
         count = workload.durable_ops(in_flight)
-        name = "durable_write" if in_flight == window else f"durable_write_w{in_flight}"
-        throughput[name] = rate(count, upserts(SYNC_TABLE, count, in_flight))
+        throughput[workload.durable_name(in_flight)] = rate(
+            count, upserts(SYNC_TABLE, count, in_flight)
+        )
 
     def batches() -> None:
         for number in range(workload.batches):
