@@ -1,0 +1,43 @@
+"""actorstore's benchmark: the store against raw py-lmdb, a hand-written actor, peers.
+
+`actorstore bench` prints the figures and the targets they are held to;
+`run_bench()` returns them as a `BenchResult`. `measure_store()` runs the
+store's workloads on any store a factory opens (the hook for other kinds of
+store, such as a cluster's).
+"""
+
+import logging as _logging
+
+from actors.bench.peers import PEERS, Peer, measure_peers
+from actors.bench.plot import plot
+from actors.bench.report import format_report
+from actors.bench.result import BenchResult
+from actors.bench.run import run_bench
+from actors.bench.targets import PEER_TARGETS, STORE_TARGETS, TARGETS, Check, Target
+from actors.bench.window import async_sliding_window, sliding_window
+from actors.bench.workload import Workload
+from actors.bench.workloads import BenchStore, StoreFactory, local_store, measure_store
+
+__all__ = [
+    "PEERS",
+    "PEER_TARGETS",
+    "STORE_TARGETS",
+    "TARGETS",
+    "BenchResult",
+    "BenchStore",
+    "Check",
+    "Peer",
+    "StoreFactory",
+    "Target",
+    "Workload",
+    "async_sliding_window",
+    "format_report",
+    "local_store",
+    "measure_peers",
+    "measure_store",
+    "plot",
+    "run_bench",
+    "sliding_window",
+]
+
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())

@@ -1,0 +1,114 @@
+"""Report: a bench result as text for a terminal (tables of figures and targets)."""
+
+from __future__ import annotations
+
+from actors.bench.engines import ACTORSTORE, PEER_ENGINES, RAW_LMDB, ROWS, TITLES
+from actors.bench.result import BenchResult
+from actors.bench.targets import Check
+
+__all__ = ["format_report"]
+
+_DASH = "\N{EN DASH}"
+
+
+def format_report(result: BenchResult) -> str:
+    """Return the result as text: engines, durability, latency, memory, targets."""
+    workload = result.workload
+    lines = [
+        f"actorstore bench: {workload.ops:,} ops per workload, "
+        f"{workload.window} in flight, {workload.sync_ops:,} fsync-per-op ops, "
+        f"{workload.memory_ops:,} memory ops",
+        "",
+        *_engine_table(result),
+        "",
+        "SYNC upsert by ops in flight (ops/s):",
+    ]
+    store = result.throughput.get(ACTORSTORE, {})
+    for window in workload.sync_windows:
+        value = store.get(workload.durable_name(window))
+        if value is not None:
+            lines.append(_figure(f"actorstore, {window} in flight", f"{value:,.0f}"))
+    raw = result.throughput.get(RAW_LMDB, {})
+    if "durable_write" in raw:
+        value = raw["durable_write"]
+        lines.append(_figure("raw py-lmdb, fsync per commit", f"{value:,.0f}"))
+    lines += ["", "round-trip latency, one op at a time (ms):"]
+    for engine, figures in result.latency.items():
+        for name, seconds in figures.items():
+            label = f"{TITLES.get(engine, engine)} {name}"
+            lines.append(_figure(label, f"{seconds * 1000:.3f}"))
+    lines += ["", "memory (bytes):"]
+    for name, value in result.memory.items():
+        lines.append(_figure(name, f"{value:,.0f}"))
+    lines += ["", "targets:"]
+    lines += [_format_check(check) for check in result.checks]
+    missed = result.missed
+    lines += [
+        "",
+        f"{len(missed)} target(s) missed: {', '.join(c.target.name for c in missed)}"
+        if missed
+        else "every measured target met",
+    ]
+    return "\n".join(lines)
+
+
+def _engine_table(result: BenchResult) -> list[str]:
+    """Return the `| ops/s | actorstore | raw py-lmdb | … |` table's lines."""
+    workload = result.workload
+    engines = [
+        engine
+        for engine in TITLES
+        if engine in result.throughput or (result.peers_run and engine in PEER_ENGINES)
+    ]
+    header = ["ops/s", *(TITLES[engine] for engine in engines)]
+    rows = [header]
+    for name, title in ROWS.items():
+        row = [title.format(window=workload.window, batch_size=workload.batch_size)]
+        for engine in engines:
+            value = result.throughput.get(engine, {}).get(name)
+            row.append(_DASH if value is None else f"{value:,.0f}")
+        rows.append(row)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        padded = [cells[0].ljust(widths[0])]
+        padded += [
+            cell.rjust(width) for cell, width in zip(cells[1:], widths[1:], strict=True)
+        ]
+        return "| " + " | ".join(padded) + " |"
+
+    lines = [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    lines += [line(row) for row in rows[1:]]
+    lines += [
+        f"{_DASH} {TITLES.get(name, name)}: {why}"
+        for name, why in result.missing.items()
+    ]
+    if not result.peers_run:
+        lines.append(
+            "peers not run (--peers runs sqlite3, and RocksDB, diskcache and "
+            "aiosqlite when installed)"
+        )
+    lines.append(
+        "fsync-per-op engines write durably one op at a time; aiosqlite and "
+        "the actors keep the window in flight"
+    )
+    return lines
+
+
+def _figure(label: str, value: str) -> str:
+    return f"  {label:<40} {value:>14}"
+
+
+def _format_check(check: Check) -> str:
+    target = check.target
+    if check.value is None:
+        outcome, value = "not measured", _DASH
+    else:
+        value = f"{check.value:,.2f}"
+        if check.passed:
+            outcome = "ok"
+        else:
+            outcome = "MISSED" if target.required else "aim not reached"
+    kind = "" if target.required else " (aim)"
+    description = target.description + kind
+    return f"  {description:<66} {value:>10}  {target.condition:<8} {outcome}"

@@ -1,0 +1,69 @@
+"""BenchResult: every figure of one bench run, and the checks derived from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from actors.bench.targets import TARGETS, Check, evaluate
+from actors.bench.workload import Workload
+
+__all__ = ["BenchResult"]
+
+
+@dataclass
+class BenchResult:
+    """The figures of one run, by engine; checks are computed from them on demand.
+
+    Attributes:
+        workload: the sizes the run used.
+        throughput: ops/s by engine (`"actorstore"`, `"raw-lmdb"`, …), then
+            by workload (`"write"`, `"durable_write"`, …).
+        latency: seconds by engine, then by figure (`"upsert_p50"`, …).
+        memory: the store's memory figures (bytes).
+        peers_run: whether the peers were asked for.
+        missing: why a peer was not measured (`"not installed"`), by name.
+    """
+
+    workload: Workload
+    throughput: dict[str, dict[str, float]]
+    latency: dict[str, dict[str, float]]
+    memory: dict[str, float]
+    peers_run: bool = False
+    missing: dict[str, str] = field(default_factory=dict)
+
+    def figures(self) -> dict[str, float]:
+        """Return every figure by its flat name (`throughput.actorstore.write`)."""
+        flat: dict[str, float] = {}
+        for kind, by_engine in (
+            ("throughput", self.throughput),
+            ("latency", self.latency),
+        ):
+            for engine, figures in by_engine.items():
+                for name, value in figures.items():
+                    flat[f"{kind}.{engine}.{name}"] = value
+        for name, value in self.memory.items():
+            flat[f"memory.{name}"] = value
+        return flat
+
+    @property
+    def checks(self) -> list[Check]:
+        """Every target checked against this run's figures."""
+        return evaluate(self.figures(), TARGETS)
+
+    @property
+    def missed(self) -> list[Check]:
+        """The required targets that were measured and not met."""
+        return [check for check in self.checks if check.missed]
+
+    def to_json(self) -> dict[str, Any]:
+        """Return every figure, and every check with its target, as a JSON-able dict."""
+        return {
+            "workload": self.workload.settings(),
+            "throughput": self.throughput,
+            "latency": self.latency,
+            "memory": self.memory,
+            "peers": {"run": self.peers_run, "missing": self.missing},
+            "targets": [check.to_json() for check in self.checks],
+            "targets_met": not self.missed,
+        }

@@ -1,0 +1,61 @@
+"""run_bench: one bench run, every engine on the same workload, in a temp directory."""
+
+from __future__ import annotations
+
+import tempfile
+
+from actors.bench.engines import ACTORSTORE, HAND_ACTOR, RAW_LMDB
+from actors.bench.hand_actor import measure_hand_actor
+from actors.bench.memory import measure_memory
+from actors.bench.peers import PEERS, Peer, measure_peers
+from actors.bench.raw import measure_raw_lmdb
+from actors.bench.result import BenchResult
+from actors.bench.workload import Workload
+from actors.bench.workloads import StoreFactory, local_store, measure_store
+
+__all__ = ["run_bench"]
+
+
+def run_bench(
+    workload: Workload | None = None,
+    *,
+    path: str | None = None,
+    peers: bool = False,
+    peer_engines: tuple[Peer, ...] = PEERS,
+    store_factory: StoreFactory | None = None,
+) -> BenchResult:
+    """Run every workload and return every figure (checks derive from them).
+
+    Args:
+        workload: sizes and records (default: `Workload()`, the full run).
+        path: where to make the temporary directory (default: the temp dir).
+        peers: also run the peers that are installed (`peer_engines`).
+        peer_engines: the peers to try when `peers` is true.
+        store_factory: opens the store under test (default: a local store);
+            a cluster store, say, runs the same workloads through it.
+    """
+    workload = workload or Workload()
+    open_store = store_factory or local_store(
+        ops_max=max(4096, 2 * max(*workload.sync_windows, workload.window))
+    )
+    with tempfile.TemporaryDirectory(dir=path, prefix="actorstore-bench-") as root:
+        store = measure_store(open_store, workload, root)
+        hand_throughput, hand_latency = measure_hand_actor(workload, root)
+        throughput = {
+            ACTORSTORE: store.throughput,
+            RAW_LMDB: measure_raw_lmdb(workload, root),
+            HAND_ACTOR: hand_throughput,
+        }
+        missing: dict[str, str] = {}
+        if peers:
+            peer_throughput, missing = measure_peers(workload, root, peer_engines)
+            throughput.update(peer_throughput)
+        memory = measure_memory(workload, root)
+    return BenchResult(
+        workload=workload,
+        throughput=throughput,
+        latency={ACTORSTORE: store.latency, HAND_ACTOR: hand_latency},
+        memory=memory,
+        peers_run=peers,
+        missing=missing,
+    )

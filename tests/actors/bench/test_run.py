@@ -1,0 +1,127 @@
+"""One tiny real run: every figure present and positive, ratios from the figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from actors.bench import PEERS, BenchResult, format_report, plot
+
+from .conftest import ROWS, TINY
+
+
+def test_every_engine_reports_every_row(tiny_run: BenchResult) -> None:
+    installed = {peer.name for peer in PEERS if peer.missing() is None}
+
+    assert set(tiny_run.throughput) == {"actorstore", "raw-lmdb", "pykka-actor"} | (
+        installed
+    )
+    assert "sqlite3" in installed
+    for engine, figures in tiny_run.throughput.items():
+        expected = set(ROWS) - ({"batch_1000"} if engine == "pykka-actor" else set())
+        assert expected <= set(figures), engine
+        assert all(value > 0 for value in figures.values()), engine
+
+
+def test_the_store_reports_every_window_latency_and_memory(
+    tiny_run: BenchResult,
+) -> None:
+    assert {"durable_write_w1", "durable_write_w8", "durable_write_w512"} <= set(
+        tiny_run.throughput["actorstore"]
+    )
+    assert tiny_run.latency == {
+        "actorstore": {
+            "upsert_p50": pytest.approx(tiny_run.latency["actorstore"]["upsert_p50"]),
+            "upsert_p99": pytest.approx(tiny_run.latency["actorstore"]["upsert_p99"]),
+            "search_p50": pytest.approx(tiny_run.latency["actorstore"]["search_p50"]),
+            "search_p99": pytest.approx(tiny_run.latency["actorstore"]["search_p99"]),
+        },
+        "pykka-actor": {
+            "ask_p50": pytest.approx(tiny_run.latency["pykka-actor"]["ask_p50"]),
+            "ask_p99": pytest.approx(tiny_run.latency["pykka-actor"]["ask_p99"]),
+        },
+    }
+    latencies = [v for figures in tiny_run.latency.values() for v in figures.values()]
+    assert all(value > 0 for value in latencies)
+    assert set(tiny_run.memory) == {
+        "rss_after_first_tenth",
+        "rss_after_all",
+        "bytes_per_in_flight_op",
+    }
+    assert all(value > 0 for value in tiny_run.memory.values())
+
+
+def test_each_ratio_is_computed_from_the_reported_figures(
+    tiny_run: BenchResult,
+) -> None:
+    figures = tiny_run.figures()
+    checks = {check.target.name: check for check in tiny_run.checks}
+    store = tiny_run.throughput["actorstore"]
+    raw = tiny_run.throughput["raw-lmdb"]
+
+    assert checks["none_upsert_vs_raw_put"].value == store["write"] / raw["write"]
+    assert checks["search_vs_raw_get"].value == (
+        store["point_read"] / raw["point_read"]
+    )
+    assert checks["round_trip_p50_vs_pykka_ask"].value == (
+        figures["latency.actorstore.upsert_p50"]
+        / figures["latency.pykka-actor.ask_p50"]
+    )
+    best_peer = max(
+        tiny_run.throughput[name]["durable_write"]
+        for name in ("rocksdb", "sqlite3", "diskcache", "aiosqlite")
+        if name in tiny_run.throughput
+    )
+    assert checks["durable_write_vs_best_peer"].value == (
+        store["durable_write"] / best_peer
+    )
+    required = [check for check in tiny_run.checks if check.target.required]
+    assert all(check.value is not None for check in required)
+
+
+def test_json_carries_every_figure_and_check(tiny_run: BenchResult) -> None:
+    document = json.loads(json.dumps(tiny_run.to_json()))
+
+    assert set(document) == {
+        "workload",
+        "throughput",
+        "latency",
+        "memory",
+        "peers",
+        "targets",
+        "targets_met",
+    }
+    assert document["workload"]["ops"] == TINY.ops
+    assert document["throughput"] == tiny_run.throughput
+    assert document["peers"]["run"] is True
+    assert len(document["targets"]) == len(tiny_run.checks)
+    target = document["targets"][0]
+    assert set(target) >= {"name", "value", "condition", "required", "passed"}
+    assert document["targets_met"] == (not tiny_run.missed)
+
+
+def test_the_report_shows_the_engine_table_and_each_target(
+    tiny_run: BenchResult,
+) -> None:
+    report = format_report(tiny_run)
+
+    assert "| ops/s " in report
+    for title in ("actorstore", "raw py-lmdb", "sqlite3 WAL", "hand-written pykka"):
+        assert title in report
+    for row in ("write (not fsynced per op)", "durable write, 64 in flight"):
+        assert row in report
+    assert "point read" in report
+    assert "batch of 100 " in report
+    for check in tiny_run.checks:
+        assert check.target.description in report
+
+
+def test_plot_writes_a_png(tiny_run: BenchResult, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    target = tmp_path / "bench.png"
+
+    plot(tiny_run, str(target))
+
+    assert target.read_bytes().startswith(b"\x89PNG")
