@@ -11,17 +11,11 @@ from retry.callbacks import (
     RetryCallback,
     as_callback,
 )
-from retry.dead_letters import (
-    DEAD_LETTER_TABLE,
-    DeadLetter,
-    DeadLetterHook,
-    DeadLetters,
-    give_up_error,
-    park_then,
-)
+from retry.dead_letters import DeadLetters, give_up_error, park_then
 from retry.errors import RetriesExhaustedError, UnknownDeadLetterError
 from retry.flows import Flow, Next
 from retry.host import FutureLike, PendingFuture, RetryHost
+from retry.letters import DEAD_LETTER_TABLE, DeadLetter, DeadLetterHook
 from retry.policy import DEFAULT_POLICY, RetryPolicy
 from retry.scheduler import ScheduledCall, Scheduler, on_timer_thread
 from retry.state import AttemptState

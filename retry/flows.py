@@ -8,7 +8,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from retry.dead_letters import DeadLetter, give_up_error, park_then
+from retry.dead_letters import give_up_error, park_then
+from retry.letters import DeadLetter
 from retry.policy import DEFAULT_POLICY, RetryPolicy
 from retry.state import AttemptState
 from storage import InvalidInputError, InvalidOptionError, StoreClosedError

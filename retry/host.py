@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from retry.dead_letters import DeadLetter
+    from retry.letters import DeadLetter
     from retry.policy import RetryPolicy
 
 __all__ = ["FutureLike", "PendingFuture", "RetryHost"]

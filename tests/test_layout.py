@@ -1,0 +1,201 @@
+"""The shape of the code: no import cycles, imports point down, pinned public names."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("storage", "retry", "actors")
+LAYER = {"storage": 0, "retry": 1, "actors": 2}
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {
+        _module_name(path): path
+        for package in PACKAGES
+        for path in sorted((ROOT / package).rglob("*.py"))
+    }
+
+
+def _imports(name: str, path: Path, known: set[str]) -> set[str]:
+    """Every project module `name` imports, `TYPE_CHECKING` blocks and function
+    bodies included; a name imported from a package counts as its module when
+    it is one."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            targets = [f"{node.module}.{alias.name}" for alias in node.names]
+            targets.append(node.module)
+        else:
+            continue
+        for target in targets:
+            if target in known and target != name:
+                found.add(target)
+    # A package's __init__ re-exports: importing from it depends on it alone.
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _modules()
+    known = set(modules)
+    return {name: _imports(name, path, known) for name, path in modules.items()}
+
+
+def test_no_two_modules_import_each_other_not_even_for_type_checking() -> None:
+    graph = _graph()
+    # Packages' __init__ modules import their own modules by design; a module
+    # importing its own package's __init__ would close a loop through it.
+    cycles: list[list[str]] = []
+    visiting: list[str] = []
+    done: set[str] = set()
+
+    def visit(module: str) -> None:
+        if module in visiting:
+            cycles.append([*visiting[visiting.index(module) :], module])
+            return
+        if module in done:
+            return
+        visiting.append(module)
+        for target in sorted(graph[module]):
+            visit(target)
+        visiting.pop()
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module)
+    assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_imports_point_down_storage_then_retry_then_actors() -> None:
+    upward = [
+        f"{module} imports {target}"
+        for module, targets in _graph().items()
+        for target in targets
+        if LAYER[target.split(".")[0]] > LAYER[module.split(".")[0]]
+    ]
+    assert not upward
+
+
+def test_only_the_cluster_imports_ray_and_nothing_imports_the_bench_eagerly() -> None:
+    for name, path in _modules().items():
+        tree = ast.parse(path.read_text())
+        top_level = [
+            node for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom)
+        ]
+        imported = {
+            alias.name.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        } | {
+            node.module.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module
+        }
+        if not name.startswith("actors.cluster"):
+            assert "ray" not in imported, f"{name} imports ray"
+        if not name.startswith("actors.bench"):
+            eager = {
+                node.module
+                for node in top_level
+                if isinstance(node, ast.ImportFrom) and node.module
+            }
+            assert not any(m.startswith("actors.bench") for m in eager), name
+
+
+PUBLIC_NAMES = {
+    "storage": [
+        "BeforeCommit",
+        "Compact",
+        "Durability",
+        "KeyExistsError",
+        "NotFoundError",
+        "OpType",
+        "StoreClosedError",
+        "StoreDirectory",
+        "StoreError",
+        "StoreFullError",
+        "TableSession",
+        "TransientError",
+        "build_operation",
+    ],
+    "retry": [
+        "AsyncCallback",
+        "AttemptState",
+        "Callback",
+        "DeadLetter",
+        "DeadLetters",
+        "Flow",
+        "Next",
+        "RetriesExhaustedError",
+        "RetryCallback",
+        "RetryHost",
+        "RetryPolicy",
+    ],
+    "actors": [
+        "BlockingCallError",
+        "Dispatcher",
+        "Durability",
+        "Op",
+        "OpCompleted",
+        "OpFuture",
+        "OpType",
+        "OpsMaxExceededError",
+        "OwnerReports",
+        "Router",
+        "Store",
+        "open_store",
+    ],
+}
+
+
+def _isort_key(name: str) -> tuple[int, str]:
+    kind = 0 if name.isupper() else 1 if name[0].isupper() else 2
+    return kind, name
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_each_package_exports_a_sorted_all_with_the_design_s_names(
+    package: str,
+) -> None:
+    module = importlib.import_module(package)
+    exported = module.__all__
+    # ruff's RUF022 order: CONSTANTS, then Classes, then functions.
+    assert exported == sorted(exported, key=_isort_key)
+    assert len(set(exported)) == len(exported)
+    for name in exported:
+        assert hasattr(module, name), f"{package}.{name} is in __all__ but missing"
+    missing = set(PUBLIC_NAMES[package]) - set(exported)
+    assert not missing, f"{package} no longer exports {sorted(missing)}"
+
+
+def test_actors_optype_is_the_one_op_vocabulary() -> None:
+    import actors
+    import storage
+
+    assert actors.OpType is storage.OpType
+    assert [t.value for t in storage.OpType] == [
+        "insert",
+        "update",
+        "upsert",
+        "remove",
+        "search",
+        "exists",
+        "count",
+        "scan",
+        "batch",
+        "compact",
+    ]
