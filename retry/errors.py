@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from storage import InvalidInputError, StoreError
 
 __all__ = ["RetriesExhaustedError", "UnknownDeadLetterError"]
@@ -31,6 +33,11 @@ class RetriesExhaustedError(StoreError):
         self.attempts = attempts
         self.last_error = last_error
         self.__cause__ = last_error
+
+    def __setstate__(self, state: dict[str, Any] | None) -> None:
+        """Restore the fields after unpickling, and `last_error` as the cause."""
+        super().__setstate__(state)
+        self.__cause__ = self.last_error
 
 
 class UnknownDeadLetterError(InvalidInputError):

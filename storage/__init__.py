@@ -4,11 +4,13 @@ import logging as _logging
 
 from storage.catalog import Catalog, TableInfo
 from storage.codecs import (
+    MAX_KEY_SIZE,
     BytesCodec,
     Codec,
     IntCodec,
     JsonCodec,
     StrCodec,
+    TableCodecs,
     get_codec,
     register_codec,
     registered_formats,
@@ -46,6 +48,7 @@ from storage.operations import (
     Compact,
     Count,
     Exists,
+    HasCodecs,
     Insert,
     Operation,
     OpType,
@@ -58,7 +61,7 @@ from storage.operations import (
     build_operation,
 )
 from storage.session import TableSession
-from storage.table import MAX_KEY_SIZE, Table
+from storage.table import Table
 
 __all__ = [
     "DEFAULT_INITIAL_MAP_SIZE",
@@ -76,6 +79,7 @@ __all__ = [
     "Durability",
     "EncodeError",
     "Exists",
+    "HasCodecs",
     "Insert",
     "IntCodec",
     "InvalidInputError",
@@ -100,6 +104,7 @@ __all__ = [
     "StoreFullError",
     "StrCodec",
     "Table",
+    "TableCodecs",
     "TableExistsError",
     "TableInfo",
     "TableSession",

@@ -24,10 +24,14 @@ StoreError
 
 Errors with a fixed meaning build their message in `__init__` from keyword
 context and keep that context as attributes (`table`, `key`), so handlers and
-dead letters read fields, not strings.
+dead letters read fields, not strings. Every error pickles with its message,
+its fields and its notes (see `StoreError.__reduce__`): errors cross process
+boundaries (multiprocessing, Ray, logging handlers).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 __all__ = [
     "DecodeError",
@@ -60,6 +64,19 @@ class StoreError(Exception):
         super().__init__(message)
         self.table = table
         self.key = key
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as class, message and fields, never calling `__init__` again.
+
+        Subclasses build their message in an `__init__` with keyword-only
+        context, which pickle's default (calling the class with `args`)
+        cannot call. The instance `__dict__` carries the fields (`table`,
+        `key`, `op`, ...) and `__notes__`; unpickling restores it through
+        `__setstate__`. `__cause__` and the traceback do not travel, as
+        with any pickled exception.
+        """
+        message = self.args[0] if len(self.args) == 1 else str(self)
+        return (_rebuild_error, (type(self), message), self.__dict__)
 
 
 class TransientError(StoreError):
@@ -183,3 +200,10 @@ class DecodeError(StoreError):
 
 class StorageError(StoreError):
     """Raised for an LMDB failure with no more precise meaning."""
+
+
+def _rebuild_error(cls: type[StoreError], message: str) -> StoreError:
+    """Return a `cls` carrying `message`, without calling `cls.__init__`."""
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    return error

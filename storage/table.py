@@ -21,10 +21,10 @@ from storage._lmdb import (
     translate,
 )
 from storage.catalog import TableInfo
-from storage.codecs import _short, decode_with, encode_with, get_codec
+from storage.codecs import MAX_KEY_SIZE, TableCodecs
 from storage.durability import Durability
 from storage.errors import (
-    InvalidKeyError,
+    InvalidInputError,
     OpVetoedError,
     StoreClosedError,
     StoreError,
@@ -37,9 +37,6 @@ __all__ = ["MAX_KEY_SIZE", "Table"]
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-MAX_KEY_SIZE = 511
-"""LMDB's default limit on an encoded key, in bytes."""
 
 _DATA_FILE = "data.mdb"
 _COMPACT_DIR = "compact.tmp"
@@ -65,8 +62,9 @@ class Table:
         self.info = info
         self.name = info.name
         self.max_map_size = max_map_size
-        self.key_codec = get_codec(info.key_format)
-        self.value_codec = get_codec(info.value_format)
+        self.codecs = TableCodecs(info.name, info.key_format, info.value_format)
+        self.key_codec = self.codecs.key_codec
+        self.value_codec = self.codecs.value_codec
         self._gate = ResizeGate()
         self._lock = threading.Lock()
         self._closed = False
@@ -98,86 +96,27 @@ class Table:
         """Whether `close()` was called."""
         return self._closed
 
-    # -- encoding (runs on the caller's thread, before any transaction) ----------
+    # -- encoding: kept for callers of the old API; use `codecs` ----------------
 
     def encode_key(self, key: Any) -> bytes:
-        """Return `key` encoded.
-
-        Raises:
-            InvalidKeyError: if it is of the wrong type, empty, or longer than
-                LMDB's 511-byte key limit once encoded.
-        """
-        try:
-            data = self.key_codec.encode(key)
-        except (TypeError, ValueError, OverflowError, RecursionError) as exc:
-            raise InvalidKeyError(
-                f"table {self.name!r}: invalid key {_short(key)} for key format "
-                f"{self.info.key_format!r}: {exc}",
-                table=self.name,
-                key=key,
-            ) from exc
-        if 0 < len(data) <= MAX_KEY_SIZE:
-            return data
-        if not data:
-            raise InvalidKeyError(
-                f"table {self.name!r}: empty key; keys must have 1 to "
-                f"{MAX_KEY_SIZE} bytes",
-                table=self.name,
-                key=key,
-            )
-        raise InvalidKeyError(
-            f"table {self.name!r}: key of {len(data)} bytes is over LMDB's "
-            f"{MAX_KEY_SIZE}-byte limit; use a shorter key (a hash, say)",
-            table=self.name,
-            key=key,
-        )
+        """Return `key` encoded; same as `codecs.encode_key` (use that)."""
+        return self.codecs.encode_key(key)
 
     def encode_prefix(self, prefix: Any) -> bytes:
-        """Return a scan prefix encoded; an empty prefix matches every key.
-
-        Raises:
-            InvalidKeyError: if the key format has no meaningful prefixes
-                (`int`) or the prefix has the wrong type.
-        """
-        if self.info.key_format in ("int", "json"):
-            # An int's bytes, or a JSON string's closing quote, make a byte
-            # prefix mean something else than the caller's prefix.
-            raise InvalidKeyError(
-                f"table {self.name!r}: {self.info.key_format} keys have no "
-                "prefixes; scan with start= and end= instead",
-                table=self.name,
-            )
-        try:
-            return self.key_codec.encode(prefix)
-        except (TypeError, ValueError, OverflowError, RecursionError) as exc:
-            raise InvalidKeyError(
-                f"table {self.name!r}: invalid prefix {_short(prefix)}: {exc}",
-                table=self.name,
-            ) from exc
+        """Return a scan prefix encoded; same as `codecs.encode_prefix` (use that)."""
+        return self.codecs.encode_prefix(prefix)
 
     def encode_value(self, value: Any) -> bytes:
-        """Return `value` encoded.
-
-        Raises:
-            EncodeError: if the table's value codec cannot encode it.
-        """
-        try:
-            return self.value_codec.encode(value)
-        except (TypeError, ValueError, OverflowError, RecursionError):
-            # Build the precise error (with the value shown) off the fast path.
-            return encode_with(self.value_codec, value, what="value", table=self.name)
+        """Return `value` encoded; same as `codecs.encode_value` (use that)."""
+        return self.codecs.encode_value(value)
 
     def decode_key(self, data: bytes) -> Any:
-        """Return the key stored as `data`."""
-        return decode_with(self.key_codec, data, what="key", table=self.name)
+        """Return the key stored as `data`; same as `codecs.decode_key` (use that)."""
+        return self.codecs.decode_key(data)
 
     def decode_value(self, data: bytes) -> Any:
-        """Return the value stored as `data`."""
-        try:
-            return self.value_codec.decode(data)
-        except (TypeError, ValueError):
-            # Build the precise error off the fast path.
-            return decode_with(self.value_codec, data, what="value", table=self.name)
+        """Return the value stored as `data`; same as `codecs.decode_value`."""
+        return self.codecs.decode_value(data)
 
     # -- transactions --------------------------------------------------------------
 
@@ -202,9 +141,14 @@ class Table:
         that error and the ones already committed keep their outcomes: this
         does not raise once anything may have committed.
 
+        An op may come from another process (unpickled): it is accepted if
+        its codecs name this table with the same formats.
+
         Raises:
+            InvalidInputError: if an op belongs to another table.
             StoreClosedError: if the table is closed when the group starts.
         """
+        self.check_operations(requests)
         if self._closed:
             raise StoreClosedError("table", table=self.name)
         outcomes: list[Outcome | None] = [None] * len(requests)
@@ -219,6 +163,32 @@ class Table:
             failed = Outcome(error=translate(exc, what="group failed", table=self.name))
             outcomes = [failed if o is None else o for o in outcomes]
         return outcomes  # type: ignore[return-value]
+
+    def check_operations(
+        self, requests: Sequence[tuple[Operation, BeforeCommit | None]]
+    ) -> None:
+        """Check that every op of `requests` was built for this table.
+
+        Raises:
+            InvalidInputError: for an op of another table (or of this table
+                with other formats).
+        """
+        codecs = self.codecs
+        for op, _ in requests:
+            if op.codecs is not codecs and op.codecs != codecs:
+                theirs = op.codecs
+                formats = (
+                    ""
+                    if theirs.name != self.name
+                    else f" with key_format={theirs.key_format!r}, value_format="
+                    f"{theirs.value_format!r}, not {codecs.key_format!r}, "
+                    f"{codecs.value_format!r}"
+                )
+                raise InvalidInputError(
+                    f"op for table {theirs.name!r}{formats} given to the session "
+                    f"of table {self.name!r}; build it with that table's codecs",
+                    table=self.name,
+                )
 
     def _run_reads(
         self,
@@ -484,11 +454,11 @@ def _run_one(
     try:
         result = op.run(txn)
         if before_commit is not None and before_commit(result) is False:
-            raise OpVetoedError(table=op.table.name, key=op.key)
+            raise OpVetoedError(table=op.codecs.name, key=op.key)
     except lmdb.MapFullError as exc:
         return Outcome(error=exc)  # the caller grows the map and redoes the op
     except lmdb.Error as exc:
-        return Outcome(error=translate(exc, what="op failed", table=op.table.name))
+        return Outcome(error=translate(exc, what="op failed", table=op.codecs.name))
     except BaseException as exc:  # noqa: BLE001 - the op's own error is its outcome
         # Even SystemExit from user code in a callback fails only its op: it
         # must not unwind a worker in the middle of a transaction.
