@@ -20,7 +20,17 @@ from storage.errors import (
     StoreError,
 )
 
-__all__ = ["ResizeGate", "open_environment", "translate"]
+__all__ = [
+    "DIR_MODE",
+    "FILE_MODE",
+    "ResizeGate",
+    "directory_size",
+    "fsync_directory",
+    "fsync_file",
+    "make_directory",
+    "open_environment",
+    "translate",
+]
 
 # The process umask applies to these modes too; without group/other write
 # bits no store file or directory is ever world-writable.
@@ -159,3 +169,21 @@ def directory_size(path: str) -> int:
             if entry.is_file():
                 total += entry.stat().st_size
     return total
+
+
+def fsync_file(path: str) -> None:
+    """Flush file `path` to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_directory(path: str) -> None:
+    """Flush directory `path` (its entries: created, renamed files) to disk."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
