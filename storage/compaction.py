@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 import lmdb
@@ -51,6 +52,10 @@ class CompactionHost(Protocol):
         """Whether the table is closed."""
         ...
 
+    def hold_alone(self) -> AbstractContextManager[None]:
+        """Hold the table alone among processes, or raise `TableBusyError`."""
+        ...
+
     def used_bytes(self) -> int:
         """Return the bytes up to the last used page; the caller holds the gate."""
         ...
@@ -73,9 +78,11 @@ def compact(host: CompactionHost) -> int:
 
     The compacted copy replaces the file by an atomic rename, so a crash
     leaves either the old file or the new one. Transactions of this process
-    wait while it runs.
+    wait while it runs. Another process that has the table open would go on
+    writing into the replaced file, so compaction refuses then.
 
     Raises:
+        TableBusyError: if another process has the table open.
         StoreClosedError: if the table is closed.
         StorageError: if the copy fails (the old file is kept).
     """
@@ -83,21 +90,27 @@ def compact(host: CompactionHost) -> int:
     with host.gate.exclusive():
         if host.is_closed:
             raise StoreClosedError("table", table=host.name)
-        before = host.used_bytes()
+        with host.hold_alone():
+            return _compact(host, scratch)
+
+
+def _compact(host: CompactionHost, scratch: str) -> int:
+    """Compact `host`, which is held alone (gate and table lock)."""
+    before = host.used_bytes()
+    shutil.rmtree(scratch, ignore_errors=True)
+    try:
+        os.mkdir(scratch, DIR_MODE)
+        copy = os.path.join(scratch, os.path.basename(host.data_file))
+        host.env.copy(scratch, compact=True)
+        # The copy is created 0o666 less the umask: give it the old
+        # file's mode before it takes the old file's place.
+        os.chmod(copy, stat.S_IMODE(os.stat(host.data_file).st_mode))
+        fsync_file(copy)
+        host.replace_data_file(copy)
+    except (lmdb.Error, OSError) as exc:
+        raise translate(exc, what="compact failed", table=host.name) from exc
+    finally:
         shutil.rmtree(scratch, ignore_errors=True)
-        try:
-            os.mkdir(scratch, DIR_MODE)
-            copy = os.path.join(scratch, os.path.basename(host.data_file))
-            host.env.copy(scratch, compact=True)
-            # The copy is created 0o666 less the umask: give it the old
-            # file's mode before it takes the old file's place.
-            os.chmod(copy, stat.S_IMODE(os.stat(host.data_file).st_mode))
-            fsync_file(copy)
-            host.replace_data_file(copy)
-        except (lmdb.Error, OSError) as exc:
-            raise translate(exc, what="compact failed", table=host.name) from exc
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
     return max(0, before - host.file_size())
 
 

@@ -8,6 +8,7 @@ StoreError
   KeyExistsError            insert of a key that is present
   NotFoundError             update/remove/search of a key that is absent
   StoreFullError            the table reached its configured maximum size
+  TableBusyError            compaction of a table another process has open
   StoreClosedError          an op on a closed store, table or session
   OpVetoedError             an in-transaction function returned False
   InvalidInputError         bad input, refused before any transaction (also ValueError)
@@ -48,6 +49,7 @@ __all__ = [
     "StoreClosedError",
     "StoreError",
     "StoreFullError",
+    "TableBusyError",
     "TableExistsError",
     "TransientError",
     "UnknownFormatError",
@@ -127,6 +129,25 @@ class StoreFullError(StoreError):
             table=table,
         )
         self.max_map_size = max_map_size
+
+
+class TableBusyError(StoreError):
+    """Raised by `compact()` while another process has the table open.
+
+    Compaction replaces the table's file; a process that has the old file
+    open would go on writing into it, and its writes would be lost.
+    """
+
+    def __init__(self, *, table: str, pid: int | None = None) -> None:
+        # The holder's pid is unknown when its record is missing (it was
+        # opened by an older version, or the record could not be written).
+        who = f"pid {pid}" if pid is not None else "pid unknown"
+        super().__init__(
+            f"table {table!r} is open in another process ({who}); close it "
+            "there, or compact from that process",
+            table=table,
+        )
+        self.pid = pid
 
 
 class StoreClosedError(StoreError):

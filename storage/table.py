@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 import lmdb
@@ -24,6 +25,7 @@ from storage._lmdb import (
     open_environment,
     translate,
 )
+from storage._table_lock import TableLock
 from storage.catalog import TableInfo
 from storage.codecs import MAX_KEY_SIZE, TableCodecs
 from storage.durability import Durability
@@ -65,12 +67,25 @@ class Table:
         self.data_file = os.path.join(path, _DATA_FILE)
         self.gate = ResizeGate()
         self._closed = False
-        make_directory(path)
-        compaction.remove_scratch(path)
-        self._env = self._open(min(initial_map_size, max_map_size))
-        # Another process may have grown the map already; adopt its size.
-        self._env.set_mapsize(0)
-        self._headroom = self._new_headroom()
+        try:
+            make_directory(path)
+            self._lock = TableLock(path, self.name)
+        except OSError as exc:
+            raise translate(exc, what="cannot open", table=self.name) from exc
+        try:
+            # Holding the lock, no other process compacts: its scratch
+            # directory, if any, is what a crash left behind.
+            compaction.remove_scratch(path)
+            self._env = self._open(min(initial_map_size, max_map_size))
+            # Another process may have grown the map already; adopt its size.
+            self._env.set_mapsize(0)
+            self._headroom = self._new_headroom()
+            self._lock.register()
+            self._lock.forget_stale()
+            self._lock.share()
+        except BaseException:
+            self._lock.release()
+            raise
 
     def _open(self, map_size: int) -> lmdb.Environment:
         return open_environment(
@@ -274,6 +289,18 @@ class Table:
         """
         return compaction.compact(self)
 
+    def hold_alone(self) -> AbstractContextManager[None]:
+        """Hold the table alone among processes for the block, or refuse at once.
+
+        While a process has the table open it holds the table's lock shared;
+        this takes it exclusively without waiting.
+
+        Raises:
+            TableBusyError: (on entering) if another process has the table
+                open, naming its pid where known.
+        """
+        return self._lock.exclusive()
+
     def replace_data_file(self, new_file: str) -> None:
         """Close the environment, rename `new_file` over the data file, reopen.
 
@@ -304,6 +331,7 @@ class Table:
                     self._env.sync(True)
             finally:
                 self._env.close()
+                self._lock.release()
 
     def __repr__(self) -> str:
         return f"<Table {self.name!r} at {self.path!r}>"
