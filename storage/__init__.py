@@ -23,6 +23,7 @@ from storage.directory import (
 from storage.durability import Durability
 from storage.errors import (
     DecodeError,
+    DiskFullError,
     EncodeError,
     InvalidInputError,
     InvalidKeyError,
@@ -34,6 +35,7 @@ from storage.errors import (
     StorageError,
     StoreBusyError,
     StoreClosedError,
+    StoreCorruptedError,
     StoreError,
     StoreFullError,
     TableBusyError,
@@ -77,6 +79,7 @@ __all__ = [
     "Compact",
     "Count",
     "DecodeError",
+    "DiskFullError",
     "Durability",
     "EncodeError",
     "Exists",
@@ -100,6 +103,7 @@ __all__ = [
     "StorageError",
     "StoreBusyError",
     "StoreClosedError",
+    "StoreCorruptedError",
     "StoreDirectory",
     "StoreError",
     "StoreFullError",

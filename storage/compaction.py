@@ -108,7 +108,9 @@ def _compact(host: CompactionHost, scratch: str) -> int:
         fsync_file(copy)
         host.replace_data_file(copy)
     except (lmdb.Error, OSError) as exc:
-        raise translate(exc, what="compact failed", table=host.name) from exc
+        raise translate(
+            exc, what="compact failed", table=host.name, path=host.path
+        ) from exc
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return max(0, before - host.file_size())

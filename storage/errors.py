@@ -21,6 +21,8 @@ StoreError
     InvalidOptionError
   DecodeError               a stored value the codec cannot decode
   StorageError              any other LMDB failure, translated
+    DiskFullError           no space left on the disk (or over quota)
+    StoreCorruptedError     a damaged table (or catalog) file
 ```
 
 Errors with a fixed meaning build their message in `__init__` from keyword
@@ -36,6 +38,7 @@ from typing import Any
 
 __all__ = [
     "DecodeError",
+    "DiskFullError",
     "EncodeError",
     "InvalidInputError",
     "InvalidKeyError",
@@ -47,6 +50,7 @@ __all__ = [
     "StorageError",
     "StoreBusyError",
     "StoreClosedError",
+    "StoreCorruptedError",
     "StoreError",
     "StoreFullError",
     "TableBusyError",
@@ -221,6 +225,49 @@ class DecodeError(StoreError):
 
 class StorageError(StoreError):
     """Raised for an LMDB failure with no more precise meaning."""
+
+
+class DiskFullError(StorageError):
+    """Raised when the disk holding a table (or the catalog) has no space left.
+
+    Nothing of the op that failed was written. Free space on that disk (or
+    raise the quota), then retry.
+    """
+
+    def __init__(self, what: str, *, path: str, table: str | None = None) -> None:
+        where = "" if table is None else f"table {table!r}: "
+        super().__init__(
+            f"{where}{what}: the disk holding {path} is full (or over quota); "
+            "free space on it, then retry",
+            table=table,
+        )
+        self.path = path
+
+
+class StoreCorruptedError(StorageError):
+    """Raised instead of serving a damaged table (or catalog) file.
+
+    Opening checks that LMDB's last page lies inside the data file (reading
+    past it would kill the process with SIGBUS); after an unclean shutdown a
+    NONE table's whole B-tree is verified; `StoreDirectory.check()` verifies
+    on demand.
+    """
+
+    def __init__(self, *, path: str, problem: str, table: str | None = None) -> None:
+        if table is None:
+            message = (
+                f"the store's catalog at {path} is damaged: {problem}; restore "
+                "the store directory from a backup"
+            )
+        else:
+            message = (
+                f"table {table!r} is damaged: {problem}; restore its directory "
+                f"{path} from a backup, or, if its data is disposable, remove "
+                "that directory (the table then reopens empty)"
+            )
+        super().__init__(message, table=table)
+        self.path = path
+        self.problem = problem
 
 
 def _rebuild_error(cls: type[StoreError], message: str) -> StoreError:

@@ -41,6 +41,11 @@ class GroupHost(Protocol):
         ...
 
     @property
+    def path(self) -> str:
+        """The table's directory."""
+        ...
+
+    @property
     def codecs(self) -> TableCodecs:
         """The table's codecs; ops must have been built with equal ones."""
         ...
@@ -137,7 +142,9 @@ def run_group(host: GroupHost, requests: Requests) -> list[Outcome]:
             while done < len(requests):
                 done = _run_writes(host, requests, outcomes, done)
     except (StoreError, lmdb.Error) as exc:
-        failed = Outcome(error=translate(exc, what="group failed", table=host.name))
+        failed = Outcome(
+            error=translate(exc, what="group failed", table=host.name, path=host.path)
+        )
         outcomes = [failed if o is None else o for o in outcomes]
     return outcomes  # type: ignore[return-value]
 
@@ -186,7 +193,9 @@ def _run_writes(
         except lmdb.MapFullError:
             commit_full = True  # nothing of this group landed
         except lmdb.Error as exc:
-            error = translate(exc, what="commit failed", table=host.name)
+            error = translate(
+                exc, what="commit failed", table=host.name, path=host.path
+            )
             for i in range(start, index):
                 outcomes[i] = Outcome(error=error)
         if not (map_full or commit_full):
@@ -231,7 +240,9 @@ def grow(host: GroupHost, full_size: int) -> None:
         try:
             env.set_mapsize(new_size)
         except lmdb.Error as exc:
-            raise translate(exc, what="cannot grow", table=host.name) from exc
+            raise translate(
+                exc, what="cannot grow", table=host.name, path=host.path
+            ) from exc
 
 
 def _run_one(

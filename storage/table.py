@@ -71,7 +71,9 @@ class Table:
             make_directory(path)
             self._lock = TableLock(path, self.name)
         except OSError as exc:
-            raise translate(exc, what="cannot open", table=self.name) from exc
+            raise translate(
+                exc, what="cannot open", table=self.name, path=path
+            ) from exc
         try:
             # Holding the lock, no other process compacts: its scratch
             # directory, if any, is what a crash left behind.
@@ -89,7 +91,10 @@ class Table:
 
     def _open(self, map_size: int) -> lmdb.Environment:
         return open_environment(
-            self.path, sync=self.durability is Durability.SYNC, map_size=map_size
+            self.path,
+            sync=self.durability is Durability.SYNC,
+            map_size=map_size,
+            table=self.name,
         )
 
     def _new_headroom(self) -> Headroom | None:
@@ -179,7 +184,9 @@ class Table:
             try:
                 return fn(txn)
             except lmdb.Error as exc:
-                raise translate(exc, what="read failed", table=self.name) from exc
+                raise translate(
+                    exc, what="read failed", table=self.name, path=self.path
+                ) from exc
             finally:
                 txn.abort()
 
@@ -206,8 +213,12 @@ class Table:
                 finally:
                     self.gate.enter()
             except lmdb.Error as exc:
-                raise translate(exc, what="cannot begin", table=self.name) from exc
-        raise translate(lmdb.MapResizedError("begin"), what="begin", table=self.name)
+                raise translate(
+                    exc, what="cannot begin", table=self.name, path=self.path
+                ) from exc
+        raise translate(
+            lmdb.MapResizedError("begin"), what="begin", table=self.name, path=self.path
+        )
 
     def before_write(self) -> None:
         """Prepare the file for a write transaction that has just begun.
@@ -232,7 +243,9 @@ class Table:
             try:
                 self._env.sync(True)
             except lmdb.Error as exc:
-                raise translate(exc, what="sync failed", table=self.name) from exc
+                raise translate(
+                    exc, what="sync failed", table=self.name, path=self.path
+                ) from exc
 
     def stats(self) -> dict[str, Any]:
         """Return the record count and the file, used and map sizes, in bytes."""

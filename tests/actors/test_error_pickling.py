@@ -40,6 +40,9 @@ SAMPLES: dict[str, Any] = {
     "attempts": 3,
     "last_error": NotFoundError(table="users", key="k", op="search"),
     "ids": [3, 5],
+    "path": "/var/lib/store/tables/users",
+    "pid": 4343,
+    "problem": "its data file was truncated",
 }
 """A value for every `__init__` parameter name an error class of the tree uses."""
 
