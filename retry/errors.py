@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from storage import InvalidInputError, StoreError
 
@@ -68,6 +68,11 @@ class RetriesExhaustedError(StoreError):
         self.dead_letter = dead_letter
         self.written = dead_letter is not None and problem is None
         self.__cause__ = last_error
+
+    def __setstate__(self, state: dict[str, Any] | None) -> None:
+        """Restore the fields after unpickling, and `last_error` as the cause."""
+        super().__setstate__(state)
+        self.__cause__ = self.last_error
 
 
 class UnknownDeadLetterError(InvalidInputError):

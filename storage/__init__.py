@@ -4,11 +4,13 @@ import logging as _logging
 
 from storage.catalog import Catalog, TableInfo
 from storage.codecs import (
+    MAX_KEY_SIZE,
     BytesCodec,
     Codec,
     IntCodec,
     JsonCodec,
     StrCodec,
+    TableCodecs,
     get_codec,
     register_codec,
     registered_formats,
@@ -21,6 +23,7 @@ from storage.directory import (
 from storage.durability import Durability
 from storage.errors import (
     DecodeError,
+    DiskFullError,
     EncodeError,
     InvalidInputError,
     InvalidKeyError,
@@ -32,8 +35,10 @@ from storage.errors import (
     StorageError,
     StoreBusyError,
     StoreClosedError,
+    StoreCorruptedError,
     StoreError,
     StoreFullError,
+    TableBusyError,
     TableExistsError,
     TransientError,
     UnknownFormatError,
@@ -46,6 +51,7 @@ from storage.operations import (
     Compact,
     Count,
     Exists,
+    HasCodecs,
     Insert,
     Operation,
     OpType,
@@ -58,7 +64,7 @@ from storage.operations import (
     build_operation,
 )
 from storage.session import TableSession
-from storage.table import MAX_KEY_SIZE, Table
+from storage.table import Table
 
 __all__ = [
     "DEFAULT_INITIAL_MAP_SIZE",
@@ -73,9 +79,11 @@ __all__ = [
     "Compact",
     "Count",
     "DecodeError",
+    "DiskFullError",
     "Durability",
     "EncodeError",
     "Exists",
+    "HasCodecs",
     "Insert",
     "IntCodec",
     "InvalidInputError",
@@ -95,11 +103,14 @@ __all__ = [
     "StorageError",
     "StoreBusyError",
     "StoreClosedError",
+    "StoreCorruptedError",
     "StoreDirectory",
     "StoreError",
     "StoreFullError",
     "StrCodec",
     "Table",
+    "TableBusyError",
+    "TableCodecs",
     "TableExistsError",
     "TableInfo",
     "TableSession",

@@ -46,7 +46,18 @@ class Catalog:
     """The durable list of a store's tables and their formats; thread-safe."""
 
     def __init__(self, path: str) -> None:
-        make_directory(path)
+        """Open the catalog in directory `path`, creating it if needed.
+
+        Raises:
+            DiskFullError: if there is no space to create it.
+            StoreCorruptedError: if its file is damaged.
+            StorageError: if it cannot be opened for another reason.
+        """
+        try:
+            make_directory(path)
+        except OSError as exc:
+            raise translate(exc, what="cannot create the catalog", path=path) from exc
+        self.path = path
         self._env = open_environment(path, sync=True, map_size=_CATALOG_MAP_SIZE)
         self._lock = threading.Lock()
         self._closed = False
@@ -59,7 +70,9 @@ class Catalog:
                     bytes(k).decode(): TableInfo.from_json(v) for k, v in txn.cursor()
                 }
         except lmdb.Error as exc:
-            raise translate(exc, what="cannot read the catalog") from exc
+            raise translate(
+                exc, what="cannot read the catalog", path=self.path
+            ) from exc
         except (ValueError, TypeError, KeyError) as exc:
             raise StorageError(f"the store's catalog is damaged: {exc}") from exc
 
@@ -96,7 +109,9 @@ class Catalog:
                     else:
                         txn.put(name.encode(), info.to_json())
             except lmdb.Error as exc:
-                raise translate(exc, what=f"cannot record table {name!r}") from exc
+                raise translate(
+                    exc, what=f"cannot record table {name!r}", path=self.path
+                ) from exc
             self._tables[name] = info
         return info
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import threading
 from typing import Any
 
-from storage._lmdb import make_directory
+from storage._lmdb import make_directory, translate
 from storage.catalog import Catalog, TableInfo
 from storage.codecs import get_codec
 from storage.durability import Durability
@@ -84,6 +85,10 @@ class StoreDirectory:
             make_directory(self.path)
             make_directory(os.path.join(self.path, _TABLES_DIR))
         except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise translate(
+                    exc, what="cannot create the store directory", path=self.path
+                ) from exc
             raise StorageError(
                 f"cannot create store directory {self.path}: {exc.strerror}; "
                 "check its permissions or choose another path"

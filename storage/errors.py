@@ -8,6 +8,7 @@ StoreError
   KeyExistsError            insert of a key that is present
   NotFoundError             update/remove/search of a key that is absent
   StoreFullError            the table reached its configured maximum size
+  TableBusyError            compaction of a table another process has open
   StoreClosedError          an op on a closed store, table or session
   OpVetoedError             an in-transaction function returned False
   InvalidInputError         bad input, refused before any transaction (also ValueError)
@@ -20,17 +21,24 @@ StoreError
     InvalidOptionError
   DecodeError               a stored value the codec cannot decode
   StorageError              any other LMDB failure, translated
+    DiskFullError           no space left on the disk (or over quota)
+    StoreCorruptedError     a damaged table (or catalog) file
 ```
 
 Errors with a fixed meaning build their message in `__init__` from keyword
 context and keep that context as attributes (`table`, `key`), so handlers and
-dead letters read fields, not strings.
+dead letters read fields, not strings. Every error pickles with its message,
+its fields and its notes (see `StoreError.__reduce__`): errors cross process
+boundaries (multiprocessing, Ray, logging handlers).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "DecodeError",
+    "DiskFullError",
     "EncodeError",
     "InvalidInputError",
     "InvalidKeyError",
@@ -42,8 +50,10 @@ __all__ = [
     "StorageError",
     "StoreBusyError",
     "StoreClosedError",
+    "StoreCorruptedError",
     "StoreError",
     "StoreFullError",
+    "TableBusyError",
     "TableExistsError",
     "TransientError",
     "UnknownFormatError",
@@ -60,6 +70,19 @@ class StoreError(Exception):
         super().__init__(message)
         self.table = table
         self.key = key
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as class, message and fields, never calling `__init__` again.
+
+        Subclasses build their message in an `__init__` with keyword-only
+        context, which pickle's default (calling the class with `args`)
+        cannot call. The instance `__dict__` carries the fields (`table`,
+        `key`, `op`, ...) and `__notes__`; unpickling restores it through
+        `__setstate__`. `__cause__` and the traceback do not travel, as
+        with any pickled exception.
+        """
+        message = self.args[0] if len(self.args) == 1 else str(self)
+        return (_rebuild_error, (type(self), message), self.__dict__)
 
 
 class TransientError(StoreError):
@@ -110,6 +133,25 @@ class StoreFullError(StoreError):
             table=table,
         )
         self.max_map_size = max_map_size
+
+
+class TableBusyError(StoreError):
+    """Raised by `compact()` while another process has the table open.
+
+    Compaction replaces the table's file; a process that has the old file
+    open would go on writing into it, and its writes would be lost.
+    """
+
+    def __init__(self, *, table: str, pid: int | None = None) -> None:
+        # The holder's pid is unknown when its record is missing (it was
+        # opened by an older version, or the record could not be written).
+        who = f"pid {pid}" if pid is not None else "pid unknown"
+        super().__init__(
+            f"table {table!r} is open in another process ({who}); close it "
+            "there, or compact from that process",
+            table=table,
+        )
+        self.pid = pid
 
 
 class StoreClosedError(StoreError):
@@ -183,3 +225,53 @@ class DecodeError(StoreError):
 
 class StorageError(StoreError):
     """Raised for an LMDB failure with no more precise meaning."""
+
+
+class DiskFullError(StorageError):
+    """Raised when the disk holding a table (or the catalog) has no space left.
+
+    Nothing of the op that failed was written. Free space on that disk (or
+    raise the quota), then retry.
+    """
+
+    def __init__(self, what: str, *, path: str, table: str | None = None) -> None:
+        where = "" if table is None else f"table {table!r}: "
+        super().__init__(
+            f"{where}{what}: the disk holding {path} is full (or over quota); "
+            "free space on it, then retry",
+            table=table,
+        )
+        self.path = path
+
+
+class StoreCorruptedError(StorageError):
+    """Raised instead of serving a damaged table (or catalog) file.
+
+    Opening checks that LMDB's last page lies inside the data file (reading
+    past it would kill the process with SIGBUS); after an unclean shutdown a
+    NONE table's whole B-tree is verified; `StoreDirectory.check()` verifies
+    on demand.
+    """
+
+    def __init__(self, *, path: str, problem: str, table: str | None = None) -> None:
+        if table is None:
+            message = (
+                f"the store's catalog at {path} is damaged: {problem}; restore "
+                "the store directory from a backup"
+            )
+        else:
+            message = (
+                f"table {table!r} is damaged: {problem}; restore its directory "
+                f"{path} from a backup, or, if its data is disposable, remove "
+                "that directory (the table then reopens empty)"
+            )
+        super().__init__(message, table=table)
+        self.path = path
+        self.problem = problem
+
+
+def _rebuild_error(cls: type[StoreError], message: str) -> StoreError:
+    """Return a `cls` carrying `message`, without calling `cls.__init__`."""
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    return error

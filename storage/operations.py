@@ -2,7 +2,9 @@
 
 An operation is built on the caller's thread, where bad input is refused
 before any transaction starts, and run later by a `TableSession` (or a
-group of them in one top-level transaction).
+group of them in one top-level transaction). It knows its table only by its
+`TableCodecs`, so it pickles (as its type, its table's name and formats and
+its encoded fields) and can run in another process on that table.
 """
 
 from __future__ import annotations
@@ -10,18 +12,18 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from storage.codecs import TableCodecs
 from storage.errors import InvalidInputError, KeyExistsError, NotFoundError
 
 if TYPE_CHECKING:
     import lmdb
 
-    from storage.table import Table
-
 __all__ = [
     "BeforeCommit",
     "Compact",
+    "HasCodecs",
     "OpType",
     "Operation",
     "Outcome",
@@ -69,34 +71,73 @@ class Outcome:
         return self.error is None
 
 
+class HasCodecs(Protocol):
+    """Anything that holds a table's codecs, such as a `Table`."""
+
+    @property
+    def codecs(self) -> TableCodecs:
+        """The table's name, formats and codecs."""
+        ...
+
+
+_slot_names: dict[type[Operation], tuple[str, ...]] = {}
+
+
 class Operation:
-    """One request against one table, its key and value already encoded."""
+    """One request against one table, its key and value already encoded.
+
+    `codecs` names the table. Pickled, an operation keeps its type, its
+    table's name and formats, `key` (the caller's key, for error messages)
+    and its encoded fields; the caller's `value` stays behind (it is None
+    after unpickling) and nothing is encoded again. Unpickled, it holds a
+    `TableCodecs` rebuilt from the formats (`get_codec`).
+    """
 
     type: ClassVar[OpType]
     writes: ClassVar[bool] = True
-    __slots__ = ("key", "table")
+    __slots__ = ("codecs", "key")
 
-    def __init__(self, table: Table, key: Any = None) -> None:
-        self.table = table
+    def __init__(self, codecs: TableCodecs, key: Any = None) -> None:
+        self.codecs = codecs
         self.key = key
 
     def run(self, txn: lmdb.Transaction[bytes]) -> Any:
         """Apply the op in `txn` and return its result."""
         raise NotImplementedError
 
+    def __getstate__(self) -> dict[str, Any]:
+        names = _slot_names.get(type(self))
+        if names is None:
+            names = tuple(
+                name
+                for cls in type(self).__mro__
+                for name in getattr(cls, "__slots__", ())
+                if name != "value"
+            )
+            _slot_names[type(self)] = names
+        return {name: getattr(self, name) for name in names if hasattr(self, name)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} table={self.table.name!r} key={self.key!r}>"
+        return f"<{type(self).__name__} table={self.codecs.name!r} key={self.key!r}>"
 
 
 class _KeyValueOp(Operation):
     __slots__ = ("key_bytes", "value", "value_bytes")
 
-    def __init__(self, table: Table, key: Any, value: Any) -> None:
-        self.table = table  # not super().__init__(): this runs once per op
+    def __init__(self, codecs: TableCodecs, key: Any, value: Any) -> None:
+        self.codecs = codecs  # not super().__init__(): this runs once per op
         self.key = key
         self.value = value
-        self.key_bytes = table.encode_key(key)
-        self.value_bytes = table.encode_value(value)
+        self.key_bytes = codecs.encode_key(key)
+        self.value_bytes = codecs.encode_value(value)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.value = None  # the caller's value does not cross; its bytes do
+        super().__setstate__(state)
 
 
 class Insert(_KeyValueOp):
@@ -107,7 +148,7 @@ class Insert(_KeyValueOp):
 
     def run(self, txn: lmdb.Transaction[bytes]) -> None:
         if not txn.put(self.key_bytes, self.value_bytes, overwrite=False):
-            raise KeyExistsError(table=self.table.name, key=self.key)
+            raise KeyExistsError(table=self.codecs.name, key=self.key)
 
 
 class Update(_KeyValueOp):
@@ -118,7 +159,7 @@ class Update(_KeyValueOp):
 
     def run(self, txn: lmdb.Transaction[bytes]) -> None:
         if txn.get(self.key_bytes) is None:
-            raise NotFoundError(table=self.table.name, key=self.key, op="update")
+            raise NotFoundError(table=self.codecs.name, key=self.key, op="update")
         txn.put(self.key_bytes, self.value_bytes)
 
 
@@ -129,11 +170,13 @@ class Upsert(_KeyValueOp):
     __slots__ = ()
 
     @classmethod
-    def encoded(cls, table: Table, key_bytes: bytes, value_bytes: bytes) -> Upsert:
-        """Return an upsert of bytes already encoded (and checked) for `table`."""
+    def encoded(
+        cls, codecs: TableCodecs, key_bytes: bytes, value_bytes: bytes
+    ) -> Upsert:
+        """Return an upsert of bytes already encoded (and checked) by `codecs`."""
         op = cls.__new__(cls)
-        op.table = table
-        op.key = table.decode_key(key_bytes)
+        op.codecs = codecs
+        op.key = codecs.decode_key(key_bytes)
         op.value = None
         op.key_bytes = key_bytes
         op.value_bytes = value_bytes
@@ -146,10 +189,10 @@ class Upsert(_KeyValueOp):
 class _KeyOp(Operation):
     __slots__ = ("key_bytes",)
 
-    def __init__(self, table: Table, key: Any) -> None:
-        self.table = table  # not super().__init__(): this runs once per op
+    def __init__(self, codecs: TableCodecs, key: Any) -> None:
+        self.codecs = codecs  # not super().__init__(): this runs once per op
         self.key = key
-        self.key_bytes = table.encode_key(key)
+        self.key_bytes = codecs.encode_key(key)
 
 
 class Remove(_KeyOp):
@@ -160,7 +203,7 @@ class Remove(_KeyOp):
 
     def run(self, txn: lmdb.Transaction[bytes]) -> None:
         if not txn.delete(self.key_bytes):
-            raise NotFoundError(table=self.table.name, key=self.key, op="remove")
+            raise NotFoundError(table=self.codecs.name, key=self.key, op="remove")
 
 
 class Search(_KeyOp):
@@ -173,8 +216,8 @@ class Search(_KeyOp):
     def run(self, txn: lmdb.Transaction[bytes]) -> Any:
         data = txn.get(self.key_bytes)
         if data is None:
-            raise NotFoundError(table=self.table.name, key=self.key, op="search")
-        return self.table.decode_value(data)
+            raise NotFoundError(table=self.codecs.name, key=self.key, op="search")
+        return self.codecs.decode_value(data)
 
 
 class Exists(_KeyOp):
@@ -212,7 +255,7 @@ class Scan(Operation):
 
     def __init__(
         self,
-        table: Table,
+        codecs: TableCodecs,
         *,
         prefix: Any = None,
         start: Any = None,
@@ -220,23 +263,23 @@ class Scan(Operation):
         limit: int | None = None,
         reverse: bool = False,
     ) -> None:
-        super().__init__(table, prefix)
+        super().__init__(codecs, prefix)
         if limit is not None and (
             isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
         ):
             raise InvalidInputError(
                 f"scan limit must be an int >= 0 or None, not {limit!r}",
-                table=table.name,
+                table=codecs.name,
             )
-        self._prefix = table.encode_prefix(prefix) if prefix is not None else b""
-        self._start = table.encode_key(start) if start is not None else None
-        self._end = table.encode_key(end) if end is not None else None
+        self._prefix = codecs.encode_prefix(prefix) if prefix is not None else b""
+        self._start = codecs.encode_key(start) if start is not None else None
+        self._end = codecs.encode_key(end) if end is not None else None
         self._limit = limit
         self._reverse = bool(reverse)
 
     def run(self, txn: lmdb.Transaction[bytes]) -> list[tuple[Any, Any]]:
         pairs = self._walk(txn)
-        decode_key, decode_value = self.table.decode_key, self.table.decode_value
+        decode_key, decode_value = self.codecs.decode_key, self.codecs.decode_value
         return [(decode_key(k), decode_value(v)) for k, v in pairs]
 
     def _walk(self, txn: lmdb.Transaction[bytes]) -> list[tuple[bytes, bytes]]:
@@ -304,19 +347,19 @@ class Batch(Operation):
     type = OpType.BATCH
     __slots__ = ("ops", "pairs")
 
-    def __init__(self, table: Table, writes: Iterable[Sequence[Any]]) -> None:
-        super().__init__(table, None)
+    def __init__(self, codecs: TableCodecs, writes: Iterable[Sequence[Any]]) -> None:
+        super().__init__(codecs, None)
         if isinstance(writes, str | bytes) or not isinstance(writes, Iterable):
             raise InvalidInputError(
                 "batch takes a list of (kind, key[, value]) tuples, "
                 f"not {type(writes).__name__}",
-                table=table.name,
+                table=codecs.name,
             )
         # A batch of only upserts (the common case) is kept as encoded pairs,
         # which LMDB takes in one putmulti() call; anything else as ops.
         pairs: list[tuple[bytes, bytes]] | None = []
         ops: list[Operation] = []
-        encode_key, encode_value = table.encode_key, table.encode_value
+        encode_key, encode_value = codecs.encode_key, codecs.encode_value
         for index, item in enumerate(writes):
             if (
                 pairs is not None
@@ -326,12 +369,12 @@ class Batch(Operation):
             ):
                 pairs.append((encode_key(item[1]), encode_value(item[2])))
                 continue
-            op = _batch_item(table, index, item)
+            op = _batch_item(codecs, index, item)
             if pairs is not None and type(op) is Upsert:
                 pairs.append((op.key_bytes, op.value_bytes))
                 continue
             if pairs is not None:
-                ops = [Upsert.encoded(table, k, v) for k, v in pairs]
+                ops = [Upsert.encoded(codecs, k, v) for k, v in pairs]
                 pairs = None
             ops.append(op)
         self.pairs = pairs
@@ -360,11 +403,11 @@ class Batch(Operation):
         return len(self.ops)
 
 
-def _batch_item(table: Table, index: int, item: Any) -> Operation:
+def _batch_item(codecs: TableCodecs, index: int, item: Any) -> Operation:
     if not isinstance(item, tuple | list) or not item:
         raise InvalidInputError(
             f"batch item {index} must be a (kind, key[, value]) tuple, not {item!r}",
-            table=table.name,
+            table=codecs.name,
         )
     kind, *args = item
     op_class = _BATCH_KINDS.get(kind) if isinstance(kind, str) else None
@@ -372,15 +415,15 @@ def _batch_item(table: Table, index: int, item: Any) -> Operation:
         raise InvalidInputError(
             f"batch item {index}: unknown kind {kind!r}; use one of "
             f"{sorted(_BATCH_KINDS)}",
-            table=table.name,
+            table=codecs.name,
         )
     expected = 1 if op_class is Remove else 2
     if len(args) != expected:
         shape = "('remove', key)" if expected == 1 else f"({kind!r}, key, value)"
         raise InvalidInputError(
-            f"batch item {index}: expected {shape}, got {item!r}", table=table.name
+            f"batch item {index}: expected {shape}, got {item!r}", table=codecs.name
         )
-    return op_class(table, *args)
+    return op_class(codecs, *args)
 
 
 class Compact(Operation):
@@ -393,19 +436,19 @@ class Compact(Operation):
     type = OpType.COMPACT
     __slots__ = ()
 
-    def __init__(self, table: Table) -> None:
-        super().__init__(table, None)
+    def __init__(self, codecs: TableCodecs) -> None:
+        super().__init__(codecs, None)
 
     def run(self, txn: lmdb.Transaction[bytes]) -> Any:
         raise InvalidInputError(
             "compact is not run inside a transaction; give it to "
             "TableSession.run_group()",
-            table=self.table.name,
+            table=self.codecs.name,
         )
 
 
 def build_operation(
-    table: Table,
+    table: TableCodecs | HasCodecs,
     op_type: OpType | str,
     key: Any = None,
     value: Any = None,
@@ -418,38 +461,40 @@ def build_operation(
     scan's keyword `options` (`prefix`, `start`, `end`, `limit`,
     `reverse`), or nothing (count, compact). This is the one place an op
     type becomes an operation; it runs on the caller's thread, so bad input
-    is refused before any transaction starts.
+    is refused before any transaction starts. `table` is the table's
+    `TableCodecs`, or anything holding them (a `Table`).
 
     Raises:
         InvalidInputError: (or a subclass) for an unknown type, bad keys,
             values or options.
     """
+    codecs = table if isinstance(table, TableCodecs) else table.codecs
     if type(op_type) is not OpType:
         try:
             op_type = OpType(op_type)
         except ValueError:
             raise InvalidInputError(
                 f"unknown op type {op_type!r}; use one of {[t.value for t in OpType]}",
-                table=table.name,
+                table=codecs.name,
             ) from None
     if op_type is OpType.SCAN:
-        return Scan(table, **options)
+        return Scan(codecs, **options)
     if options:
         raise InvalidInputError(
-            f"{op_type.value}() takes no options {sorted(options)}", table=table.name
+            f"{op_type.value}() takes no options {sorted(options)}", table=codecs.name
         )
-    return _BUILDERS[op_type](table, key, value)
+    return _BUILDERS[op_type](codecs, key, value)
 
 
-_BUILDERS: dict[OpType, Callable[[Table, Any, Any], Operation]] = {
+_BUILDERS: dict[OpType, Callable[[TableCodecs, Any, Any], Operation]] = {
     OpType.INSERT: Insert,
     OpType.UPDATE: Update,
     OpType.UPSERT: Upsert,
-    OpType.REMOVE: lambda table, key, _: Remove(table, key),
-    OpType.SEARCH: lambda table, key, _: Search(table, key),
-    OpType.EXISTS: lambda table, key, _: Exists(table, key),
-    OpType.COUNT: lambda table, _, __: Count(table),
-    OpType.BATCH: lambda table, _, writes: Batch(table, writes),
-    OpType.COMPACT: lambda table, _, __: Compact(table),
+    OpType.REMOVE: lambda codecs, key, _: Remove(codecs, key),
+    OpType.SEARCH: lambda codecs, key, _: Search(codecs, key),
+    OpType.EXISTS: lambda codecs, key, _: Exists(codecs, key),
+    OpType.COUNT: lambda codecs, _, __: Count(codecs),
+    OpType.BATCH: lambda codecs, _, writes: Batch(codecs, writes),
+    OpType.COMPACT: lambda codecs, _, __: Compact(codecs),
 }
 """How each op type but SCAN (which takes options) is built from key and value."""

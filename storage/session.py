@@ -80,19 +80,16 @@ class TableSession:
         first, then the table is compacted, then the ops after it run as a
         group of their own.
 
+        An op unpickled from another process is accepted if its codecs
+        name this table with the same formats.
+
         Raises:
             InvalidInputError: if an op belongs to another table, or the
                 session is used from a thread that is not its own.
             StoreClosedError: if the table is closed.
         """
         self._check_thread()
-        for op, _ in requests:
-            if op.table is not self.table:
-                raise InvalidInputError(
-                    f"op for table {op.table.name!r} given to the session of "
-                    f"table {self.name!r}",
-                    table=self.name,
-                )
+        self.table.check_operations(requests)
         if self.table.is_closed:
             raise StoreClosedError("table", table=self.name)
         if not any(type(op) is Compact for op, _ in requests):
@@ -134,7 +131,7 @@ class TableSession:
         Raises:
             KeyExistsError: if `key` is present; use `update()` or `upsert()`.
         """
-        self.run(Insert(self.table, key, value), before_commit)
+        self.run(Insert(self.table.codecs, key, value), before_commit)
 
     def update(
         self, key: Any, value: Any, before_commit: BeforeCommit | None = None
@@ -144,13 +141,13 @@ class TableSession:
         Raises:
             NotFoundError: if `key` is absent; use `insert()` or `upsert()`.
         """
-        self.run(Update(self.table, key, value), before_commit)
+        self.run(Update(self.table.codecs, key, value), before_commit)
 
     def upsert(
         self, key: Any, value: Any, before_commit: BeforeCommit | None = None
     ) -> None:
         """Write a record, replacing any present one."""
-        self.run(Upsert(self.table, key, value), before_commit)
+        self.run(Upsert(self.table.codecs, key, value), before_commit)
 
     def remove(self, key: Any, before_commit: BeforeCommit | None = None) -> None:
         """Delete a record.
@@ -158,7 +155,7 @@ class TableSession:
         Raises:
             NotFoundError: if `key` is absent.
         """
-        self.run(Remove(self.table, key), before_commit)
+        self.run(Remove(self.table.codecs, key), before_commit)
 
     def search(self, key: Any) -> Any:
         """Return the value stored under `key`.
@@ -166,15 +163,15 @@ class TableSession:
         Raises:
             NotFoundError: if `key` is absent.
         """
-        return self.run(Search(self.table, key))
+        return self.run(Search(self.table.codecs, key))
 
     def exists(self, key: Any) -> bool:
         """Return whether `key` is present."""
-        return bool(self.run(Exists(self.table, key)))
+        return bool(self.run(Exists(self.table.codecs, key)))
 
     def count(self) -> int:
         """Return the number of records."""
-        return int(self.run(Count(self.table)))
+        return int(self.run(Count(self.table.codecs)))
 
     def scan(
         self,
@@ -190,7 +187,7 @@ class TableSession:
         exclusive; `limit` caps the number of pairs.
         """
         op = Scan(
-            self.table,
+            self.table.codecs,
             prefix=prefix,
             start=start,
             end=end,
@@ -213,7 +210,7 @@ class TableSession:
                 before anything is written.
             KeyExistsError, NotFoundError: from the write that failed.
         """
-        return int(self.run(Batch(self.table, writes), before_commit))
+        return int(self.run(Batch(self.table.codecs, writes), before_commit))
 
     def sync(self) -> None:
         """Flush the table's committed data to disk."""

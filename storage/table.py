@@ -1,35 +1,35 @@
-"""One table: its LMDB environment, its codecs and its growth."""
+"""One table: its LMDB environment and its codecs.
+
+Running groups of ops (and growing the map) is `storage.group_commit`'s
+job, compacting the file `storage.compaction`'s; `Table` gives both what
+they need through public names and delegates `run_group()` and `compact()`.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
-import stat
-import threading
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 import lmdb
 
+import storage.compaction as compaction
+import storage.group_commit as group_commit
 from storage._headroom import Headroom
 from storage._lmdb import (
-    DIR_MODE,
     ResizeGate,
+    fsync_directory,
     make_directory,
     open_environment,
     translate,
 )
+from storage._table_lock import TableLock
 from storage.catalog import TableInfo
-from storage.codecs import _short, decode_with, encode_with, get_codec
+from storage.codecs import MAX_KEY_SIZE, TableCodecs
 from storage.durability import Durability
-from storage.errors import (
-    InvalidKeyError,
-    OpVetoedError,
-    StoreClosedError,
-    StoreError,
-    StoreFullError,
-)
+from storage.errors import StoreClosedError
 from storage.operations import BeforeCommit, Operation, Outcome
 
 __all__ = ["MAX_KEY_SIZE", "Table"]
@@ -38,11 +38,7 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-MAX_KEY_SIZE = 511
-"""LMDB's default limit on an encoded key, in bytes."""
-
 _DATA_FILE = "data.mdb"
-_COMPACT_DIR = "compact.tmp"
 
 
 class Table:
@@ -65,28 +61,48 @@ class Table:
         self.info = info
         self.name = info.name
         self.max_map_size = max_map_size
-        self.key_codec = get_codec(info.key_format)
-        self.value_codec = get_codec(info.value_format)
-        self._gate = ResizeGate()
-        self._lock = threading.Lock()
+        self.codecs = TableCodecs(info.name, info.key_format, info.value_format)
+        self.key_codec = self.codecs.key_codec
+        self.value_codec = self.codecs.value_codec
+        self.data_file = os.path.join(path, _DATA_FILE)
+        self.gate = ResizeGate()
         self._closed = False
-        make_directory(path)
-        shutil.rmtree(os.path.join(path, _COMPACT_DIR), ignore_errors=True)
-        self._env = open_environment(
-            path,
-            sync=info.durability is Durability.SYNC,
-            map_size=min(initial_map_size, max_map_size),
+        try:
+            make_directory(path)
+            self._lock = TableLock(path, self.name)
+        except OSError as exc:
+            raise translate(
+                exc, what="cannot open", table=self.name, path=path
+            ) from exc
+        try:
+            # Holding the lock, no other process compacts: its scratch
+            # directory, if any, is what a crash left behind.
+            compaction.remove_scratch(path)
+            self._env = self._open(min(initial_map_size, max_map_size))
+            # Another process may have grown the map already; adopt its size.
+            self._env.set_mapsize(0)
+            self._headroom = self._new_headroom()
+            self._lock.register()
+            self._lock.forget_stale()
+            self._lock.share()
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _open(self, map_size: int) -> lmdb.Environment:
+        return open_environment(
+            self.path,
+            sync=self.durability is Durability.SYNC,
+            map_size=map_size,
+            table=self.name,
         )
-        # Another process may have grown the map already; adopt its size.
-        self._env.set_mapsize(0)
-        self._headroom = self._new_headroom()
 
     def _new_headroom(self) -> Headroom | None:
         """SYNC tables keep zeros ahead of their last page (see `Headroom`)."""
         if self.durability is not Durability.SYNC:
             return None
         page_size = int(self._env.stat()["psize"])
-        return Headroom(os.path.join(self.path, _DATA_FILE), page_size)
+        return Headroom(self.data_file, page_size)
 
     @property
     def durability(self) -> Durability:
@@ -98,86 +114,36 @@ class Table:
         """Whether `close()` was called."""
         return self._closed
 
-    # -- encoding (runs on the caller's thread, before any transaction) ----------
+    @property
+    def env(self) -> lmdb.Environment:
+        """The open LMDB environment.
+
+        For storage's group commit and compaction: use it only while holding
+        `gate` (shared for transactions, exclusive to resize or replace it).
+        """
+        return self._env
+
+    # -- encoding: kept for callers of the old API; use `codecs` ----------------
 
     def encode_key(self, key: Any) -> bytes:
-        """Return `key` encoded.
-
-        Raises:
-            InvalidKeyError: if it is of the wrong type, empty, or longer than
-                LMDB's 511-byte key limit once encoded.
-        """
-        try:
-            data = self.key_codec.encode(key)
-        except (TypeError, ValueError, OverflowError, RecursionError) as exc:
-            raise InvalidKeyError(
-                f"table {self.name!r}: invalid key {_short(key)} for key format "
-                f"{self.info.key_format!r}: {exc}",
-                table=self.name,
-                key=key,
-            ) from exc
-        if 0 < len(data) <= MAX_KEY_SIZE:
-            return data
-        if not data:
-            raise InvalidKeyError(
-                f"table {self.name!r}: empty key; keys must have 1 to "
-                f"{MAX_KEY_SIZE} bytes",
-                table=self.name,
-                key=key,
-            )
-        raise InvalidKeyError(
-            f"table {self.name!r}: key of {len(data)} bytes is over LMDB's "
-            f"{MAX_KEY_SIZE}-byte limit; use a shorter key (a hash, say)",
-            table=self.name,
-            key=key,
-        )
+        """Return `key` encoded; same as `codecs.encode_key` (use that)."""
+        return self.codecs.encode_key(key)
 
     def encode_prefix(self, prefix: Any) -> bytes:
-        """Return a scan prefix encoded; an empty prefix matches every key.
-
-        Raises:
-            InvalidKeyError: if the key format has no meaningful prefixes
-                (`int`) or the prefix has the wrong type.
-        """
-        if self.info.key_format in ("int", "json"):
-            # An int's bytes, or a JSON string's closing quote, make a byte
-            # prefix mean something else than the caller's prefix.
-            raise InvalidKeyError(
-                f"table {self.name!r}: {self.info.key_format} keys have no "
-                "prefixes; scan with start= and end= instead",
-                table=self.name,
-            )
-        try:
-            return self.key_codec.encode(prefix)
-        except (TypeError, ValueError, OverflowError, RecursionError) as exc:
-            raise InvalidKeyError(
-                f"table {self.name!r}: invalid prefix {_short(prefix)}: {exc}",
-                table=self.name,
-            ) from exc
+        """Return a scan prefix encoded; same as `codecs.encode_prefix` (use that)."""
+        return self.codecs.encode_prefix(prefix)
 
     def encode_value(self, value: Any) -> bytes:
-        """Return `value` encoded.
-
-        Raises:
-            EncodeError: if the table's value codec cannot encode it.
-        """
-        try:
-            return self.value_codec.encode(value)
-        except (TypeError, ValueError, OverflowError, RecursionError):
-            # Build the precise error (with the value shown) off the fast path.
-            return encode_with(self.value_codec, value, what="value", table=self.name)
+        """Return `value` encoded; same as `codecs.encode_value` (use that)."""
+        return self.codecs.encode_value(value)
 
     def decode_key(self, data: bytes) -> Any:
-        """Return the key stored as `data`."""
-        return decode_with(self.key_codec, data, what="key", table=self.name)
+        """Return the key stored as `data`; same as `codecs.decode_key` (use that)."""
+        return self.codecs.decode_key(data)
 
     def decode_value(self, data: bytes) -> Any:
-        """Return the value stored as `data`."""
-        try:
-            return self.value_codec.decode(data)
-        except (TypeError, ValueError):
-            # Build the precise error off the fast path.
-            return decode_with(self.value_codec, data, what="value", table=self.name)
+        """Return the value stored as `data`; same as `codecs.decode_value`."""
+        return self.codecs.decode_value(data)
 
     # -- transactions --------------------------------------------------------------
 
@@ -186,107 +152,25 @@ class Table:
     ) -> list[Outcome]:
         """Run each request in its own transaction, as one group; return outcomes.
 
-        Writes run as one top-level write transaction in which each op is a
-        nested (child) transaction that commits or aborts alone; one top-level
-        commit (one fsync on a SYNC table) makes the group durable. A group of
-        only reads shares one read transaction. An outcome is final when this
-        returns: if the top-level commit fails, every op it held fails with
-        that error.
-
-        When the map fills, what ran so far is committed, the map grows and
-        the op that hit the limit is redone; a `before_commit` function can
-        therefore run twice only if the top-level commit itself hits the limit.
-        At `max_map_size`, the ops that do not fit fail with `StoreFullError`
-        and the others still run. If a later pass cannot start (the table was
-        closed, the map could not grow), the ops it would have run fail with
-        that error and the ones already committed keep their outcomes: this
-        does not raise once anything may have committed.
+        See `storage.group_commit.run_group`: one child transaction per op,
+        one top-level commit; the map grows when it fills.
 
         Raises:
+            InvalidInputError: if an op belongs to another table.
             StoreClosedError: if the table is closed when the group starts.
         """
-        if self._closed:
-            raise StoreClosedError("table", table=self.name)
-        outcomes: list[Outcome | None] = [None] * len(requests)
-        try:
-            if not any(op.writes for op, _ in requests):
-                self._run_reads(requests, outcomes)
-            else:
-                done = 0
-                while done < len(requests):
-                    done = self._run_writes(requests, outcomes, done)
-        except (StoreError, lmdb.Error) as exc:
-            failed = Outcome(error=translate(exc, what="group failed", table=self.name))
-            outcomes = [failed if o is None else o for o in outcomes]
-        return outcomes  # type: ignore[return-value]
+        return group_commit.run_group(self, requests)
 
-    def _run_reads(
-        self,
-        requests: Sequence[tuple[Operation, BeforeCommit | None]],
-        outcomes: list[Outcome | None],
+    def check_operations(
+        self, requests: Sequence[tuple[Operation, BeforeCommit | None]]
     ) -> None:
-        with self._gate.shared():
-            txn = self._begin(write=False)
-            try:
-                for index, (op, before_commit) in enumerate(requests):
-                    outcomes[index] = _run_one(op, before_commit, txn)
-            finally:
-                txn.abort()
+        """Check that every op of `requests` was built for this table.
 
-    def _run_writes(
-        self,
-        requests: Sequence[tuple[Operation, BeforeCommit | None]],
-        outcomes: list[Outcome | None],
-        start: int,
-    ) -> int:
-        """Run requests from `start` in one top-level txn; return where it stopped."""
-        index = start
-        map_full = commit_full = False
-        with self._gate.shared():
-            parent = self._begin(write=True)
-            begin = self._env.begin
-            try:
-                if self._headroom is not None:
-                    self._headroom.keep(self._env)
-                for op, before_commit in requests[start:]:
-                    child = begin(write=True, parent=parent)
-                    outcome = _run_one(op, before_commit, child)
-                    if outcome.error is None:
-                        child.commit()
-                    elif isinstance(outcome.error, lmdb.MapFullError):
-                        child.abort()
-                        map_full = True
-                        break
-                    else:
-                        child.abort()
-                    outcomes[index] = outcome
-                    index += 1
-            except BaseException:
-                parent.abort()
-                raise
-            try:
-                parent.commit()
-            except lmdb.MapFullError:
-                commit_full = True  # nothing of this group landed
-            except lmdb.Error as exc:
-                error = translate(exc, what="commit failed", table=self.name)
-                for i in range(start, index):
-                    outcomes[i] = Outcome(error=error)
-            if not (map_full or commit_full):
-                return index
-            full_size = int(self._env.info()["map_size"])
-        try:
-            self._grow(full_size)
-        except StoreFullError as exc:
-            # At the maximum, what does not fit fails: the op that hit the
-            # limit, or every op the failed top-level commit held (none of
-            # them landed). Ops committed before keep their outcomes and the
-            # rest still run (they may fit), so no outcome is lost or wrong.
-            stop = max(index, start + 1) if commit_full else index + 1
-            for i in range(start if commit_full else index, stop):
-                outcomes[i] = Outcome(error=exc)
-            return stop
-        return start if commit_full else index
+        Raises:
+            InvalidInputError: for an op of another table (or of this table
+                with other formats).
+        """
+        group_commit.check_operations(self, requests)
 
     def read(self, fn: Callable[[lmdb.Transaction[bytes]], T]) -> T:
         """Run `fn` in one read transaction and return its result.
@@ -295,58 +179,55 @@ class Table:
             StoreClosedError: if the table is closed.
             StoreBusyError: if LMDB cannot start a reader now.
         """
-        with self._gate.shared():
-            txn = self._begin(write=False)
+        with self.gate.shared():
+            txn = self.begin(write=False)
             try:
                 return fn(txn)
             except lmdb.Error as exc:
-                raise translate(exc, what="read failed", table=self.name) from exc
+                raise translate(
+                    exc, what="read failed", table=self.name, path=self.path
+                ) from exc
             finally:
                 txn.abort()
 
-    def _begin(self, *, write: bool) -> lmdb.Transaction[bytes]:
-        """Begin a top-level transaction; the caller holds the gate shared."""
+    def begin(self, *, write: bool) -> lmdb.Transaction[bytes]:
+        """Begin a top-level transaction; the caller holds `gate` shared.
+
+        If another process grew the map, adopt its size and begin again.
+
+        Raises:
+            StoreClosedError: if the table is closed.
+            StoreBusyError: if LMDB cannot begin now (readers table full).
+        """
         for _ in range(3):
             if self._closed:
                 raise StoreClosedError("table", table=self.name)
             try:
                 return self._env.begin(write=write)
             except lmdb.MapResizedError:
-                # Another process grew the map: adopt its size and begin again.
-                self._gate.leave()
+                self.gate.leave()
                 try:
-                    with self._gate.exclusive():
+                    with self.gate.exclusive():
                         if not self._closed:
                             self._env.set_mapsize(0)
                 finally:
-                    self._gate.enter()
+                    self.gate.enter()
             except lmdb.Error as exc:
-                raise translate(exc, what="cannot begin", table=self.name) from exc
-        raise translate(lmdb.MapResizedError("begin"), what="begin", table=self.name)
+                raise translate(
+                    exc, what="cannot begin", table=self.name, path=self.path
+                ) from exc
+        raise translate(
+            lmdb.MapResizedError("begin"), what="begin", table=self.name, path=self.path
+        )
 
-    def _grow(self, full_size: int) -> None:
-        """Double the map that filled at `full_size` bytes, up to `max_map_size`.
+    def before_write(self) -> None:
+        """Prepare the file for a write transaction that has just begun.
 
-        If another thread grew the map meanwhile, this does nothing: the op
-        that hit the limit is redone in the larger map.
-
-        Raises:
-            StoreFullError: if the map is already at its maximum.
+        A SYNC table tops up its headroom (see `storage._headroom`). Call it
+        inside the write transaction, before anything is written in it.
         """
-        with self._gate.exclusive():
-            if self._closed:
-                raise StoreClosedError("table", table=self.name)
-            size = self._env.info()["map_size"]
-            if size > full_size:
-                return
-            if size >= self.max_map_size:
-                raise StoreFullError(table=self.name, max_map_size=self.max_map_size)
-            new_size = min(size * 2, self.max_map_size)
-            logger.debug("table %s: map grows to %d bytes", self.name, new_size)
-            try:
-                self._env.set_mapsize(new_size)
-            except lmdb.Error as exc:
-                raise translate(exc, what="cannot grow", table=self.name) from exc
+        if self._headroom is not None:
+            self._headroom.keep(self._env)
 
     # -- maintenance -----------------------------------------------------------
 
@@ -356,18 +237,20 @@ class Table:
         Raises:
             StoreClosedError: if the table is closed.
         """
-        with self._gate.shared():
+        with self.gate.shared():
             if self._closed:
                 raise StoreClosedError("table", table=self.name)
             try:
                 self._env.sync(True)
             except lmdb.Error as exc:
-                raise translate(exc, what="sync failed", table=self.name) from exc
+                raise translate(
+                    exc, what="sync failed", table=self.name, path=self.path
+                ) from exc
 
     def stats(self) -> dict[str, Any]:
         """Return the record count and the file, used and map sizes, in bytes."""
         entries = self.read(lambda txn: int(txn.stat()["entries"]))
-        with self._gate.shared():
+        with self.gate.shared():
             map_size = int(self._env.info()["map_size"])
         return {
             "records": entries,
@@ -390,80 +273,69 @@ class Table:
         Raises:
             StoreClosedError: if the table is closed.
         """
-        with self._gate.shared():
+        with self.gate.shared():
             if self._closed:
                 raise StoreClosedError("table", table=self.name)
-            return self._used_bytes()
+            return self.used_bytes()
 
-    def _used_bytes(self) -> int:
-        """`used_size()` for a caller that holds the gate."""
+    def used_bytes(self) -> int:
+        """Return `used_size()` for a caller that holds `gate`."""
         info = self._env.info()
         return (int(info["last_pgno"]) + 1) * int(self._env.stat()["psize"])
 
     def file_size(self) -> int:
         """Return the size of the table's data file, in bytes."""
         try:
-            return os.path.getsize(os.path.join(self.path, _DATA_FILE))
+            return os.path.getsize(self.data_file)
         except OSError:
             return 0
 
     def compact(self) -> int:
         """Rewrite the data file without its free pages; return bytes reclaimed.
 
-        The bytes reclaimed are those of the free pages: the used size before
-        less the file's size after. A SYNC table's headroom (see `used_size`)
-        goes too, but is not counted: the next writes bring it back.
-
-        The compacted copy replaces the file by an atomic rename, so a crash
-        leaves either the old file or the new one. Transactions of this
-        process wait while it runs; do not compact a table that another
+        See `storage.compaction.compact`. Do not compact a table that another
         process has open.
 
         Raises:
             StoreClosedError: if the table is closed.
             StorageError: if the copy fails (the old file is kept).
         """
-        scratch = os.path.join(self.path, _COMPACT_DIR)
-        with self._gate.exclusive():
-            if self._closed:
-                raise StoreClosedError("table", table=self.name)
-            before = self._used_bytes()
-            map_size = self._env.info()["map_size"]
-            shutil.rmtree(scratch, ignore_errors=True)
-            os.mkdir(scratch, DIR_MODE)
-            env_closed = False
-            try:
-                self._env.copy(scratch, compact=True)
-                # The copy is created 0o666 less the umask: give it the old
-                # file's mode before it takes the old file's place.
-                os.chmod(
-                    os.path.join(scratch, _DATA_FILE),
-                    stat.S_IMODE(os.stat(os.path.join(self.path, _DATA_FILE)).st_mode),
-                )
-                _fsync_file(os.path.join(scratch, _DATA_FILE))
-                self._env.close()
-                env_closed = True
-                os.replace(
-                    os.path.join(scratch, _DATA_FILE),
-                    os.path.join(self.path, _DATA_FILE),
-                )
-                _fsync_dir(self.path)
-            except (lmdb.Error, OSError) as exc:
-                raise translate(exc, what="compact failed", table=self.name) from exc
-            finally:
-                shutil.rmtree(scratch, ignore_errors=True)
-                if env_closed:
-                    self._env = open_environment(
-                        self.path,
-                        sync=self.durability is Durability.SYNC,
-                        map_size=map_size,
-                    )
-                    self._headroom = self._new_headroom()
-        return max(0, before - self.file_size())
+        return compaction.compact(self)
+
+    def hold_alone(self) -> AbstractContextManager[None]:
+        """Hold the table alone among processes for the block, or refuse at once.
+
+        While a process has the table open it holds the table's lock shared;
+        this takes it exclusively without waiting.
+
+        Raises:
+            TableBusyError: (on entering) if another process has the table
+                open, naming its pid where known.
+        """
+        return self._lock.exclusive()
+
+    def replace_data_file(self, new_file: str) -> None:
+        """Close the environment, rename `new_file` over the data file, reopen.
+
+        The rename is made durable (the directory is synced). The
+        environment is reopened with the same map size even if the rename
+        fails. The caller holds `gate` exclusively.
+
+        Raises:
+            OSError: if the rename or the sync fails.
+        """
+        map_size = int(self._env.info()["map_size"])
+        self._env.close()
+        try:
+            os.replace(new_file, self.data_file)
+            fsync_directory(self.path)
+        finally:
+            self._env = self._open(map_size)
+            self._headroom = self._new_headroom()
 
     def close(self) -> None:
         """Sync if needed and close the environment; safe to call twice."""
-        with self._gate.exclusive():
+        with self.gate.exclusive():
             if self._closed:
                 return
             self._closed = True
@@ -472,41 +344,7 @@ class Table:
                     self._env.sync(True)
             finally:
                 self._env.close()
+                self._lock.release()
 
     def __repr__(self) -> str:
         return f"<Table {self.name!r} at {self.path!r}>"
-
-
-def _run_one(
-    op: Operation, before_commit: BeforeCommit | None, txn: lmdb.Transaction[bytes]
-) -> Outcome:
-    """Run `op` and its `before_commit` in `txn`; the caller commits or aborts."""
-    try:
-        result = op.run(txn)
-        if before_commit is not None and before_commit(result) is False:
-            raise OpVetoedError(table=op.table.name, key=op.key)
-    except lmdb.MapFullError as exc:
-        return Outcome(error=exc)  # the caller grows the map and redoes the op
-    except lmdb.Error as exc:
-        return Outcome(error=translate(exc, what="op failed", table=op.table.name))
-    except BaseException as exc:  # noqa: BLE001 - the op's own error is its outcome
-        # Even SystemExit from user code in a callback fails only its op: it
-        # must not unwind a worker in the middle of a transaction.
-        return Outcome(error=exc)
-    return Outcome(result=result)
-
-
-def _fsync_file(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

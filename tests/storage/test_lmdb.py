@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import threading
 from pathlib import Path
 
@@ -9,9 +10,11 @@ import lmdb
 import pytest
 
 from storage import (
+    DiskFullError,
     StorageError,
     StoreBusyError,
     StoreClosedError,
+    StoreCorruptedError,
     StoreError,
     StoreFullError,
 )
@@ -24,9 +27,13 @@ from storage._lmdb import ResizeGate, directory_size, open_environment, translat
         (lmdb.ReadersFullError("x"), StoreBusyError, "readers table is full"),
         (lmdb.MapResizedError("x"), StoreBusyError, "another process grew the map"),
         (lmdb.ReadonlyError("x"), StorageError, "the store is read-only"),
-        (lmdb.DiskError("x"), StorageError, "disk error"),
-        (OSError("x"), StorageError, "disk error"),
-        (lmdb.CorruptedError("x"), StorageError, "CorruptedError"),
+        (lmdb.DiskError("x"), DiskFullError, "is full (or over quota); free space"),
+        (OSError(errno.ENOSPC, "full"), DiskFullError, "free space on it"),
+        (OSError(errno.EDQUOT, "quota"), DiskFullError, "free space on it"),
+        (lmdb.Error("mdb_txn_commit: Disk quota exceeded"), DiskFullError, "full"),
+        (OSError("x"), StorageError, "op failed: x"),
+        (lmdb.CorruptedError("x"), StoreCorruptedError, "is damaged"),
+        (lmdb.PageNotFoundError("x"), StoreCorruptedError, "is damaged"),
         (lmdb.Error("Attempt to operate on closed object"), StoreClosedError, "closed"),
     ],
 )

@@ -453,7 +453,7 @@ def test_a_pass_that_cannot_start_fails_only_the_ops_not_yet_committed(
 
     # Fault injection on the real table: the first map fills mid-group and
     # growing it fails; the ops committed before keep their outcomes.
-    monkeypatch.setattr(table, "_grow", cannot_grow)
+    monkeypatch.setattr("storage.group_commit.grow", cannot_grow)
     requests = [
         (build_operation(table, "insert", f"k{i:03d}", b"v" * 4000), None)
         for i in range(400)
