@@ -577,7 +577,7 @@ _open_stores: set[Store] = set()
 def _forked_from(store: Store) -> bool:
     """Whether `store` was opened by another process (this is a forked child)."""
     try:
-        store._submission.check_process()
+        store._submission.check_process()  # noqa: SLF001 - this module's own class
     except StoreForkedError:
         return True
     return False
@@ -590,7 +590,7 @@ def _forget_stores_in_forked_child() -> None:
     # itself (the documented remedy) and does not try to close the parent's
     # at exit.
     for store in list(_open_stores):
-        store._submission.finish_closing()
+        store._submission.finish_closing()  # noqa: SLF001 - this module's own class
     _open_stores.clear()
 
 
