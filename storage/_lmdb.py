@@ -193,9 +193,7 @@ def translate(
     if isinstance(
         exc, lmdb.CorruptedError | lmdb.PageNotFoundError | lmdb.InvalidError
     ):
-        return StoreCorruptedError(
-            path=path or "(unknown)", problem=f"{what}: {exc}", table=table
-        )
+        return StoreCorruptedError(path=path, problem=f"{what}: {exc}", table=table)
     if isinstance(exc, lmdb.ReadersFullError):
         return StoreBusyError(
             f"{what}: LMDB's readers table is full (too many open read "

@@ -9,6 +9,7 @@ import pytest
 
 from storage import (
     DEFAULT_INITIAL_MAP_SIZE,
+    CheckResult,
     Durability,
     InvalidOptionError,
     InvalidTableNameError,
@@ -323,3 +324,44 @@ def test_the_context_manager_closes_the_store(store_path: Path) -> None:
     assert table.is_closed
     with StoreDirectory(store_path) as again:
         assert again.table_names() == ["users"]
+
+
+# -- check -------------------------------------------------------------------------
+
+
+def test_check_of_a_sound_store_reports_every_table(store: StoreDirectory) -> None:
+    store.create_table("users")
+    store.create_table("lazy", durability="none")
+    store.create_table("__hidden__", internal=True)
+    store.session("users").batch([("upsert", f"k{i}", i) for i in range(500)])
+    store.session("lazy").upsert("k", 1)
+    assert store.check() == {
+        "__hidden__": CheckResult(ok=True, records=0),
+        "lazy": CheckResult(ok=True, records=1),
+        "users": CheckResult(ok=True, records=500),
+    }
+    assert store.check("users") == {"users": CheckResult(ok=True, records=500)}
+
+
+def test_check_waits_for_no_writer_and_leaves_the_table_writable(
+    store: StoreDirectory,
+) -> None:
+    store.create_table("users")
+    session = store.session("users")
+    session.upsert("a", 1)
+    assert store.check("users")["users"].ok
+    session.upsert("b", 2)
+    assert session.count() == 2
+
+
+def test_check_of_an_unknown_table_is_refused(store: StoreDirectory) -> None:
+    with pytest.raises(UnknownTableError):
+        store.check("nope")
+    with pytest.raises(InvalidTableNameError):
+        store.check("../x")
+
+
+def test_check_of_a_closed_store_is_refused(store: StoreDirectory) -> None:
+    store.close()
+    with pytest.raises(StoreClosedError):
+        store.check()
