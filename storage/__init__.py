@@ -44,6 +44,7 @@ from storage.errors import (
     UnknownFormatError,
     UnknownTableError,
 )
+from storage.integrity import CheckResult
 from storage.names import MAX_TABLE_NAME_LENGTH, validate_table_name
 from storage.operations import (
     Batch,
@@ -75,6 +76,7 @@ __all__ = [
     "BeforeCommit",
     "BytesCodec",
     "Catalog",
+    "CheckResult",
     "Codec",
     "Compact",
     "Count",

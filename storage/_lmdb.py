@@ -90,6 +90,8 @@ def open_environment(
         StorageError: if the environment cannot be opened (already open in
             this process, permissions, not an LMDB directory).
     """
+    data_file = os.path.join(path, DATA_FILE)
+    created = not os.path.exists(data_file)
     if not readonly:
         try:
             _allocate_lock_file(path)
@@ -98,6 +100,15 @@ def open_environment(
     env = _open(path, sync=sync, map_size=map_size, readonly=readonly, table=table)
     try:
         check_last_page(env, path, table=table)
+        if created and not readonly:
+            # LMDB syncs a commit's pages, not the new file's directory
+            # entry: without this, a power loss could lose the whole file
+            # along with ops acknowledged in it.
+            fsync_file(data_file)
+            fsync_directory(path)
+    except OSError as exc:
+        env.close()
+        raise translate(exc, what="cannot open", table=table, path=path) from exc
     except BaseException:
         env.close()
         raise
@@ -193,9 +204,7 @@ def translate(
     if isinstance(
         exc, lmdb.CorruptedError | lmdb.PageNotFoundError | lmdb.InvalidError
     ):
-        return StoreCorruptedError(
-            path=path or "(unknown)", problem=f"{what}: {exc}", table=table
-        )
+        return StoreCorruptedError(path=path, problem=f"{what}: {exc}", table=table)
     if isinstance(exc, lmdb.ReadersFullError):
         return StoreBusyError(
             f"{what}: LMDB's readers table is full (too many open read "
@@ -302,8 +311,24 @@ class ResizeGate:
 
 
 def make_directory(path: str) -> None:
-    """Create directory `path` (and missing parents) with `DIR_MODE`."""
-    os.makedirs(path, mode=DIR_MODE, exist_ok=True)
+    """Create directory `path` (and missing parents) with `DIR_MODE`, durably.
+
+    Each directory created is synced into its parent, so that what is put
+    in it later (a table's file) survives a power loss with its path.
+    """
+    path = os.path.abspath(path)
+    if os.path.isdir(path):
+        return
+    parent = os.path.dirname(path)
+    if parent != path:
+        make_directory(parent)
+    try:
+        os.mkdir(path, DIR_MODE)
+    except FileExistsError:
+        if not os.path.isdir(path):
+            raise
+        return  # another thread or process made it
+    fsync_directory(parent)
 
 
 def directory_size(path: str) -> int:

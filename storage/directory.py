@@ -16,9 +16,11 @@ from storage.errors import (
     InvalidOptionError,
     StorageError,
     StoreClosedError,
+    StoreCorruptedError,
     TableExistsError,
     UnknownTableError,
 )
+from storage.integrity import CheckResult
 from storage.names import validate_table_name
 from storage.session import TableSession
 from storage.table import Table
@@ -236,6 +238,32 @@ class StoreDirectory:
             name: self.table(name, internal=True).stats()
             for name in self.table_names(internal=True)
         }
+
+    def check(self, table: str | None = None) -> dict[str, CheckResult]:
+        """Verify table `table` (every table, internal ones too, if None).
+
+        Returns a `CheckResult` per table name. Each table's whole file is
+        walked while its writers wait (see `Table.check`); a table that
+        cannot even be opened because it is damaged is reported, not raised.
+
+        Raises:
+            InvalidTableNameError: for a name that is not allowed.
+            UnknownTableError: if `table` does not exist.
+            StoreClosedError: if the store is closed.
+        """
+        self._check_open()
+        if table is not None:
+            self.table_info(table)
+            names = [table]
+        else:
+            names = self.table_names(internal=True)
+        results: dict[str, CheckResult] = {}
+        for name in names:
+            try:
+                results[name] = self.table(name, internal=True).check()
+            except StoreCorruptedError as exc:
+                results[name] = CheckResult(ok=False, records=0, problem=exc.problem)
+        return results
 
     def _check_open(self) -> None:
         if self._closed:

@@ -253,17 +253,23 @@ class StoreCorruptedError(StorageError):
     on demand.
     """
 
-    def __init__(self, *, path: str, problem: str, table: str | None = None) -> None:
+    def __init__(
+        self, *, path: str | None, problem: str, table: str | None = None
+    ) -> None:
+        # `path` is the table's (or the catalog's) directory; None where the
+        # damage shows up far from it (an LMDB error translated without it).
         if table is None:
+            where = "" if path is None else f" at {path}"
             message = (
-                f"the store's catalog at {path} is damaged: {problem}; restore "
+                f"the store's catalog{where} is damaged: {problem}; restore "
                 "the store directory from a backup"
             )
         else:
+            directory = "its directory" if path is None else f"its directory {path}"
             message = (
-                f"table {table!r} is damaged: {problem}; restore its directory "
-                f"{path} from a backup, or, if its data is disposable, remove "
-                "that directory (the table then reopens empty)"
+                f"table {table!r} is damaged: {problem}; restore {directory} "
+                "from a backup, or, if its data is disposable, remove that "
+                "directory (the table then reopens empty)"
             )
         super().__init__(message, table=table)
         self.path = path

@@ -156,7 +156,7 @@ def _run_reads(
         txn = host.begin(write=False)
         try:
             for index, (op, before_commit) in enumerate(requests):
-                outcomes[index] = _run_one(op, before_commit, txn)
+                outcomes[index] = _run_one(op, before_commit, txn, host.path)
         finally:
             txn.abort()
 
@@ -174,7 +174,7 @@ def _run_writes(
             host.before_write()
             for op, before_commit in requests[start:]:
                 child = begin(write=True, parent=parent)
-                outcome = _run_one(op, before_commit, child)
+                outcome = _run_one(op, before_commit, child, host.path)
                 if outcome.error is None:
                     child.commit()
                 elif isinstance(outcome.error, lmdb.MapFullError):
@@ -246,7 +246,10 @@ def grow(host: GroupHost, full_size: int) -> None:
 
 
 def _run_one(
-    op: Operation, before_commit: BeforeCommit | None, txn: lmdb.Transaction[bytes]
+    op: Operation,
+    before_commit: BeforeCommit | None,
+    txn: lmdb.Transaction[bytes],
+    path: str,
 ) -> Outcome:
     """Run `op` and its `before_commit` in `txn`; the caller commits or aborts."""
     try:
@@ -256,7 +259,9 @@ def _run_one(
     except lmdb.MapFullError as exc:
         return Outcome(error=exc)  # the caller grows the map and redoes the op
     except lmdb.Error as exc:
-        return Outcome(error=translate(exc, what="op failed", table=op.codecs.name))
+        return Outcome(
+            error=translate(exc, what="op failed", table=op.codecs.name, path=path)
+        )
     except BaseException as exc:  # noqa: BLE001 - the op's own error is its outcome
         # Even SystemExit from user code in a callback fails only its op: it
         # must not unwind a worker in the middle of a transaction.

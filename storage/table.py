@@ -29,7 +29,8 @@ from storage._table_lock import TableLock
 from storage.catalog import TableInfo
 from storage.codecs import MAX_KEY_SIZE, TableCodecs
 from storage.durability import Durability
-from storage.errors import StoreClosedError
+from storage.errors import StoreClosedError, StoreCorruptedError
+from storage.integrity import CheckResult, find_problem
 from storage.operations import BeforeCommit, Operation, Outcome
 
 __all__ = ["MAX_KEY_SIZE", "Table"]
@@ -78,6 +79,7 @@ class Table:
             # Holding the lock, no other process compacts: its scratch
             # directory, if any, is what a crash left behind.
             compaction.remove_scratch(path)
+            self._verify_after_unclean_shutdown()
             self._env = self._open(min(initial_map_size, max_map_size))
             # Another process may have grown the map already; adopt its size.
             self._env.set_mapsize(0)
@@ -88,6 +90,38 @@ class Table:
         except BaseException:
             self._lock.release()
             raise
+
+    def _verify_after_unclean_shutdown(self) -> None:
+        """Walk a NONE table's file if a process died with it open.
+
+        Runs while this process holds the table's lock alone, before LMDB
+        maps the file. A SYNC table needs no walk: every commit was synced
+        before it counted. A NONE table's last commits may have been only
+        partly on disk at a power loss (see `Durability`).
+
+        Raises:
+            StoreCorruptedError: if the walk finds damage. The dead holders'
+                records stay, so the next open walks again.
+        """
+        lock = self._lock
+        if not (lock.alone and lock.stale_holders):
+            return
+        if self.durability is not Durability.NONE:
+            return
+        pids = ", ".join(map(str, lock.stale_holders))
+        logger.warning(
+            "table %s: process %s died with it open; verifying the table",
+            self.name,
+            pids,
+        )
+        problem = find_problem(self.path)
+        if problem is not None:
+            raise StoreCorruptedError(
+                path=self.path,
+                problem=f"after an unclean shutdown (process {pids} died with it "
+                f"open), its file fails verification: {problem}",
+                table=self.name,
+            )
 
     def _open(self, map_size: int) -> lmdb.Environment:
         return open_environment(
@@ -289,6 +323,26 @@ class Table:
             return os.path.getsize(self.data_file)
         except OSError:
             return 0
+
+    def check(self) -> CheckResult:
+        """Verify the whole table and return what was found.
+
+        Walks every page of the file (see `storage.integrity`) while holding
+        the table's write transaction, so no process commits meanwhile:
+        writers of this table wait until it is done. Never raises for a
+        damaged table: the result says what is wrong.
+
+        Raises:
+            StoreClosedError: if the table is closed.
+        """
+        with self.gate.shared():
+            txn = self.begin(write=True)
+            try:
+                records = int(txn.stat()["entries"])
+                problem = find_problem(self.path)
+            finally:
+                txn.abort()
+        return CheckResult(ok=problem is None, records=records, problem=problem)
 
     def compact(self) -> int:
         """Rewrite the data file without its free pages; return bytes reclaimed.

@@ -8,13 +8,16 @@ runs in a child process, which must end normally.
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from storage import StoreDirectory
+from tests.reliability.conftest import Child
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHILD_WAIT = 60.0
@@ -102,3 +105,100 @@ def test_removing_a_damaged_tables_directory_lets_it_reopen_empty(
             entry.unlink()
     data.parent.rmdir()
     assert run(READER, str(store_path)) == "count 0\nscanned 0"
+
+
+# -- NONE tables after an unclean shutdown ---------------------------------------
+
+HOLDER = """
+import signal, sys
+from storage import StoreDirectory
+store = StoreDirectory(sys.argv[1])
+session = store.session("t")
+session.upsert("last", {"i": -1})
+print("open", flush=True)
+signal.pause()  # killed here, with the table open
+"""
+
+CHECKER = """
+import sys
+import storage
+with storage.StoreDirectory(sys.argv[1]) as store:
+    print("count", store.session("t").count(), flush=True)
+    result = store.check()["t"]
+    print("check", result.ok, result.records, result.problem, flush=True)
+"""
+
+
+def damage_a_page(data: Path) -> None:
+    """Write garbage over one page in the middle of the data file."""
+    pages = data.stat().st_size // 4096
+    garbage = random.Random(1234).randbytes(4096)
+    with data.open("r+b") as file:
+        file.seek(pages * 2 // 5 * 4096)
+        file.write(garbage)
+
+
+def die_with_the_table_open(spawn_child: Callable[..., Child], path: Path) -> int:
+    """Open table `t` in a child, kill it there; return the child's pid."""
+    child = spawn_child(HOLDER, str(path))
+    child.expect("open")
+    assert child.kill() == -9
+    return child.proc.pid
+
+
+@pytest.mark.timeout(120)
+def test_a_none_table_damaged_before_an_unclean_shutdown_is_refused(
+    spawn_child: Callable[..., Child], store_path: Path
+) -> None:
+    data = make_table(store_path, durability="none")
+    pid = die_with_the_table_open(spawn_child, store_path)
+    damage_a_page(data)  # what a torn write at a power loss could leave
+    for _ in range(2):  # refused again: the damage is still there
+        answer = run(READER, str(store_path))
+        assert answer.startswith(
+            f"error StoreCorruptedError table 't' is damaged: after an unclean "
+            f"shutdown (process {pid} died with it open), its file fails "
+            "verification: "
+        ), answer
+        assert "restore its directory" in answer
+
+
+@pytest.mark.timeout(120)
+def test_a_none_table_is_verified_once_after_an_unclean_shutdown(
+    spawn_child: Callable[..., Child], store_path: Path
+) -> None:
+    make_table(store_path, durability="none")
+    die_with_the_table_open(spawn_child, store_path)
+    holders = store_path / "tables" / "t" / "holders"
+    assert len(list(holders.iterdir())) == 1
+    assert run(READER, str(store_path)) == f"count {RECORDS + 1}\nscanned {RECORDS + 1}"
+    assert list(holders.iterdir()) == []  # a clean close leaves no record
+
+
+@pytest.mark.timeout(120)
+def test_check_finds_damage_that_opening_after_a_clean_shutdown_does_not_look_for(
+    store_path: Path,
+) -> None:
+    data = make_table(store_path, durability="none")
+    damage_a_page(data)
+    answer = run(CHECKER, str(store_path)).splitlines()
+    assert answer[0] == f"count {RECORDS}"
+    assert answer[1].startswith(f"check False {RECORDS} "), answer
+
+
+CHECK_ONLY = """
+import sys
+import storage
+with storage.StoreDirectory(sys.argv[1]) as store:
+    for name, result in store.check().items():
+        print(name, result.ok, result.records, result.problem, flush=True)
+"""
+
+
+@pytest.mark.timeout(120)
+def test_check_reports_a_table_too_damaged_to_open(store_path: Path) -> None:
+    data = make_table(store_path)
+    os.truncate(data, data.stat().st_size // 2 // 4096 * 4096)
+    answer = run(CHECK_ONLY, str(store_path))
+    assert answer.startswith("t False 0 its data file has "), answer
+    assert answer.endswith("(the file was truncated)"), answer

@@ -9,6 +9,7 @@ import pytest
 
 from storage import (
     DEFAULT_INITIAL_MAP_SIZE,
+    CheckResult,
     Durability,
     InvalidOptionError,
     InvalidTableNameError,
@@ -323,3 +324,103 @@ def test_the_context_manager_closes_the_store(store_path: Path) -> None:
     assert table.is_closed
     with StoreDirectory(store_path) as again:
         assert again.table_names() == ["users"]
+
+
+# -- check -------------------------------------------------------------------------
+
+
+def test_check_of_a_sound_store_reports_every_table(store: StoreDirectory) -> None:
+    store.create_table("users")
+    store.create_table("lazy", durability="none")
+    store.create_table("__hidden__", internal=True)
+    store.session("users").batch([("upsert", f"k{i}", i) for i in range(500)])
+    store.session("lazy").upsert("k", 1)
+    assert store.check() == {
+        "__hidden__": CheckResult(ok=True, records=0),
+        "lazy": CheckResult(ok=True, records=1),
+        "users": CheckResult(ok=True, records=500),
+    }
+    assert store.check("users") == {"users": CheckResult(ok=True, records=500)}
+
+
+def test_check_waits_for_no_writer_and_leaves_the_table_writable(
+    store: StoreDirectory,
+) -> None:
+    store.create_table("users")
+    session = store.session("users")
+    session.upsert("a", 1)
+    assert store.check("users")["users"].ok
+    session.upsert("b", 2)
+    assert session.count() == 2
+
+
+def test_check_of_an_unknown_table_is_refused(store: StoreDirectory) -> None:
+    with pytest.raises(UnknownTableError):
+        store.check("nope")
+    with pytest.raises(InvalidTableNameError):
+        store.check("../x")
+
+
+def test_check_of_a_closed_store_is_refused(store: StoreDirectory) -> None:
+    store.close()
+    with pytest.raises(StoreClosedError):
+        store.check()
+
+
+# -- creating is durable -------------------------------------------------------------
+
+
+@pytest.fixture
+def fsynced(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the path of everything passed to os.fsync (which still runs)."""
+    paths: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        paths.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return paths
+
+
+def test_creating_a_store_syncs_its_files_and_directories(
+    tmp_path: Path, fsynced: list[str]
+) -> None:
+    path = tmp_path / "a" / "store"
+    StoreDirectory(path).close()
+    for synced in (
+        tmp_path,  # holds the new directory "a"
+        tmp_path / "a",
+        path,  # holds "tables" and "catalog"
+        path / "catalog",  # holds the catalog's data file
+        path / "catalog" / "data.mdb",
+    ):
+        assert str(synced) in fsynced, f"{synced} was not synced"
+
+
+def test_creating_a_table_syncs_its_file_and_directories(
+    store_path: Path, fsynced: list[str]
+) -> None:
+    with StoreDirectory(store_path) as store:
+        fsynced.clear()
+        store.create_table("users")
+        store.session("users").upsert("k", 1)
+    for synced in (
+        store_path / "tables",
+        store_path / "tables" / "users",
+        store_path / "tables" / "users" / "data.mdb",
+    ):
+        assert str(synced) in fsynced, f"{synced} was not synced"
+
+
+def test_reopening_a_store_syncs_nothing_new(
+    store_path: Path, fsynced: list[str]
+) -> None:
+    with StoreDirectory(store_path) as store:
+        store.create_table("users")
+        store.session("users").upsert("k", 1)
+    fsynced.clear()
+    with StoreDirectory(store_path) as store:
+        store.session("users").upsert("k", 2)
+    assert fsynced == []
