@@ -1,4 +1,9 @@
-"""The `actorstore` command line: inspect, edit, load, compact, bench a store."""
+"""The `actorstore` command line: inspect, edit, load, check, compact, bench a store.
+
+Argument parsing and printing over the public API only: every command opens
+the store, calls the same methods an application would, and closes it.
+Mistakes print one line and exit 2; store errors print one line and exit 1.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +25,14 @@ from retry import (
     RetryPolicy,
     UnknownDeadLetterError,
 )
-from storage import InvalidInputError, StoreError, TableInfo
+from storage import (
+    InvalidInputError,
+    StoreError,
+    TableInfo,
+    UnknownTableError,
+    registered_formats,
+    validate_table_name,
+)
 
 __all__ = ["main"]
 
@@ -38,56 +50,116 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         result: int = args.run(args)
+        sys.stdout.flush()
         return result
     except CliError as error:
-        print(f"{_PROG}: error: {error}", file=sys.stderr)
+        _error(str(error))
+        return 2
+    except UnknownTableError as error:
+        _error(
+            f"table {error.table!r} does not exist in {args.path}; create it with: "
+            f"{_PROG} create {args.path} {error.table}"
+        )
+        return 1
+    except InvalidInputError as error:  # a bad name, key or value: a mistake
+        _error(str(error))
         return 2
     except StoreError as error:
-        print(f"{_PROG}: error: {error}", file=sys.stderr)
+        _error(str(error))
         return 1
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as cat does. Point
+        # stdout at devnull so the interpreter's last flush cannot fail too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
-        print(f"{_PROG}: interrupted", file=sys.stderr)
+        _error("interrupted")
         return 130
+
+
+def _error(message: str) -> None:
+    print(f"{_PROG}: error: {message}", file=sys.stderr)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=_PROG,
-        description="Inspect and edit a store, load data, run the benchmark.",
+        description="Inspect and edit a store, load data, check and compact it, "
+        "run the benchmark.",
+        epilog="Mistakes print one line and exit 2; store errors exit 1.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    store_help = "the store's directory"
 
     info = commands.add_parser("info", help="tables, formats, counts, sizes")
-    info.add_argument("path", help="the store directory")
-    info.add_argument("--json", action="store_true", help="print JSON")
+    info.add_argument("path", help=store_help)
+    info.add_argument("--json", action="store_true", help="print one JSON object")
     info.set_defaults(run=_info)
 
+    create = commands.add_parser("create", help="create a table")
+    create.add_argument("path", help=store_help + " (created if missing)")
+    create.add_argument("table", help="the new table's name")
+    formats = ", ".join(registered_formats())
+    create.add_argument(
+        "--key-format", default="str", help=f"how keys are stored ({formats}; str)"
+    )
+    create.add_argument(
+        "--value-format",
+        default="json",
+        help=f"how values are stored ({formats}; json)",
+    )
+    create.add_argument(
+        "--durability",
+        choices=["sync", "none"],
+        help="sync: on disk before acknowledged; none: synced lazily (the "
+        "store's default: sync)",
+    )
+    create.set_defaults(run=_create)
+
     get = commands.add_parser("get", help="print the value of a key")
-    get.add_argument("path")
-    get.add_argument("table")
-    get.add_argument("key")
+    get.add_argument("path", help=store_help)
+    get.add_argument("table", help="the table")
+    get.add_argument("key", help="the key, as text (an int for int keys)")
     get.set_defaults(run=_get)
 
     put = commands.add_parser("put", help="write a key (value parsed per the table)")
-    put.add_argument("path")
-    put.add_argument("table")
-    put.add_argument("key")
+    put.add_argument("path", help=store_help)
+    put.add_argument("table", help="the table")
+    put.add_argument("key", help="the key, as text (an int for int keys)")
     put.add_argument(
         "value", help="JSON for json tables, text for str, base64 for bytes"
     )
     put.set_defaults(run=_put)
 
-    scan = commands.add_parser("scan", help="list records in key order")
-    scan.add_argument("path")
-    scan.add_argument("table")
+    scan = commands.add_parser(
+        "scan",
+        help="list records in key order",
+        description="Print one record per line: key TAB value (or JSON lines "
+        "with --json), streamed page by page.",
+    )
+    scan.add_argument("path", help=store_help)
+    scan.add_argument("table", help="the table")
     scan.add_argument("--prefix", help="only keys starting with this")
+    scan.add_argument("--start", help="the first key (inclusive)")
+    scan.add_argument("--end", help="stop before this key (exclusive)")
+    scan.add_argument(
+        "--reverse", action="store_true", help="from the last key to the first"
+    )
     scan.add_argument("--limit", type=int, help="at most this many records")
-    scan.add_argument("--json", action="store_true", help="print JSON lines")
+    scan.add_argument(
+        "--json", action="store_true", help='print {"key": ..., "value": ...} lines'
+    )
     scan.set_defaults(run=_scan)
 
-    load = commands.add_parser("load", help="load a JSON-lines file into a table")
-    load.add_argument("path")
-    load.add_argument("table")
+    load = commands.add_parser(
+        "load",
+        help="load a JSON-lines file into a table",
+        description="Upsert each line's JSON object under its key field; lines "
+        "that cannot be loaded become dead letters.",
+    )
+    load.add_argument("path", help=store_help + " (created if missing)")
+    load.add_argument("table", help="the table (created if missing)")
     load.add_argument("file", help="one JSON object per line")
     load.add_argument("--key", default="id", help="the field holding the key (id)")
     load.add_argument(
@@ -95,19 +167,44 @@ def _parser() -> argparse.ArgumentParser:
     )
     load.set_defaults(run=_load)
 
+    check = commands.add_parser(
+        "check",
+        help="verify tables in full",
+        description="Walk every page of each table (or the one given) and "
+        "compare with LMDB's own counts; exit 1 if any table is damaged.",
+    )
+    check.add_argument("path", help=store_help)
+    check.add_argument("table", nargs="?", help="only this table (all)")
+    check.set_defaults(run=_check)
+
     compact = commands.add_parser("compact", help="reclaim free pages of tables")
-    compact.add_argument("path")
+    compact.add_argument("path", help=store_help)
     compact.add_argument("tables", nargs="*", help="tables to compact (all)")
-    compact.add_argument("--timeout", type=float, default=300.0, help="seconds")
+    compact.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds to wait at most (300)"
+    )
     compact.set_defaults(run=_compact)
 
     dead = commands.add_parser(
-        "dead-letters", help="list, replay or purge dead letters"
+        "dead-letters",
+        help="list, replay or purge dead letters",
+        description="list prints one letter per line, tab-separated: id, op "
+        "type, table (or flow.stage), key (JSON), attempts, error type, error "
+        "message. replay runs letters again and removes those that commit; "
+        "purge removes them.",
     )
-    dead.add_argument("path")
-    dead.add_argument("action", choices=["list", "replay", "purge"])
-    dead.add_argument("--id", type=int, action="append", dest="ids", metavar="ID")
-    dead.add_argument("--json", action="store_true", help="print JSON (list)")
+    dead.add_argument("path", help=store_help)
+    dead.add_argument("action", choices=["list", "replay", "purge"], help="what to do")
+    dead.add_argument(
+        "--id",
+        type=int,
+        nargs="+",
+        action="extend",
+        dest="ids",
+        metavar="ID",
+        help="only these letters (all); --id A B or --id A --id B",
+    )
+    dead.add_argument("--json", action="store_true", help="print JSON lines (list)")
     dead.set_defaults(run=_dead_letters)
 
     bench = commands.add_parser(
@@ -170,6 +267,7 @@ def _open(path: str, **options: Any) -> Store:
 
 
 def _table_info(store: Store, table: str) -> TableInfo:
+    validate_table_name(table)  # internal tables are not the CLI's to edit
     return store.directory.table_info(table)
 
 
@@ -225,6 +323,10 @@ def _jsonable(value: Any) -> Any:
     return base64.b64encode(value).decode() if isinstance(value, bytes) else value
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 # -- commands ------------------------------------------------------------------
 
 
@@ -250,6 +352,23 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _create(args: argparse.Namespace) -> int:
+    with open_store(args.path, threads=1) as store:
+        store.create_table(
+            args.table,
+            key_format=args.key_format,
+            value_format=args.value_format,
+            durability=args.durability,
+            exist_ok=True,
+        )
+        info = _table_info(store, args.table)
+    print(
+        f"table {info.name!r}: key {info.key_format}, value {info.value_format}, "
+        f"durability {info.durability.value}"
+    )
+    return 0
+
+
 def _get(args: argparse.Namespace) -> int:
     with _open(args.path) as store:
         info = _table_info(store, args.table)
@@ -271,13 +390,28 @@ def _scan(args: argparse.Namespace) -> int:
         raise CliError(f"--limit must be >= 0, not {args.limit}")
     with _open(args.path) as store:
         info = _table_info(store, args.table)
-        prefix = _parse_key(info, args.prefix) if args.prefix is not None else None
-        pairs = store.scan(args.table, prefix=prefix, limit=args.limit).get()
-    for key, value in pairs:
-        if args.json:
-            print(json.dumps({"key": _jsonable(key), "value": _jsonable(value)}))
-        else:
-            print(f"{_show(key)}\t{_show(value)}")
+        bounds = {
+            name: _parse_key(info, text) if text is not None else None
+            for name, text in (
+                ("prefix", args.prefix),
+                ("start", args.start),
+                ("end", args.end),
+            )
+        }
+        pairs = store.scan_iter(
+            args.table,
+            prefix=bounds["prefix"],
+            start=bounds["start"],
+            end=bounds["end"],
+            reverse=args.reverse,
+        )
+        for count, (key, value) in enumerate(pairs):
+            if args.limit is not None and count >= args.limit:
+                break
+            if args.json:
+                print(json.dumps({"key": _jsonable(key), "value": _jsonable(value)}))
+            else:
+                print(f"{_show(key)}\t{_show(value)}")
     return 0
 
 
@@ -312,7 +446,7 @@ def _load(args: argparse.Namespace) -> int:
                 continue
             try:
                 key, record = _parse_line(line, args.key, info)
-                future = store.upsert(args.table, key, record, wait=True)
+                future = store.upsert(args.table, key, record)
             except (InvalidInputError, CliError) as error:
                 failed += 1
                 _park_line(store, args.table, number, line, error)
@@ -325,7 +459,7 @@ def _load(args: argparse.Namespace) -> int:
             settle(*pending.popleft())
         progress.finish()
         store.flush()
-    print(f"loaded {loaded} records into {args.table!r}; {failed} failed")
+    print(f"loaded {_plural(loaded, 'record')} into {args.table!r}; {failed} failed")
     if failed:
         print(
             f"{failed} failed lines are in the dead letters: "
@@ -387,6 +521,21 @@ class _Progress:
             self.stream.write("\n")
 
 
+def _check(args: argparse.Namespace) -> int:
+    with _open(args.path) as store:
+        reports = store.check(args.table)
+    damaged = 0
+    for name, report in reports.items():
+        if report.ok:
+            print(f"{name}: ok, {_plural(report.records, 'record')}")
+        else:
+            damaged += 1
+            print(f"{name}: DAMAGED: {report.problem}")
+    if damaged:
+        _error(f"{_plural(damaged, 'table')} damaged; see above for the remedy")
+    return 1 if damaged else 0
+
+
 def _compact(args: argparse.Namespace) -> int:
     if args.timeout <= 0:
         raise CliError(f"--timeout must be > 0 seconds, not {args.timeout}")
@@ -403,35 +552,46 @@ def _dead_letters(args: argparse.Namespace) -> int:
         letters = store.dead_letters
         try:
             if args.action == "list":
-                chosen = letters.list()
                 if args.ids:
-                    chosen = [letters.get(i) for i in args.ids]
+                    chosen = iter([letters.get(i) for i in args.ids])
+                else:
+                    chosen = letters.iter()
+                shown = 0
                 for letter in chosen:
                     print(_format_letter(letter, as_json=args.json))
-                if not chosen and not args.json:
-                    print("no dead letters")
+                    shown += 1
+                if not shown and not args.json:
+                    print("no dead letters", file=sys.stderr)
                 return 0
             if args.action == "replay":
                 outcomes = letters.replay(args.ids)
                 for letter_id, error in outcomes.items():
-                    print(f"{letter_id}: {'replayed' if error is None else error}")
+                    print(f"{letter_id}\t{'replayed' if error is None else error}")
                 return 1 if any(outcomes.values()) else 0
             purged = letters.purge(args.ids)
-            print(f"purged {purged} dead letters")
+            print(f"purged {_plural(purged, 'dead letter')}")
             return 0
         except UnknownDeadLetterError as error:
-            raise CliError(str(error)) from None
+            raise CliError(
+                f"{error}; list them with: {_PROG} dead-letters {args.path} list"
+            ) from None
 
 
 def _format_letter(letter: DeadLetter, *, as_json: bool) -> str:
+    """One letter: JSON, or tab-separated fields without tabs or newlines inside."""
     if as_json:
         return json.dumps(letter.to_json(), sort_keys=True)
-    where = f"flow {letter.flow} stage {letter.stage}" if letter.flow else letter.table
-    return (
-        f"{letter.id}: {letter.op_type} {where} key={letter.key!r} "
-        f"after {letter.attempts} attempts: {letter.error['type']}: "
-        f"{letter.error['message']}"
-    )
+    where = f"{letter.flow}.{letter.stage}" if letter.flow else letter.table
+    fields = [
+        str(letter.id),
+        letter.op_type,
+        where,
+        json.dumps(letter.key, ensure_ascii=False),
+        str(letter.attempts),
+        letter.error.get("type", ""),
+        letter.error.get("message", ""),
+    ]
+    return "\t".join(" ".join(field.split()) for field in fields)
 
 
 def _bench(args: argparse.Namespace) -> int:

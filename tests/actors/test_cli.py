@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 import actors
-from actors.cli import main
+import storage
+from actors.cli import _parser, main
+from retry import RetriesExhaustedError, RetryPolicy
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -175,3 +180,172 @@ def test_put_parses_int_values_by_the_value_format(
     code, _, err = run(capsys, "put", path, "counts", "a", "many")
     assert code == 2
     assert "has int values; 'many' is not one" in err
+
+
+# -- the newcomer's CLI ----------------------------------------------------------
+
+
+def test_scan_start_end_and_reverse(store_path: str, capsys) -> None:
+    for key in ("b", "c", "d", "e"):
+        run(capsys, "put", store_path, "users", key, "1")
+    code, out, _ = run(
+        capsys, "scan", store_path, "users", "--start", "b", "--end", "e"
+    )
+    assert code == 0
+    assert [line.split("\t")[0] for line in out.splitlines()] == ["b", "c", "d"]
+    code, out, _ = run(capsys, "scan", store_path, "users", "--reverse", "--limit", "2")
+    assert [line.split("\t")[0] for line in out.splitlines()] == ["e", "d"]
+
+
+def test_scan_streams_a_table_larger_than_a_page(tmp_path: Path, capsys) -> None:
+    path = str(tmp_path / "big")
+    with actors.open_store(path) as store:
+        store.create_table("t", key_format="int", value_format="json")
+        store.batch("t", [("upsert", i, {"i": i}) for i in range(2500)]).get(5)
+    code, out, _ = run(capsys, "scan", path, "t")
+    assert code == 0
+    keys = [int(line.split("\t")[0]) for line in out.splitlines()]
+    assert keys == list(range(2500))
+
+
+def test_an_unknown_table_names_the_command_that_creates_it(
+    store_path: str, capsys
+) -> None:
+    code, _, err = run(capsys, "put", store_path, "ghosts", "x", "1")
+    assert code == 1
+    assert f"create it with: actorstore create {store_path} ghosts" in err
+    assert "create_table()" not in err
+    assert run(capsys, "create", store_path, "ghosts")[0] == 0
+    assert run(capsys, "put", store_path, "ghosts", "x", "1")[0] == 0
+
+
+def test_create_takes_formats_and_durability(store_path: str, capsys) -> None:
+    code, out, _ = run(
+        capsys,
+        "create",
+        store_path,
+        "counters",
+        "--key-format",
+        "int",
+        "--value-format",
+        "int",
+        "--durability",
+        "none",
+    )
+    assert code == 0
+    assert out.strip() == "table 'counters': key int, value int, durability none"
+    assert run(capsys, "put", store_path, "counters", "3", "9")[0] == 0
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "_hidden"])
+def test_a_bad_table_name_is_a_usage_error(store_path: str, capsys, name: str) -> None:
+    code, _, err = run(capsys, "get", store_path, name, "k")
+    assert code == 2
+    assert "invalid table name" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def make_letters(path: str, count: int) -> list[int]:
+    """Dead-letter `count` upserts on table `letters`; return the letters' ids.
+
+    Each upsert's callback raises a transient error with a tab in its
+    message, and its policy allows one attempt: it is dead-lettered.
+    """
+
+    def busy(n: int) -> Callable[[BaseException | None, object], object]:
+        def callback(error: BaseException | None, result: object) -> object:
+            if error is None:
+                raise storage.StoreBusyError(f"busy {n}\twith a tab")
+            return None
+
+        return callback
+
+    with actors.open_store(path) as store:
+        store.create_table("letters", exist_ok=True)
+        once = RetryPolicy(max_attempts=1)
+        for i in range(count):
+            future = store.upsert(
+                "letters", f"k{i}", {"n": i}, callback=busy(i), retry=once
+            )
+            assert isinstance(future.exception(5), RetriesExhaustedError)
+        return [letter.id for letter in store.dead_letters.list()]
+
+
+def test_dead_letters_list_lines_parse_with_cut(store_path: str, capsys) -> None:
+    ids = make_letters(store_path, 3)
+    code, out, _ = run(capsys, "dead-letters", store_path, "list")
+    assert code == 0
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert [int(row[0]) for row in rows] == ids
+    assert all(len(row) == 7 for row in rows)
+    assert rows[0][1:6] == ["upsert", "letters", '"k0"', "1", "StoreBusyError"]
+    assert rows[0][6] == "busy 0 with a tab"
+
+
+def test_dead_letters_replay_takes_several_ids_after_one_flag(
+    store_path: str, capsys
+) -> None:
+    ids = make_letters(store_path, 3)
+    code, out, _ = run(
+        capsys, "dead-letters", store_path, "replay", "--id", str(ids[0]), str(ids[2])
+    )
+    assert code == 0
+    assert out.splitlines() == [f"{ids[0]}\treplayed", f"{ids[2]}\treplayed"]
+    code, out, _ = run(capsys, "dead-letters", store_path, "purge")
+    assert out.strip() == "purged 1 dead letter"
+
+
+def test_piping_into_head_ends_quietly(tmp_path: Path) -> None:
+    path = str(tmp_path / "big")
+    with actors.open_store(path) as store:
+        store.create_table("t", key_format="int", value_format="json")
+        store.batch("t", [("upsert", i, {"i": "x" * 100}) for i in range(20_000)]).get(
+            10
+        )
+    result = subprocess.run(
+        f"{sys.executable} -m actors scan {path} t | head -n 1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        executable="/bin/bash",
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.stdout.startswith("0\t")
+    assert "Traceback" not in result.stderr
+    assert "BrokenPipe" not in result.stderr
+    pipe = subprocess.run(
+        f"set -o pipefail; {sys.executable} -m actors scan {path} t | head -n 1 "
+        "> /dev/null",
+        shell=True,
+        capture_output=True,
+        timeout=60,
+        cwd=ROOT,
+        executable="/bin/bash",
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert pipe.returncode == 0
+
+
+def test_every_argument_has_help() -> None:
+    parser = _parser()
+    (commands,) = [
+        action
+        for action in parser._actions
+        if isinstance(action, argparse._SubParsersAction)
+    ]
+    for name, sub in commands.choices.items():
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help, f"{name} {action.dest} has no help"
+
+
+def test_check_reports_each_table(store_path: str, capsys) -> None:
+    code, out, _ = run(capsys, "check", store_path)
+    assert code == 0
+    assert "users: ok, 1 record" in out
+    assert "nums: ok, 1 record" in out
+    code, out, _ = run(capsys, "check", store_path, "users")
+    assert out.strip() == "users: ok, 1 record"
