@@ -110,6 +110,10 @@ class Store(OpMethods):
             internal=True,
         )
         self._policies = Policies(retry)
+        for name in directory.table_names():
+            saved = directory.table_info(name).options.get("retry")
+            if saved is not None:
+                self._policies.set_table(name, RetryPolicy.from_mapping(saved))
         self._inflight = InFlight(ops_max)
         self._scheduler = Scheduler(name="StoreScheduler")
         self._outcomes = Outcomes(
@@ -195,14 +199,19 @@ class Store(OpMethods):
         """Create table `name` (durability defaults to the store's); return its record.
 
         `retry` sets the table's retry policy (narrower than the store's,
-        wider than an op's).
+        wider than an op's). It is kept in the store's catalog, so the table
+        has it again when the store is reopened; given for an existing table
+        (`exist_ok=True`), it replaces the one kept.
 
         Raises:
             InvalidTableNameError, UnknownFormatError, TableExistsError.
+            InvalidOptionError: for a policy that holds code (a predicate,
+                raw tenacity strategies), which cannot be kept with a table.
             StoreClosedError: if the store is closed.
         """
         self._submission.check_open()
         check_policy(retry)
+        saved = retry.to_mapping() if retry is not None else None
         info = self.directory.create_table(
             name,
             key_format=key_format,
@@ -210,6 +219,10 @@ class Store(OpMethods):
             durability=durability,
             exist_ok=exist_ok,
         )
+        if saved is not None and info.options.get("retry") != saved:
+            info = self.directory.set_table_options(
+                name, {**info.options, "retry": saved}
+            )
         if retry is not None:
             self._policies.set_table(name, retry)
         return info

@@ -253,6 +253,51 @@ class RetryPolicy:
         """
         return bool(self._retry(self._state(1, error, 0.0)))
 
+    def to_mapping(self) -> dict[str, object]:
+        """Return the policy as config that `from_mapping()` turns back into it.
+
+        Policies are data: a table's is kept in the store's catalog this way.
+
+        Raises:
+            InvalidOptionError: if the policy holds code rather than data (a
+                `retry_on` predicate, raw tenacity strategies, or error types
+                outside `storage`'s tree); keep such a policy per store or
+                per op instead.
+        """
+        if self.wait is not None or self.stop is not None or self.retry is not None:
+            _invalid(
+                "wait/stop/retry",
+                (self.wait, self.stop, self.retry),
+                "raw tenacity strategies are code and cannot be saved as config; "
+                "give such a policy per store or per op",
+            )
+        if not isinstance(self.retry_on, tuple):
+            _invalid(
+                "retry_on",
+                self.retry_on,
+                "a predicate is code and cannot be saved as config; list error "
+                "types instead, or give this policy per store or per op",
+            )
+        names = []
+        for error_type in self.retry_on:
+            name = error_type.__name__
+            if _ERROR_CLASSES.get(name) is not error_type:
+                _invalid(
+                    "retry_on",
+                    self.retry_on,
+                    f"{name} is not an error class of storage, so config cannot "
+                    "name it; give this policy per store or per op",
+                )
+            names.append(name)
+        return {
+            "max_attempts": self.max_attempts,
+            "initial_wait": self.initial_wait,
+            "max_wait": self.max_wait,
+            "multiplier": self.multiplier,
+            "jitter": self.jitter,
+            "retry_on": names,
+        }
+
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, object]) -> RetryPolicy:
         """Build a policy from config loaded from TOML, JSON or the environment.

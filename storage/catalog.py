@@ -5,13 +5,20 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 import lmdb
 
 from storage._lmdb import make_directory, open_environment, translate
 from storage.durability import Durability
-from storage.errors import StorageError, StoreClosedError
+from storage.errors import (
+    EncodeError,
+    StorageError,
+    StoreClosedError,
+    UnknownTableError,
+)
 
 __all__ = ["Catalog", "TableInfo"]
 
@@ -27,16 +34,19 @@ class TableInfo:
     value_format: str
     durability: Durability
     created_at: float
+    options: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    """What the layers above keep with the table, as JSON (its retry policy)."""
 
     def to_json(self) -> bytes:
         """Return this record as JSON bytes."""
         record = asdict(self)
         record["durability"] = self.durability.value
+        record["options"] = dict(self.options)
         return json.dumps(record, sort_keys=True).encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> TableInfo:
-        """Return the record stored as `data`."""
+        """Return the record stored as `data` (older records have no options)."""
         record = json.loads(bytes(data))
         record["durability"] = Durability(record["durability"])
         return cls(**record)
@@ -108,6 +118,36 @@ class Catalog:
                         info = TableInfo.from_json(existing)
                     else:
                         txn.put(name.encode(), info.to_json())
+            except lmdb.Error as exc:
+                raise translate(
+                    exc, what=f"cannot record table {name!r}", path=self.path
+                ) from exc
+            self._tables[name] = info
+        return info
+
+    def set_options(self, name: str, options: Mapping[str, Any]) -> TableInfo:
+        """Record `options` (JSON-able) as table `name`'s, durably; return its record.
+
+        Raises:
+            UnknownTableError: if no such table is recorded.
+            EncodeError: if `options` is not JSON-able.
+        """
+        try:
+            json.dumps(dict(options))
+        except (TypeError, ValueError) as exc:
+            raise EncodeError(
+                f"table {name!r}: options must be JSON-able: {exc}", table=name
+            ) from exc
+        with self._lock:
+            if self._closed:
+                raise StoreClosedError("catalog")
+            try:
+                with self._env.begin(write=True) as txn:
+                    existing = txn.get(name.encode())
+                    if existing is None:
+                        raise UnknownTableError(table=name)
+                    info = replace(TableInfo.from_json(existing), options=dict(options))
+                    txn.put(name.encode(), info.to_json())
             except lmdb.Error as exc:
                 raise translate(
                     exc, what=f"cannot record table {name!r}", path=self.path

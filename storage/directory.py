@@ -6,6 +6,7 @@ import errno
 import logging
 import os
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from storage._lmdb import make_directory, translate
@@ -221,6 +222,20 @@ class StoreDirectory:
         if info is None:
             raise UnknownTableError(table=name)
         return info
+
+    def set_table_options(self, name: str, options: Mapping[str, Any]) -> TableInfo:
+        """Record JSON-able `options` with table `name` in the catalog, durably.
+
+        The storage layer keeps them and does not read them: they are what
+        the layers above keep with a table (its retry policy, say).
+
+        Raises:
+            InvalidTableNameError, UnknownTableError, StoreClosedError.
+            EncodeError: if `options` is not JSON-able.
+        """
+        validate_table_name(name, internal=True)
+        self._check_open()
+        return self._catalog.set_options(name, options)
 
     def open_tables(self) -> list[Table]:
         """Return the tables opened so far."""

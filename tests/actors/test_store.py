@@ -24,7 +24,7 @@ from actors import (
     OpType,
     Store,
 )
-from retry import Callback, RetryCallback, RetryPolicy
+from retry import Callback, RetriesExhaustedError, RetryCallback, RetryPolicy
 from storage import (
     EncodeError,
     InvalidInputError,
@@ -1062,3 +1062,51 @@ def test_a_retry_callback_retries_its_failed_op(store: Store) -> None:
     assert future.get(timeout=SHORT) is None
     assert handler.attempts == 2
     assert contents(store) == {"k": 1}
+
+
+# -- table policies are kept -------------------------------------------------------
+
+
+class AlwaysBusy:
+    """A `fn(error, result)` callback that fails every attempt, transiently."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, error: BaseException | None, result: object) -> object:
+        if error is None:
+            self.calls += 1
+            raise StoreBusyError("busy")
+        return None
+
+
+def test_a_table_policy_is_kept_when_the_store_is_reopened(store_path: Path) -> None:
+    with actors.open_store(store_path) as store:
+        store.create_table("jobs", retry=RetryPolicy(max_attempts=3, initial_wait=0))
+    with actors.open_store(store_path) as store:
+        busy = AlwaysBusy()
+        error = store.upsert("jobs", "k", 1, callback=busy).exception(WAIT)
+        assert isinstance(error, RetriesExhaustedError)
+        assert busy.calls == 3  # the table's 3, not the default 10
+        info = store.directory.table_info("jobs")
+        assert RetryPolicy.from_mapping(info.options["retry"]).max_attempts == 3
+
+
+def test_create_table_with_exist_ok_replaces_the_kept_policy(store_path: Path) -> None:
+    with actors.open_store(store_path) as store:
+        store.create_table("jobs", retry=RetryPolicy(max_attempts=3))
+        store.create_table(
+            "jobs", exist_ok=True, retry=RetryPolicy(max_attempts=2, initial_wait=0)
+        )
+    with actors.open_store(store_path) as store:
+        busy = AlwaysBusy()
+        store.upsert("jobs", "k", 1, callback=busy).exception(WAIT)
+        assert busy.calls == 2
+
+
+def test_a_table_policy_that_is_code_is_refused_before_the_table_exists(
+    store: Store,
+) -> None:
+    with pytest.raises(InvalidOptionError, match="per store or per op"):
+        store.create_table("jobs", retry=RetryPolicy(retry_on=lambda error: True))
+    assert "jobs" not in store.tables()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 import tenacity
 from hypothesis import given
 from hypothesis import strategies as st
 
+import storage
 from retry.policy import DEFAULT_POLICY, RetryPolicy
 from storage.errors import (
     InvalidOptionError,
@@ -339,3 +341,34 @@ def test_from_mapping_rejects_bad_config(config: dict[str, object], match: str) 
 def test_from_mapping_rejects_a_non_mapping() -> None:
     with pytest.raises(InvalidOptionError, match="not a mapping"):
         RetryPolicy.from_mapping([("max_attempts", 5)])  # type: ignore[arg-type]
+
+
+# -- policies as data --------------------------------------------------------------
+
+
+def test_to_mapping_round_trips_through_from_mapping() -> None:
+    policy = RetryPolicy(
+        max_attempts=3,
+        initial_wait=0.5,
+        max_wait=2.0,
+        multiplier=3.0,
+        jitter=0.25,
+        retry_on=(storage.StoreBusyError, storage.NotFoundError),
+    )
+    mapping = policy.to_mapping()
+    assert json.loads(json.dumps(mapping)) == mapping
+    assert RetryPolicy.from_mapping(mapping) == policy
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        RetryPolicy(retry_on=lambda error: True),
+        RetryPolicy(stop=tenacity.stop_after_attempt(2)),
+        RetryPolicy(retry_on=(ValueError,)),
+    ],
+    ids=["predicate", "raw tenacity", "foreign error type"],
+)
+def test_a_policy_holding_code_cannot_become_config(policy: RetryPolicy) -> None:
+    with pytest.raises(InvalidOptionError, match="per store or per op"):
+        policy.to_mapping()
