@@ -64,6 +64,14 @@ class OpFuture(Generic[T]):
         self._event: threading.Event | None = None
         self._callbacks: list[Callable[[OpFuture[T]], object]] | None = None
 
+    @classmethod
+    def resolved(cls, op_id: int, result: T) -> OpFuture[T]:
+        """Return a future already done with `result` (an op that ran at once)."""
+        future: OpFuture[T] = cls(op_id)
+        future._result = result
+        future._state = _DONE
+        return future
+
     def done(self) -> bool:
         """Return whether the op has finished (succeeded or failed)."""
         return self._state == _DONE

@@ -151,6 +151,13 @@ class InFlight:
             admitted.append(op)
         return admitted
 
+    def read_at_once(self, latency: float) -> None:
+        """Count a plain read that ran at once and succeeded in `latency` s."""
+        self.latencies.append(latency)
+        with self._lock:
+            self.counts["read_at_once"] += 1
+            self.counts["completed"] += 1
+
     def count(self, name: str) -> None:
         """Add one to counter `name` (retried, dead_lettered, read_at_once, ...)."""
         with self._lock:

@@ -154,9 +154,23 @@ class Submission:
 
     def _read_at_once(self, op: Op, table: Table) -> OpFuture[Any]:
         """Run read `op` now on this thread, in its own read transaction."""
+        op.submitted_at = started = time.monotonic()
+        if op.callback is None and op.reply_to is None:
+            # The plain read: one read transaction, and a future born done.
+            operation = op.operation
+            assert operation is not None
+            try:
+                result = table.read(operation.run)
+            except StoreError:
+                pass  # its error takes the general path (policy, retries)
+            else:
+                if op.type is OpType.SEARCH:
+                    op.value = result
+                op.future = OpFuture.resolved(op.id, result)
+                self._inflight.read_at_once(time.monotonic() - started)
+                return op.future
         future: OpFuture[Any] = OpFuture(op.id)
         op.future = future
-        op.submitted_at = time.monotonic()
         self._inflight.count("read_at_once")
         before_commit = None
         if op.callback is not None and self._in_txn_callbacks:

@@ -266,20 +266,24 @@ class ResizeGate:
     """
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        # Every transaction passes here: the hot paths take the bare lock
+        # (a Condition's own `with` is a Python-level call); waits go through
+        # a Condition over the same lock.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._active = 0
         self._resizing = False
 
     def enter(self) -> None:
         """Enter shared; waits while a resize runs."""
-        with self._cond:
+        with self._lock:
             while self._resizing:
                 self._cond.wait()
             self._active += 1
 
     def leave(self) -> None:
         """Leave shared."""
-        with self._cond:
+        with self._lock:
             self._active -= 1
             if self._resizing and self._active == 0:
                 self._cond.notify_all()

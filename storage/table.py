@@ -213,7 +213,9 @@ class Table:
             StoreClosedError: if the table is closed.
             StoreBusyError: if LMDB cannot start a reader now.
         """
-        with self.gate.shared():
+        gate = self.gate
+        gate.enter()  # not `with gate.shared()`: a generator per read costs
+        try:
             txn = self.begin(write=False)
             try:
                 return fn(txn)
@@ -223,6 +225,8 @@ class Table:
                 ) from exc
             finally:
                 txn.abort()
+        finally:
+            gate.leave()
 
     def begin(self, *, write: bool) -> lmdb.Transaction[bytes]:
         """Begin a top-level transaction; the caller holds `gate` shared.
