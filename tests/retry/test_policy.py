@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import pytest
 import tenacity
 from hypothesis import given
 from hypothesis import strategies as st
 
+from retry import AttemptState
 from retry.policy import DEFAULT_POLICY, RetryPolicy
 from storage.errors import (
     InvalidOptionError,
@@ -339,3 +341,33 @@ def test_from_mapping_rejects_bad_config(config: dict[str, object], match: str) 
 def test_from_mapping_rejects_a_non_mapping() -> None:
     with pytest.raises(InvalidOptionError, match="not a mapping"):
         RetryPolicy.from_mapping([("max_attempts", 5)])  # type: ignore[arg-type]
+
+
+# -- next_delay_for: the decision over an AttemptState ----------------------------
+
+
+def failed_state(*errors: BaseException, started_ago: float = 0.0) -> AttemptState:
+    state = AttemptState(started_at=time.monotonic() - started_ago)
+    for error in errors:
+        state.failed(error)
+    return state
+
+
+def test_next_delay_for_reads_the_last_error_and_the_attempt_count() -> None:
+    policy = RetryPolicy(max_attempts=3, initial_wait=0.01)
+    assert policy.next_delay_for(failed_state(busy())) == policy.delay(1)
+    assert policy.next_delay_for(failed_state(busy(), busy())) == policy.delay(2)
+    assert policy.next_delay_for(failed_state(busy(), busy(), busy())) is None
+    permanent = KeyExistsError(table="t", key="k")
+    assert policy.next_delay_for(failed_state(busy(), permanent)) is None
+
+
+def test_next_delay_for_reads_the_elapsed_time() -> None:
+    policy = RetryPolicy(stop=tenacity.stop_after_delay(5))
+    assert policy.next_delay_for(failed_state(busy(), started_ago=0)) is not None
+    assert policy.next_delay_for(failed_state(busy(), started_ago=10)) is None
+
+
+def test_next_delay_for_refuses_a_state_with_no_failure() -> None:
+    with pytest.raises(InvalidOptionError, match="it records no failed attempt"):
+        RetryPolicy().next_delay_for(AttemptState())
