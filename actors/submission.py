@@ -169,8 +169,11 @@ class Submission:
                 op.future = OpFuture.resolved(op.id, result)
                 self._inflight.read_at_once(time.monotonic() - started)
                 return op.future
+        # With a callback, a reply or an error it may outlive this call (an
+        # executor, a retry): flush() must wait for it like any other op.
         future: OpFuture[Any] = OpFuture(op.id)
         op.future = future
+        self._inflight.track(op)
         self._inflight.count("read_at_once")
         before_commit = None
         if op.callback is not None and self._in_txn_callbacks:

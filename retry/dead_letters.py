@@ -145,7 +145,7 @@ class DeadLetters:
         letters = self.list(timeout)
         if ids is None:
             return letters
-        wanted = list(ids)
+        wanted = list(dict.fromkeys(ids))  # an id given twice is one letter
         by_id = {letter.id: letter for letter in letters}
         missing = [i for i in wanted if i not in by_id]
         if missing:

@@ -221,6 +221,7 @@ class _FlowRun:
             delay = self.policy.next_delay_for(state)
         except BaseException as exc:
             logger.error("flow %s: retry policy failed", self.flow, exc_info=True)
+            exc.__context__ = error
             state.last_error = exc
             delay = None
         if delay is None:

@@ -1,4 +1,4 @@
-"""Tests for retry/attempts.py: the current attempt, alone and as a store shows it."""
+"""Tests for retry/attempts.py: which attempt a retry handler is handling."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
-from actors import Store
 from retry import (
     Attempt,
-    RetriesExhaustedError,
+    AttemptState,
     RetryCallback,
     RetryPolicy,
     current_attempt,
@@ -32,6 +31,7 @@ class FakeAttempt:
         self.key = "k"
         self.attempts = attempts
         self.elapsed = 0.0
+        self.state = AttemptState()
         self.policy = policy or RetryPolicy()
         self.calls: list[tuple[str, Any]] = []
 
@@ -105,82 +105,3 @@ def test_a_fake_attempt_satisfies_the_protocol_for_the_handler() -> None:
     with handling(attempt):
         handler.exception(StoreBusyError("busy"))
     assert attempt.calls == [("schedule", 0.25)]
-
-
-# -- the store's attempts -------------------------------------------------------
-
-
-class Recorder(RetryCallback):
-    """Fail the first `failures` times; record the attempt seen in each hook."""
-
-    def __init__(self, failures: int, policy: RetryPolicy | None = None) -> None:
-        super().__init__(policy)
-        self.failures = failures
-        self.seen: list[tuple[str, int, int, str, str, Any, RetryPolicy, str]] = []
-        self.ended = threading.Event()
-
-    def callback(self, result: Any) -> object:
-        if self.failures > 0:
-            self.failures -= 1
-            raise StoreBusyError("busy")
-        return None
-
-    def _see(self, hook: str) -> None:
-        a = self.attempt
-        self.seen.append(
-            (
-                hook,
-                a.op_id,
-                a.attempts,
-                a.op_type,
-                a.table,
-                a.key,
-                a.policy,
-                threading.current_thread().name,
-            )
-        )
-
-    def exception(self, error: BaseException) -> None:
-        self._see("exception")
-        super().exception(error)
-
-    def retry(self, error: BaseException) -> None:
-        self._see("retry")
-        super().retry(error)
-
-    def dead(self, error: BaseException) -> None:
-        self._see("dead")
-        super().dead(error)
-
-
-def test_the_store_shows_the_op_and_its_attempt_count_in_every_hook(
-    store: Store,
-) -> None:
-    policy = RetryPolicy(max_attempts=5, initial_wait=0.001)
-    handler = Recorder(failures=2)
-    future = store.upsert("docs", "k", {"n": 1}, callback=handler, retry=policy)
-    assert future.get(WAIT) is None
-    assert [entry[:3] for entry in handler.seen] == [
-        ("exception", future.op_id, 1),
-        ("retry", future.op_id, 1),
-        ("exception", future.op_id, 2),
-        ("retry", future.op_id, 2),
-    ]
-    assert {entry[3:6] for entry in handler.seen} == {("upsert", "docs", "k")}
-    # The handler has no policy of its own: the attempt shows the op's.
-    assert {entry[6] for entry in handler.seen} == {policy}
-    # retry() runs on the scheduler's thread, not on a worker.
-    assert {entry[7] for entry in handler.seen if entry[0] == "retry"} == {
-        "StoreScheduler"
-    }
-
-
-def test_dead_sees_the_last_attempt(store: Store) -> None:
-    handler = Recorder(failures=10, policy=RetryPolicy(max_attempts=3))
-    future = store.upsert("docs", "k", 1, callback=handler)
-    with pytest.raises(RetriesExhaustedError):
-        future.get(WAIT)
-    assert [entry[:3] for entry in handler.seen][-1] == ("dead", future.op_id, 3)
-    # The attempt's policy is the op's effective one (the store has none here),
-    # not the handler's own.
-    assert handler.seen[-1][6] == RetryPolicy()

@@ -1,383 +1,408 @@
-"""Tests for retry/dead_letters.py: records, and listing, replaying, purging them."""
+"""Tests for retry/dead_letters.py: park, the final error, list, replay, purge."""
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Callable
-from pathlib import Path
+import logging
 from typing import Any
 
-import lmdb
 import pytest
+import tenacity
 
-import actors
-from actors import Store
 from retry import (
-    DEAD_LETTER_TABLE,
+    AttemptState,
     DeadLetter,
-    Flow,
+    DeadLetters,
     RetriesExhaustedError,
-    RetryCallback,
     RetryPolicy,
     UnknownDeadLetterError,
+    give_up_error,
+    park_then,
 )
-from retry.dead_letters import error_record, jsonable, new_dead_letter_id
 from storage import (
-    InvalidInputError,
     InvalidOptionError,
     KeyExistsError,
+    NotFoundError,
     StoreBusyError,
-    StoreError,
+    StoreFullError,
 )
 
-WAIT = 5.0
+from .conftest import WAIT, FakeFuture, FakeHost, sample_letter
 
 
-class AlwaysBusy(RetryCallback):
-    """Fail every attempt with `StoreBusyError`; give up after `max_attempts`."""
-
-    def __init__(self, max_attempts: int = 1) -> None:
-        super().__init__(RetryPolicy(max_attempts=max_attempts, initial_wait=0.001))
-
-    def callback(self, result: Any) -> object:
-        raise StoreBusyError("the store is busy")
+def busy() -> StoreBusyError:
+    return StoreBusyError("the store is busy")
 
 
-def park(store: Store, key: Any, value: Any = None, *, op: str = "upsert") -> int:
-    """Dead-letter one `op` on table `docs`; return the new letter's id."""
-    before = {letter.id for letter in store.dead_letters.list(WAIT)}
-    method = getattr(store, op)
-    args = (key,) if value is None else (key, value)
-    with pytest.raises(RetriesExhaustedError):
-        method("docs", *args, callback=AlwaysBusy()).get(WAIT)
-    (new,) = {letter.id for letter in store.dead_letters.list(WAIT)} - before
-    return new
+def failed_state(*errors: BaseException) -> AttemptState:
+    """Return the state of an op whose attempts failed with `errors`, in order."""
+    state = AttemptState()
+    for error in errors:
+        state.failed(error)
+    return state
 
 
-def sample(**changes: Any) -> DeadLetter:
-    fields: dict[str, Any] = {
-        "id": 1,
-        "op_type": "upsert",
-        "table": "docs",
-        "key": "k",
-        "value": {"n": 1},
-        "error": {"type": "StoreBusyError", "message": "busy"},
-        "attempts": 3,
-        "first_failed_at": 100.0,
-        "last_failed_at": 101.5,
-        "key_bytes": b"k",
-        "value_bytes": b'{"n": 1}',
-    }
-    fields.update(changes)
-    return DeadLetter(**fields)
+@pytest.fixture
+def dead_letters(host: FakeHost) -> DeadLetters:
+    """Return the dead letters of the fake host."""
+    return DeadLetters(host)
 
 
-# -- the record -----------------------------------------------------------------
+# -- park_then --------------------------------------------------------------------
 
 
-def test_a_dead_letter_round_trips_through_json() -> None:
-    letter = sample()
-    text = json.dumps(letter.to_json())
-    assert DeadLetter.from_json(json.loads(text)) == letter
+def test_park_then_reports_none_once_the_letter_is_written(host: FakeHost) -> None:
+    letter = sample_letter()
+    problems: list[BaseException | None] = []
+    park_then(host.park, letter, problems.append)
+    assert problems == [None]
+    assert host.letters == {letter.id: letter.to_json()}
 
 
-def test_bytes_are_stored_as_base64_text() -> None:
-    record = sample(key_bytes=b"\x00\xffkey", value_bytes=b"\x01").to_json()
-    assert isinstance(record["key_bytes"], str)
-    assert isinstance(record["value_bytes"], str)
-    assert DeadLetter.from_json(record).key_bytes == b"\x00\xffkey"
+def test_park_then_waits_for_the_write_to_end() -> None:
+    pending = FakeFuture()
+    problems: list[BaseException | None] = []
+    park_then(lambda letter: pending, sample_letter(), problems.append)
+    assert problems == []
+    pending.set_result(None)
+    assert problems == [None]
 
 
-def test_a_batch_round_trips_through_json() -> None:
-    batch = [("upsert", b"a", b"1"), ("remove", b"b", None)]
-    letter = sample(op_type="batch", key=None, key_bytes=None, batch=batch)
-    again = DeadLetter.from_json(json.loads(json.dumps(letter.to_json())))
-    assert again.batch == batch
-    assert again.replayable
-
-
-def test_replayable_needs_the_encoded_op_and_no_flow() -> None:
-    assert sample().replayable
-    assert not sample(key_bytes=None).replayable
-    assert sample(op_type="count", key_bytes=None).replayable
-    assert not sample(flow="bump", stage="bump2Compose").replayable
-
-
-def test_jsonable_keeps_json_and_reprs_the_rest() -> None:
-    assert jsonable({"a": [1, 2.5, None, "x"]}) == {"a": [1, 2.5, None, "x"]}
-    assert jsonable(b"\x00") == repr(b"\x00")
-    assert jsonable({1, 2}) == repr({1, 2})
-    assert jsonable(float("nan")) == "nan"
-
-
-def test_error_record_keeps_type_name_and_message() -> None:
-    assert error_record(KeyExistsError(table="t", key="k")) == {
-        "type": "KeyExistsError",
-        "message": str(KeyExistsError(table="t", key="k")),
-    }
-
-
-def test_dead_letter_ids_are_unique_and_increasing_across_threads() -> None:
-    ids: list[list[int]] = [[] for _ in range(8)]
-
-    def take(into: list[int]) -> None:
-        into.extend(new_dead_letter_id() for _ in range(500))
-
-    threads = [threading.Thread(target=take, args=(into,)) for into in ids]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(WAIT)
-    every = [i for into in ids for i in into]
-    assert len(set(every)) == len(every) == 4000
-    assert all(into == sorted(into) for into in ids)
-
-
-def test_from_json_never_executes_or_unpickles_anything() -> None:
-    record = sample().to_json()
-    record["key"] = "__import__('os').system('false')"
-    record["value"] = {"__reduce__": ["os.system", ["false"]], "py/object": "os"}
-    letter = DeadLetter.from_json(record)
-    assert letter.key == "__import__('os').system('false')"
-    assert letter.value == {"__reduce__": ["os.system", ["false"]], "py/object": "os"}
-
-
-def test_unknown_dead_letter_error_names_the_ids() -> None:
-    error = UnknownDeadLetterError([7, 9])
-    assert isinstance(error, InvalidInputError)
-    assert isinstance(error, StoreError)
-    assert error.ids == [7, 9]
-    assert "7, 9" in str(error)
-
-
-def test_retries_exhausted_error_keeps_the_last_error() -> None:
-    last = StoreBusyError("busy")
-    error = RetriesExhaustedError(attempts=3, last_error=last, table="t", key="k")
-    assert error.last_error is last
-    assert error.__cause__ is last
-    assert error.attempts == 3
-    assert (error.table, error.key) == ("t", "k")
-    assert "gave up after 3 attempts" in str(error)
-    assert "1 attempt:" in str(RetriesExhaustedError(attempts=1, last_error=last))
-
-
-# -- through a store --------------------------------------------------------------
-
-
-def test_a_dead_letter_has_the_documented_fields(store: Store) -> None:
-    letter_id = park(store, "norma", {"name": "Norma"})
-    letter = store.dead_letters.get(letter_id, WAIT)
-    assert letter.id == letter_id
-    assert (letter.op_type, letter.table, letter.key) == ("upsert", "docs", "norma")
-    assert letter.value == {"name": "Norma"}
-    assert letter.error["type"] == "StoreBusyError"
-    assert letter.error["message"] == "the store is busy"
-    assert letter.attempts == 1
-    assert letter.first_failed_at <= letter.last_failed_at
-    assert (letter.flow, letter.stage) == (None, None)
-
-
-def test_list_returns_letters_oldest_first_and_len_counts_them(store: Store) -> None:
-    ids = [park(store, f"k{n}", n) for n in range(3)]
-    assert [letter.id for letter in store.dead_letters.list(WAIT)] == ids
-    assert len(store.dead_letters) == 3
-
-
-def test_get_an_unknown_id_raises(store: Store) -> None:
-    with pytest.raises(UnknownDeadLetterError, match="12345"):
-        store.dead_letters.get(12345, WAIT)
-
-
-def test_the_dead_letter_table_is_internal(store: Store) -> None:
-    park(store, "k", 1)
-    assert DEAD_LETTER_TABLE not in store.tables()
-
-
-def test_purge_removes_the_given_letters_or_all(store: Store) -> None:
-    a, b, c = (park(store, f"k{n}", n) for n in range(3))
-    assert store.dead_letters.purge([b], WAIT) == 1
-    assert [letter.id for letter in store.dead_letters.list(WAIT)] == [a, c]
-    assert store.dead_letters.purge(timeout=WAIT) == 2
-    assert store.dead_letters.list(WAIT) == []
-    assert store.dead_letters.purge(timeout=WAIT) == 0
-
-
-def test_purge_with_an_unknown_id_changes_nothing(store: Store) -> None:
-    a, b = park(store, "a", 1), park(store, "b", 2)
-    with pytest.raises(UnknownDeadLetterError) as caught:
-        store.dead_letters.purge([a, 999, b], WAIT)
-    assert caught.value.ids == [999]
-    assert [letter.id for letter in store.dead_letters.list(WAIT)] == [a, b]
-
-
-def test_replay_with_an_unknown_id_changes_nothing(store: Store) -> None:
-    a = park(store, "a", {"n": 1})
-    with pytest.raises(UnknownDeadLetterError) as caught:
-        store.dead_letters.replay([a, 999], WAIT)
-    assert caught.value.ids == [999]
-    assert [letter.id for letter in store.dead_letters.list(WAIT)] == [a]
-    store.flush(WAIT)
-    assert not store.exists("docs", "a").get(WAIT)
-
-
-def test_replay_writes_the_op_and_removes_the_letter(store: Store) -> None:
-    a = park(store, "a", {"n": 1})
-    b = park(store, "b", {"n": 2})
-    assert store.dead_letters.replay([a], WAIT) == {a: None}
-    assert store.search("docs", "a").get(WAIT) == {"n": 1}
-    assert [letter.id for letter in store.dead_letters.list(WAIT)] == [b]
-    assert store.dead_letters.replay(timeout=WAIT) == {b: None}
-    assert store.search("docs", "b").get(WAIT) == {"n": 2}
-    assert len(store.dead_letters) == 0
-
-
-def test_a_replay_that_fails_keeps_its_letter_and_reports_the_error(
-    store: Store,
+@pytest.mark.parametrize(
+    "raises", [False, True], ids=["the-write-fails", "park-raises"]
+)
+@pytest.mark.parametrize(
+    "problem", [OSError("disk full"), KeyboardInterrupt()], ids=repr
+)
+def test_park_then_reports_why_the_letter_was_not_written(
+    caplog: pytest.LogCaptureFixture, raises: bool, problem: BaseException
 ) -> None:
-    letter_id = park(store, "k", {"n": 1}, op="insert")
-    store.insert("docs", "k", {"n": 0}).get(WAIT)
-    outcomes = store.dead_letters.replay(timeout=WAIT)
-    assert list(outcomes) == [letter_id]
-    assert isinstance(outcomes[letter_id], KeyExistsError)
-    assert [letter.id for letter in store.dead_letters.list(WAIT)] == [letter_id]
-    assert store.search("docs", "k").get(WAIT) == {"n": 0}
+    letter = sample_letter()
+
+    def park(letter: DeadLetter) -> FakeFuture:
+        if raises:
+            raise problem
+        return FakeFuture.failed(problem)
+
+    problems: list[BaseException | None] = []
+    with caplog.at_level(logging.ERROR, logger="retry.dead_letters"):
+        park_then(park, letter, problems.append)
+    assert problems == [problem]
+    assert f"dead letter {letter.id} not written" in caplog.text
 
 
-def test_replay_of_remove_and_batch_letters(store: Store) -> None:
-    store.upsert("docs", "gone", 1).get(WAIT)
-    removed = park(store, "gone", op="remove")
-    batch = park(store, [("upsert", "x", {"x": 1}), ("remove", "gone")], op="batch")
-    letter = store.dead_letters.get(batch, WAIT)
-    assert letter.op_type == "batch"
-    assert letter.batch is not None
-    assert [kind for kind, _, _ in letter.batch] == ["upsert", "remove"]
-    assert store.dead_letters.replay([removed], WAIT) == {removed: None}
-    assert not store.exists("docs", "gone").get(WAIT)
-    store.upsert("docs", "gone", 2).get(WAIT)
-    assert store.dead_letters.replay([batch], WAIT) == {batch: None}
-    assert store.search("docs", "x").get(WAIT) == {"x": 1}
-    assert not store.exists("docs", "gone").get(WAIT)
+# -- give_up_error: the error the caller gets ---------------------------------------
 
 
-def test_a_non_json_value_is_kept_exactly_for_replay(
-    make_store: Callable[..., Store],
-) -> None:
-    store = make_store()
-    store.create_table("blobs", key_format="bytes", value_format="bytes")
-    with pytest.raises(RetriesExhaustedError):
-        store.upsert("blobs", b"\x00k", b"\xff\x00", callback=AlwaysBusy()).get(WAIT)
-    (letter,) = store.dead_letters.list(WAIT)
-    assert letter.key == repr(b"\x00k")
-    assert letter.value == repr(b"\xff\x00")
-    assert (letter.key_bytes, letter.value_bytes) == (b"\x00k", b"\xff\x00")
-    assert store.dead_letters.replay(timeout=WAIT) == {letter.id: None}
-    assert store.search("blobs", b"\x00k").get(WAIT) == b"\xff\x00"
-
-
-def test_dead_letters_are_plain_json_on_disk_and_never_executed(
-    make_store: Callable[..., Store], store_path: Path
-) -> None:
-    store = make_store()
-    store.create_table("docs", key_format="str", value_format="json")
-    code = "__import__('os')"
-    letter_id = park(store, code, {"v": code, "eval": "exec('1/0')"})
-    store.close()
-    env = lmdb.open(
-        str(store_path / "tables" / DEAD_LETTER_TABLE),
-        readonly=True,
-        lock=False,
-        subdir=True,
-        max_dbs=0,
+def test_a_retryable_error_becomes_retries_exhausted_carrying_the_letter() -> None:
+    last = busy()
+    state = failed_state(busy(), busy(), last)
+    letter = sample_letter()
+    error = give_up_error(state, letter, None, RetryPolicy(), table="docs", key="k")
+    assert isinstance(error, RetriesExhaustedError)
+    assert (error.attempts, error.last_error, error.__cause__) == (3, last, last)
+    assert (error.table, error.key) == ("docs", "k")
+    assert error.dead_letter is letter
+    assert error.written
+    assert str(error) == (
+        "gave up after 3 attempts: StoreBusyError: the store is busy; the op was "
+        f"dead-lettered as letter {letter.id} (see store.dead_letters)"
     )
-    try:
-        with env.begin() as txn:
-            raw = [value for _, value in txn.cursor()]
-    finally:
-        env.close()
-    assert len(raw) == 1
-    record = json.loads(raw[0])
-    assert record["id"] == letter_id
-    assert record["key"] == code
-    assert record["value"] == {"v": code, "eval": "exec('1/0')"}
-    reopened = make_store()
-    (letter,) = reopened.dead_letters.list(WAIT)
-    assert letter.key == code
-    assert letter.value == {"v": code, "eval": "exec('1/0')"}
-    assert reopened.dead_letters.replay(timeout=WAIT) == {letter_id: None}
-    assert reopened.search("docs", code).get(WAIT) == {"v": code, "eval": "exec('1/0')"}
 
 
-def test_a_custom_hook_receives_the_record_and_the_table_stays_empty(
-    make_store: Callable[..., Store],
+def test_one_attempt_is_singular() -> None:
+    error = give_up_error(failed_state(busy()), sample_letter(), None, RetryPolicy())
+    assert str(error).startswith("gave up after 1 attempt: StoreBusyError")
+
+
+def test_a_letter_not_written_says_the_op_is_lost_and_carries_it() -> None:
+    letter = sample_letter(key="norma")
+    problem = OSError("disk full")
+    error = give_up_error(failed_state(busy()), letter, problem, RetryPolicy())
+    assert isinstance(error, RetriesExhaustedError)
+    assert error.dead_letter is letter
+    assert not error.written
+    assert str(error) == (
+        "gave up after 1 attempt: StoreBusyError: the store is busy; the dead "
+        "letter could not be written (OSError('disk full')), so the op is lost "
+        "to the store: keep it from this error's .dead_letter "
+        "(upsert on table 'docs' key 'norma')"
+    )
+
+
+def test_cut_short_names_the_attempts_the_policy_allowed() -> None:
+    error = give_up_error(
+        failed_state(busy()),
+        sample_letter(),
+        None,
+        RetryPolicy(max_attempts=7),
+        cut_short=True,
+    )
+    assert isinstance(error, RetriesExhaustedError)
+    assert str(error).startswith(
+        "its pending retry was cut short by close() after 1 attempt of the 7 its "
+        "policy allowed: StoreBusyError: the store is busy; the op was dead-lettered"
+    )
+
+
+def test_cut_short_under_a_raw_stop_names_no_allowance() -> None:
+    policy = RetryPolicy(stop=tenacity.stop_after_delay(60))
+    error = give_up_error(
+        failed_state(busy(), busy()), sample_letter(), None, policy, cut_short=True
+    )
+    assert str(error).startswith(
+        "its pending retry was cut short by close() after 2 attempts: StoreBusyError"
+    )
+
+
+def test_cut_short_makes_even_a_permanent_error_retries_exhausted() -> None:
+    last = KeyExistsError(table="docs", key="k")
+    error = give_up_error(
+        failed_state(last), sample_letter(), None, RetryPolicy(), cut_short=True
+    )
+    assert isinstance(error, RetriesExhaustedError)
+    assert error.last_error is last
+
+
+def test_a_permanent_error_stays_itself_with_a_note_and_the_letter() -> None:
+    last = KeyExistsError(table="docs", key="k")
+    letter = sample_letter()
+    error = give_up_error(failed_state(last), letter, None, RetryPolicy())
+    assert error is last
+    assert error.dead_letter is letter  # type: ignore[attr-defined]
+    assert error.__notes__ == [
+        f"dead-lettered as letter {letter.id} (see store.dead_letters)"
+    ]
+
+
+def test_a_permanent_error_whose_letter_was_not_written_says_so() -> None:
+    last = NotFoundError(table="docs", key="k", op="update")
+    letter = sample_letter(op_type="update")
+    error = give_up_error(failed_state(last), letter, OSError("gone"), RetryPolicy())
+    assert error is last
+    assert error.__notes__ == [
+        "the dead letter could not be written (OSError('gone')), so the op is lost "
+        "to the store: keep it from this error's .dead_letter "
+        "(update on table 'docs' key 'k')"
+    ]
+
+
+def test_a_raising_retry_on_counts_the_error_as_permanent() -> None:
+    def broken(error: BaseException) -> bool:
+        raise LookupError("predicate bug")
+
+    last = busy()
+    error = give_up_error(
+        failed_state(last), sample_letter(), None, RetryPolicy(retry_on=broken)
+    )
+    assert error is last
+
+
+def test_an_error_that_refuses_attributes_still_gets_its_note() -> None:
+    class Sealed(Exception):
+        def __setattr__(self, name: str, value: Any) -> None:
+            if name == "dead_letter":
+                raise AttributeError(name)
+            super().__setattr__(name, value)
+
+    last = Sealed("sealed")
+    error = give_up_error(failed_state(last), sample_letter(), None, RetryPolicy())
+    assert error is last
+    assert not hasattr(error, "dead_letter")
+    assert "dead-lettered as letter" in error.__notes__[0]
+
+
+# -- DeadLetters over the host ---------------------------------------------------
+
+
+def test_no_letters_list_empty(dead_letters: DeadLetters) -> None:
+    assert dead_letters.list(WAIT) == []
+    assert len(dead_letters) == 0
+
+
+def test_list_returns_the_letters_oldest_first(
+    dead_letters: DeadLetters, host: FakeHost
 ) -> None:
-    received: list[DeadLetter] = []
-    store = make_store(dead_letter_hook=received.append)
-    store.create_table("docs", key_format="str", value_format="json")
-    future = store.upsert("docs", "k", {"n": 1}, callback=AlwaysBusy(max_attempts=2))
-    with pytest.raises(RetriesExhaustedError):
-        future.get(WAIT)
-    assert len(received) == 1
-    letter = received[0]
-    assert (letter.op_type, letter.table, letter.key) == ("upsert", "docs", "k")
-    assert letter.value == {"n": 1}
-    assert letter.attempts == 2
-    assert letter.error["type"] == "StoreBusyError"
-    assert store.dead_letters.list(WAIT) == []
-    assert store.stats()["dead_lettered"] == 1
+    ids = host.add_letters(3)
+    letters = dead_letters.list(WAIT)
+    assert [letter.id for letter in letters] == ids
+    assert [letter.key for letter in letters] == ["k0", "k1", "k2"]
+    assert all(isinstance(letter, DeadLetter) for letter in letters)
+    assert len(dead_letters) == 3
 
 
-def test_a_hook_that_raises_falls_back_to_the_table(
-    make_store: Callable[..., Store],
+@pytest.mark.parametrize("count", [7, 6, 3, 2])
+def test_iter_reads_one_page_at_a_time(
+    dead_letters: DeadLetters, host: FakeHost, count: int
 ) -> None:
-    calls: list[DeadLetter] = []
-
-    def broken(letter: DeadLetter) -> None:
-        calls.append(letter)
-        raise OSError("the queue is down")
-
-    store = make_store(dead_letter_hook=broken)
-    store.create_table("docs", key_format="str", value_format="json")
-    future = store.upsert("docs", "k", {"n": 1}, callback=AlwaysBusy())
-    with pytest.raises(RetriesExhaustedError):
-        future.get(WAIT)
-    (letter,) = store.dead_letters.list(WAIT)
-    assert [c.id for c in calls] == [letter.id]
-    assert letter.key == "k"
+    dead_letters.page_size = 3
+    ids = host.add_letters(count)
+    assert [letter.id for letter in dead_letters.iter(WAIT)] == ids
+    scans = [options for op, _, _, options in host.submitted if op == "scan"]
+    # A full page asks for the next one, from just past its last id.
+    pages = [ids[n : n + 3] for n in range(0, count, 3)]
+    if count % 3 == 0:
+        pages.append([])
+    assert scans == [
+        {"start": None if n == 0 else pages[n - 1][-1] + 1, "limit": 3}
+        for n in range(len(pages))
+    ]
 
 
-def test_a_hook_that_is_not_callable_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(InvalidOptionError, match="dead_letter_hook"):
-        actors.open_store(tmp_path / "s", dead_letter_hook=[])  # type: ignore[arg-type]
-
-
-def test_a_flow_letter_cannot_be_replayed_and_stays(store: Store) -> None:
-    class Broken(Flow):
-        policy = RetryPolicy(max_attempts=1)
-
-        def bump1Prepare(self, key: str) -> Any:
-            raise StoreBusyError("busy")
-
-    with pytest.raises(RetriesExhaustedError):
-        Broken(store).start("bump", "a").get(WAIT)
-    store.flush(WAIT)
-    (letter,) = store.dead_letters.list(WAIT)
-    assert not letter.replayable
-    outcomes = store.dead_letters.replay(timeout=WAIT)
-    assert isinstance(outcomes[letter.id], InvalidOptionError)
-    assert "cannot be replayed" in str(outcomes[letter.id])
-    assert [x.id for x in store.dead_letters.list(WAIT)] == [letter.id]
-    assert store.dead_letters.purge([letter.id], WAIT) == 1
-
-
-def test_replay_of_more_letters_than_ops_max_replays_them_all(
-    make_store: Callable[..., Store],
+def test_iter_reads_the_next_page_only_when_it_is_reached(
+    dead_letters: DeadLetters, host: FakeHost
 ) -> None:
-    store = make_store(ops_max=1)
-    store.create_table("docs", key_format="str", value_format="json")
-    ids = [park(store, f"k{n}", {"n": n}) for n in range(5)]
-    # The caller asked for one call, replay(); the letters it submits must
-    # not be refused by the store's bound on outstanding ops.
-    assert store.dead_letters.replay(timeout=WAIT) == dict.fromkeys(ids)
-    assert store.dead_letters.list(WAIT) == []
-    assert store.count("docs").get(WAIT) == 5
+    dead_letters.page_size = 2
+    ids = host.add_letters(5)
+    letters = dead_letters.iter(WAIT)
+    assert next(letters).id == ids[0]
+    assert next(letters).id == ids[1]
+    assert [op for op, *_ in host.submitted] == ["scan"]
+    assert next(letters).id == ids[2]
+    assert [op for op, *_ in host.submitted] == ["scan", "scan"]
+
+
+def test_get_returns_one_letter_or_raises_for_an_unknown_id(
+    dead_letters: DeadLetters, host: FakeHost
+) -> None:
+    _, second = host.add_letters(2)
+    assert dead_letters.get(second, WAIT).key == "k1"
+    with pytest.raises(UnknownDeadLetterError, match="12345") as caught:
+        dead_letters.get(12345, WAIT)
+    assert caught.value.ids == [12345]
+
+
+def test_add_writes_the_letters_json_to_the_table(
+    dead_letters: DeadLetters, host: FakeHost
+) -> None:
+    letter = sample_letter(batch=[("upsert", b"a", b"1"), ("remove", b"b", None)])
+    assert dead_letters.add(letter).get(WAIT) is None
+    assert dead_letters.list(WAIT) == [letter]
+    assert host.parked == []
+
+
+def test_park_hands_the_letter_to_the_hosts_park(
+    dead_letters: DeadLetters, host: FakeHost
+) -> None:
+    letter = sample_letter()
+    assert dead_letters.park(letter).get(WAIT) is None
+    assert host.parked == [letter]
+    assert dead_letters.list(WAIT) == [letter]
+    host.park_error = OSError("disk full")
+    failed = dead_letters.park(sample_letter())
+    assert isinstance(failed.exception(WAIT), OSError)
+
+
+def test_purge_removes_the_given_letters_or_all(
+    dead_letters: DeadLetters, host: FakeHost
+) -> None:
+    a, b, c = host.add_letters(3)
+    assert dead_letters.purge([b], WAIT) == 1
+    assert [letter.id for letter in dead_letters.list(WAIT)] == [a, c]
+    assert dead_letters.purge(timeout=WAIT) == 2
+    assert dead_letters.list(WAIT) == []
+    batches = [value for op, _, value, _ in host.submitted if op == "batch"]
+    assert batches == [[("remove", b)], [("remove", a), ("remove", c)]]
+
+
+def test_purge_of_nothing_writes_nothing(
+    dead_letters: DeadLetters, host: FakeHost
+) -> None:
+    assert dead_letters.purge(timeout=WAIT) == 0
+    assert dead_letters.purge([], WAIT) == 0
+    assert [op for op, *_ in host.submitted] == ["scan", "scan"]
+
+
+def test_purge_with_an_unknown_id_changes_nothing(
+    dead_letters: DeadLetters, host: FakeHost
+) -> None:
+    a, b = host.add_letters(2)
+    with pytest.raises(UnknownDeadLetterError) as caught:
+        dead_letters.purge([a, 999, 998, b], WAIT)
+    assert caught.value.ids == [999, 998]
+    assert list(host.letters) == [a, b]
+    assert "batch" not in [op for op, *_ in host.submitted]
+
+
+def test_purge_of_a_repeated_id_removes_it_once(
+    dead_letters: DeadLetters, host: FakeHost
+) -> None:
+    a, b = host.add_letters(2)
+    assert dead_letters.purge([a, a], WAIT) == 1
+    assert list(host.letters) == [b]
+
+
+def test_replay_runs_each_letter_and_removes_it(
+    dead_letters: DeadLetters, host: FakeHost
+) -> None:
+    a, b, c = host.add_letters(3)
+    assert dead_letters.replay([c, a], WAIT) == {c: None, a: None}
+    assert [letter.id for letter in host.replayed] == [c, a]
+    assert list(host.letters) == [b]
+    assert dead_letters.replay(timeout=WAIT) == {b: None}
+    assert host.letters == {}
+
+
+def test_replay_with_an_unknown_id_runs_nothing(
+    dead_letters: DeadLetters, host: FakeHost
+) -> None:
+    (a,) = host.add_letters(1)
+    with pytest.raises(UnknownDeadLetterError) as caught:
+        dead_letters.replay([a, 999], WAIT)
+    assert caught.value.ids == [999]
+    assert host.replayed == []
+    assert list(host.letters) == [a]
+
+
+def test_replay_reports_each_failure_and_keeps_those_letters(
+    dead_letters: DeadLetters, host: FakeHost
+) -> None:
+    replayed, failing, flow_letter, unremoved = host.add_letters(4)
+    # A flow's letter cannot be replayed: the host refuses it at once.
+    host.letters[flow_letter] = sample_letter(
+        id=flow_letter, flow="bump", stage="bump2Compose"
+    ).to_json()
+    exists = KeyExistsError(table="docs", key="k1")
+    host.replay_errors[failing] = exists
+    # Its op ran again, but its letter could not be removed (a full disk).
+    full = StoreFullError(table="__dead_letters__", max_map_size=1)
+    host.remove_errors[unremoved] = full
+    outcomes = dead_letters.replay(timeout=WAIT)
+    assert list(outcomes) == [flow_letter, replayed, failing, unremoved]
+    assert outcomes[replayed] is None
+    assert outcomes[failing] is exists
+    assert isinstance(outcomes[flow_letter], InvalidOptionError)
+    assert "cannot be replayed" in str(outcomes[flow_letter])
+    assert outcomes[unremoved] is full
+    assert [letter.id for letter in host.replayed] == [replayed, failing, unremoved]
+    assert sorted(host.letters) == sorted([failing, flow_letter, unremoved])
+
+
+def test_replay_of_a_repeated_id_runs_it_once(
+    dead_letters: DeadLetters, host: FakeHost
+) -> None:
+    (a,) = host.add_letters(1)
+    assert dead_letters.replay([a, a], WAIT) == {a: None}
+    assert [letter.id for letter in host.replayed] == [a]
+
+
+def test_a_failed_read_reaches_the_caller(
+    dead_letters: DeadLetters, host: FakeHost
+) -> None:
+    dead_letters.page_size = 2
+    host.add_letters(3)
+    host.fail_next["scan"] = [StoreBusyError("busy"), StoreBusyError("busy")]
+    with pytest.raises(StoreBusyError):
+        dead_letters.list(WAIT)
+    with pytest.raises(StoreBusyError):
+        dead_letters.replay(timeout=WAIT)
+    assert host.replayed == []
+    assert len(host.letters) == 3
+
+
+def test_parking_a_letter_twice_fails_the_second_write(
+    dead_letters: DeadLetters, host: FakeHost
+) -> None:
+    letter = sample_letter()
+    assert dead_letters.park(letter).exception(WAIT) is None
+    assert isinstance(dead_letters.park(letter).exception(WAIT), KeyExistsError)
+    assert dead_letters.list(WAIT) == [letter]

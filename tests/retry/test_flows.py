@@ -1,33 +1,43 @@
-"""Tests for retry/flows.py: staged flows over a real store."""
+"""Tests for retry/flows.py: staged flows over a fake host and a fake store."""
 
 from __future__ import annotations
 
 import itertools
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from actors import Store
-from retry import DeadLetter, Flow, Next, RetriesExhaustedError, RetryPolicy
+from retry import (
+    DEFAULT_POLICY,
+    Flow,
+    Next,
+    RetriesExhaustedError,
+    RetryPolicy,
+)
 from storage import (
     InvalidInputError,
     InvalidOptionError,
     NotFoundError,
     StoreBusyError,
+    StoreClosedError,
     StoreError,
 )
 
-WAIT = 5.0
+from .conftest import TIMER, WAIT, FakeFuture, FakeHost, FakeStore
+
 FAST = RetryPolicy(max_attempts=5, initial_wait=0.001)
+
+
+def busy() -> StoreBusyError:
+    return StoreBusyError("the store is busy")
 
 
 class Bump(Flow):
     """The flow of DESIGN.md: read a doc, write it back with n + 1, return the key."""
 
-    def __init__(self, store: Store, *, policy: RetryPolicy | None = None) -> None:
+    def __init__(self, store: FakeStore, *, policy: RetryPolicy | None = None) -> None:
         super().__init__(store, policy=policy)
         self.threads: dict[str, list[str]] = {}
         self.calls: dict[str, list[float]] = {}
@@ -53,35 +63,79 @@ class FlakyCompose(Bump):
     """Compose raises `StoreBusyError` the first `failures` times."""
 
     def __init__(
-        self, store: Store, failures: int, *, policy: RetryPolicy | None = None
+        self, store: FakeStore, failures: int, *, policy: RetryPolicy | None = None
     ) -> None:
         super().__init__(store, policy=policy)
         self.failures = failures
-        self.failed = threading.Event()
 
     def bump2Compose(self, doc: dict[str, int], key: str) -> Any:
         if len(self.calls.get("compose", [])) < self.failures:
             self._enter("compose")
-            self.failed.set()
-            raise StoreBusyError("the store is busy")
+            raise busy()
         return super().bump2Compose(doc, key)
 
 
-def test_a_three_stage_flow_runs_its_stages_in_order(store: Store) -> None:
-    store.upsert("docs", "a", {"n": 1}).get(WAIT)
-    flow = Bump(store)
+class Given(Flow):
+    """A flow whose first stage returns `returned`; `go2Next` records its args."""
+
+    def __init__(self, store: FakeStore, returned: Any) -> None:
+        super().__init__(store)
+        self.returned = returned
+        self.seen: list[tuple[Any, ...]] = []
+        self.threads: list[str] = []
+
+    def go1First(self) -> Any:
+        return self.returned
+
+    def go2Next(self, *args: Any) -> Any:
+        self.seen.append(args)
+        self.threads.append(threading.current_thread().name)
+        return "next ran"
+
+
+@pytest.fixture
+def docs(store: FakeStore) -> FakeStore:
+    """The fake store with doc `a` = {"n": 1} in table `docs`."""
+    store.data["docs"] = {"a": {"n": 1}}
+    return store
+
+
+# -- stages ---------------------------------------------------------------------
+
+
+def test_a_three_stage_flow_runs_its_stages_in_order(
+    docs: FakeStore, host: FakeHost
+) -> None:
+    flow = Bump(docs)
     assert flow.start("bump", "a").get(WAIT) == "a"
-    assert store.search("docs", "a").get(WAIT) == {"n": 2}
+    assert docs.data["docs"]["a"] == {"n": 2}
+    assert [(r.op, r.key) for r in docs.requests] == [("search", "a"), ("upsert", "a")]
     assert list(flow.calls) == ["prepare", "compose", "finish"]
     assert all(len(times) == 1 for times in flow.calls.values())
-    # The first stage runs on the caller; later ones hop onto the scheduler,
-    # so no worker waits between stages.
+    # The first stage runs on the caller; after each request the flow hops
+    # onto the host's timer (a schedule() with no delay), never staying on
+    # the thread that completed the request.
     assert flow.threads["prepare"] == [threading.current_thread().name]
-    assert flow.threads["compose"] == ["StoreScheduler"]
-    assert flow.threads["finish"] == ["StoreScheduler"]
+    assert flow.threads["compose"] == [TIMER]
+    assert flow.threads["finish"] == [TIMER]
+    assert host.delays == [0, 0]
+    assert host.parked == []
 
 
-def test_stages_are_found_in_numeric_order(store: Store) -> None:
+def test_the_flows_future_is_the_one_the_host_tracks(
+    docs: FakeStore, host: FakeHost
+) -> None:
+    docs.hold()
+    future = Bump(docs).start("bump", "a")
+    assert host.tracked == [future]
+    search = docs.held.get(timeout=WAIT)
+    assert not future.done()
+    docs.complete(search)
+    docs.complete(docs.held.get(timeout=WAIT))
+    assert future.get(WAIT) == "a"
+
+
+def test_stages_are_found_in_numeric_order(store: FakeStore) -> None:
     class Long(Flow):
         def go10Last(self, seen: list[int]) -> Any:
             return [*seen, 10]
@@ -104,237 +158,491 @@ def test_stages_are_found_in_numeric_order(store: Store) -> None:
     assert flow.start("go").get(WAIT) == [1, 2, 10]
 
 
-def test_an_unknown_flow_is_refused_with_the_naming_rule(store: Store) -> None:
+def test_an_unknown_flow_is_refused_with_the_naming_rule(store: FakeStore) -> None:
     with pytest.raises(InvalidInputError, match="nope1Prepare, nope2Compose"):
         Bump(store).start("nope")
     with pytest.raises(InvalidInputError, match="no stages of flow 'bump'"):
         Flow(store).start("bump")
 
 
-def test_a_flow_refuses_a_policy_that_is_not_a_retry_policy(store: Store) -> None:
+def test_a_flow_refuses_a_policy_that_is_not_a_retry_policy(store: FakeStore) -> None:
     with pytest.raises(InvalidOptionError, match=r"retry\.RetryPolicy"):
         Bump(store, policy={"max_attempts": 3})  # type: ignore[arg-type]
 
 
-def test_a_plain_value_ends_the_flow_early(store: Store) -> None:
-    class Early(Flow):
-        def f1Check(self, key: str) -> Any:
-            return "skipped"
-
-        def f2Never(self, *args: Any) -> Any:
-            raise AssertionError("must not run")
-
-    assert Early(store).start("f", "a").get(WAIT) == "skipped"
+def test_a_flow_refuses_a_store_without_a_retry_host() -> None:
+    with pytest.raises(InvalidOptionError, match="object: it has no retry_host"):
+        Flow(object())
 
 
-def test_a_middle_stage_that_fails_twice_then_succeeds(store: Store) -> None:
-    store.upsert("docs", "a", {"n": 1}).get(WAIT)
+# -- what a stage returns -------------------------------------------------------
+
+
+def test_next_hands_the_requests_result_and_the_state_on(docs: FakeStore) -> None:
+    flow = Given(docs, Next(docs.search("docs", "a"), "x", 2))
+    assert flow.start("go").get(WAIT) == "next ran"
+    assert flow.seen == [({"n": 1}, "x", 2)]
+    assert flow.threads == [TIMER]
+
+
+def test_next_with_a_plain_value_hands_it_on_at_once(
+    store: FakeStore, host: FakeHost
+) -> None:
+    flow = Given(store, Next(41, "state"))
+    assert flow.start("go").get(WAIT) == "next ran"
+    assert flow.seen == [(41, "state")]
+    # No request to wait for: no hop, the next stage ran on the caller.
+    assert flow.threads == [threading.current_thread().name]
+    assert host.delays == []
+
+
+def test_a_bare_future_hands_on_its_result_alone(docs: FakeStore) -> None:
+    flow = Given(docs, docs.search("docs", "a"))
+    assert flow.start("go").get(WAIT) == "next ran"
+    assert flow.seen == [({"n": 1},)]
+
+
+def test_a_tuple_led_by_a_future_hands_on_the_rest_as_state(docs: FakeStore) -> None:
+    flow = Given(docs, (docs.search("docs", "a"), "k", 3))
+    assert flow.start("go").get(WAIT) == "next ran"
+    assert flow.seen == [({"n": 1}, "k", 3)]
+
+
+@pytest.mark.parametrize(
+    "returned",
+    [
+        ("ok", "dst", 42),
+        ("ok",),
+        (),
+        ("ok", FakeFuture.of("not a request: it is not first")),
+        None,
+        "skipped",
+        [FakeFuture.of(1)],
+    ],
+    ids=["tuple", "1-tuple", "empty-tuple", "future-not-first", "none", "str", "list"],
+)
+def test_a_plain_value_or_a_tuple_of_them_ends_the_flow_whole(
+    store: FakeStore, returned: Any
+) -> None:
+    flow = Given(store, returned)
+    assert flow.start("go").get(WAIT) is returned
+    assert flow.seen == []
+
+
+def test_the_last_stage_ends_the_flow_with_its_next_or_its_requests_result(
+    docs: FakeStore,
+) -> None:
+    class Last(Flow):
+        def plain1Only(self) -> Any:
+            return Next("done", "state is dropped")
+
+        def request1Only(self) -> Any:
+            return self.store.search("docs", "a"), "state is dropped"
+
+    assert Last(docs).start("plain").get(WAIT) == "done"
+    assert Last(docs).start("request").get(WAIT) == {"n": 1}
+
+
+# -- failures and retries -------------------------------------------------------
+
+
+def test_a_failing_stage_is_run_again_after_the_policys_delays(
+    store: FakeStore, host: FakeHost
+) -> None:
     policy = RetryPolicy(max_attempts=5, initial_wait=0.01)
-    flow = FlakyCompose(store, failures=2, policy=policy)
-    assert flow.start("bump", "a").get(WAIT) == "a"
-    assert store.search("docs", "a").get(WAIT) == {"n": 2}
-    calls = flow.calls["compose"]
+    calls: list[tuple[float, str]] = []
+
+    class Flaky(Flow):
+        def go1Try(self, key: str) -> Any:
+            calls.append((time.monotonic(), threading.current_thread().name))
+            if len(calls) < 3:
+                raise busy()
+            return key
+
+    assert Flaky(store, policy=policy).start("go", "a").get(WAIT) == "a"
     assert len(calls) == 3
-    assert len(flow.calls["prepare"]) == 1
+    assert host.delays == [policy.delay(1), policy.delay(2)]
     for attempt, (before, after) in enumerate(itertools.pairwise(calls), 1):
-        assert after - before >= policy.delay(attempt)
-    assert store.dead_letters.list(WAIT) == []
+        assert after[0] - before[0] >= policy.delay(attempt)
+    # The retries run on the host's timer, the first attempt on the caller.
+    assert [thread for _, thread in calls][1:] == [TIMER, TIMER]
+    assert host.parked == []
 
 
-def test_a_stage_whose_request_fails_transiently_is_run_again(store: Store) -> None:
-    store.upsert("docs", "a", {"n": 1}).get(WAIT)
-    failures = [1]
-
-    def fail_once(error: BaseException | None, result: Any) -> None:
-        if error is None and failures[0] > 0:
-            failures[0] -= 1
-            raise StoreBusyError("the store is busy")
-
-    class Writes(Bump):
-        def bump2Compose(self, doc: dict[str, int], key: str) -> Any:
-            self._enter("compose")
-            new = {"n": doc["n"] + 1}
-            return self.store.upsert("docs", key, new, callback=fail_once), key
-
-    flow = Writes(store, policy=FAST)
+def test_a_stage_whose_request_fails_transiently_is_run_again(
+    docs: FakeStore, host: FakeHost
+) -> None:
+    docs.fail_next("upsert", busy())
+    flow = Bump(docs, policy=FAST)
     assert flow.start("bump", "a").get(WAIT) == "a"
+    assert len(flow.calls["prepare"]) == 1
     assert len(flow.calls["compose"]) == 2
-    # The failed write rolled back, so the doc is bumped once, not twice.
-    assert store.search("docs", "a").get(WAIT) == {"n": 2}
+    assert docs.data["docs"]["a"] == {"n": 2}
+    assert FAST.delay(1) in host.delays
+    assert host.parked == []
 
 
 def test_a_flow_that_exhausts_is_dead_lettered_with_flow_and_stage(
-    store: Store,
+    docs: FakeStore, host: FakeHost
 ) -> None:
-    store.upsert("docs", "a", {"n": 1}).get(WAIT)
-    flow = FlakyCompose(store, failures=100, policy=RetryPolicy(max_attempts=3))
+    flow = FlakyCompose(docs, failures=100, policy=RetryPolicy(max_attempts=3))
     future = flow.start("bump", "a")
     with pytest.raises(RetriesExhaustedError) as caught:
         future.get(WAIT)
-    assert isinstance(caught.value.last_error, StoreBusyError)
-    assert caught.value.attempts == 3
+    error = caught.value
+    assert isinstance(error.last_error, StoreBusyError)
+    assert error.attempts == 3
     assert len(flow.calls["compose"]) == 3
-    (letter,) = store.dead_letters.list(WAIT)
+    (letter,) = host.parked
     assert (letter.flow, letter.stage) == ("bump", "bump2Compose")
-    assert letter.op_type == "flow"
-    assert letter.key == "bump"
+    assert (letter.op_type, letter.table, letter.key) == ("flow", "", "bump")
     assert letter.value == [{"n": 1}, "a"]
     assert letter.attempts == 3
-    assert letter.error["type"] == "StoreBusyError"
-    assert store.search("docs", "a").get(WAIT) == {"n": 1}
-    assert store.stats()["in_flight"] == 0
+    assert letter.error == {"type": "StoreBusyError", "message": "the store is busy"}
+    assert letter.first_failed_at < letter.last_failed_at
+    assert error.dead_letter is letter
+    assert error.written
+    assert f"the op was dead-lettered as letter {letter.id}" in str(error)
+    assert list(host.letters) == [letter.id]
+    assert docs.data["docs"]["a"] == {"n": 1}
 
 
 def test_a_permanent_request_error_dead_letters_the_flow_at_once(
-    store: Store,
+    store: FakeStore, host: FakeHost
 ) -> None:
     flow = Bump(store, policy=FAST)
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError) as caught:
         flow.start("bump", "missing").get(WAIT)
     assert len(flow.calls["prepare"]) == 1
     assert "compose" not in flow.calls
-    (letter,) = store.dead_letters.list(WAIT)
+    (letter,) = host.parked
     assert (letter.flow, letter.stage, letter.attempts) == ("bump", "bump1Prepare", 1)
     assert letter.error["type"] == "NotFoundError"
     assert letter.value == ["missing"]
+    assert caught.value.dead_letter is letter  # type: ignore[attr-defined]
+    assert f"dead-lettered as letter {letter.id}" in caught.value.__notes__[-1]
 
 
-def test_a_flow_without_a_policy_uses_the_stores(
-    make_store: Callable[..., Store],
+class Doomed(Flow):
+    """Raise `error` in stage `where` (`first` on the caller, `second` on the timer)."""
+
+    def __init__(
+        self,
+        store: FakeStore,
+        error: BaseException,
+        where: str,
+        *,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        super().__init__(store, policy=policy)
+        self.error = error
+        self.where = where
+        self.calls = 0
+
+    def go1First(self) -> Any:
+        if self.where == "first":
+            self.calls += 1
+            raise self.error
+        return FakeFuture.of("hop")
+
+    def go2Second(self, _: str) -> Any:
+        self.calls += 1
+        raise self.error
+
+
+@pytest.mark.parametrize("where", ["first", "second"])
+@pytest.mark.parametrize(
+    "error", [SystemExit(3), KeyboardInterrupt(), ValueError("a bug")], ids=repr
+)
+def test_a_stage_raising_anything_fails_only_its_flow(
+    docs: FakeStore, host: FakeHost, error: BaseException, where: str
 ) -> None:
-    store = make_store(retry=RetryPolicy(max_attempts=2, initial_wait=0.001))
-    store.create_table("docs")
-    store.upsert("docs", "a", {"n": 1}).get(WAIT)
-    flow = FlakyCompose(store, failures=100)
+    flow = Doomed(docs, error, where, policy=FAST)
+    future = flow.start("go")  # must not raise, even on the caller's thread
+    # Not a retryable error under the policy: given up at once, as it is.
+    assert future.exception(WAIT) is error
+    assert flow.calls == 1
+    (letter,) = host.parked
+    assert letter.stage == ("go1First" if where == "first" else "go2Second")
+    assert letter.error["type"] == type(error).__name__
+    # The timer and the host keep serving other flows.
+    assert Bump(docs).start("bump", "a").get(WAIT) == "a"
+
+
+@pytest.mark.parametrize("error", [SystemExit(3), KeyboardInterrupt()], ids=repr)
+def test_a_policy_may_retry_even_a_base_exception(
+    store: FakeStore, host: FakeHost, error: BaseException
+) -> None:
+    policy = RetryPolicy(
+        max_attempts=2, initial_wait=0.001, retry_on=(SystemExit, KeyboardInterrupt)
+    )
+    flow = Doomed(store, error, "second", policy=policy)
+    with pytest.raises(RetriesExhaustedError) as caught:
+        flow.start("go").get(WAIT)
+    assert caught.value.last_error is error
+    assert caught.value.attempts == 2
+    assert flow.calls == 2
+
+
+def test_a_raising_policy_fails_the_flow_with_its_error_and_parks_it(
+    store: FakeStore, host: FakeHost
+) -> None:
+    def broken(error: BaseException) -> bool:
+        raise LookupError("policy bug")
+
+    flow = Doomed(store, busy(), "first", policy=RetryPolicy(retry_on=broken))
+    error = flow.start("go").exception(WAIT)
+    assert isinstance(error, LookupError)
+    assert isinstance(error.__context__, StoreBusyError)
+    (letter,) = host.parked
+    assert letter.error == {"type": "LookupError", "message": "policy bug"}
+    assert error.dead_letter is letter  # type: ignore[attr-defined]
+
+
+def test_a_raising_policy_keeps_the_failed_requests_error_as_context(
+    store: FakeStore, host: FakeHost
+) -> None:
+    def broken(error: BaseException) -> bool:
+        raise LookupError("policy bug")
+
+    failure = busy()
+
+    class Failing(Flow):
+        def go1Read(self) -> Any:
+            return FakeFuture.failed(failure)
+
+        def go2Never(self, _: Any) -> Any:
+            raise AssertionError("must not run")
+
+    future = Failing(store, policy=RetryPolicy(retry_on=broken)).start("go")
+    error = future.exception(WAIT)
+    assert isinstance(error, LookupError)
+    # As when the stage itself raised (then Python chains it implicitly).
+    assert error.__context__ is failure
+
+
+@pytest.mark.parametrize(
+    ("how", "problem"),
+    [
+        ("park_error", OSError("disk full")),
+        ("park_raises", OSError("disk full")),
+        ("park_raises", KeyboardInterrupt()),
+    ],
+    ids=["write-fails", "park-raises", "park-raises-keyboard-interrupt"],
+)
+def test_a_flow_whose_letter_cannot_be_written_says_the_op_is_lost(
+    docs: FakeStore, host: FakeHost, how: str, problem: BaseException
+) -> None:
+    setattr(host, how, problem)
+    flow = FlakyCompose(docs, failures=100, policy=RetryPolicy(max_attempts=1))
+    with pytest.raises(RetriesExhaustedError) as caught:
+        flow.start("bump", "a").get(WAIT)
+    error = caught.value
+    (letter,) = host.parked
+    assert error.dead_letter is letter
+    assert not error.written
+    assert host.letters == {}
+    message = str(error)
+    assert message.startswith("gave up after 1 attempt: StoreBusyError")
+    assert f"the dead letter could not be written ({problem!r})" in message
+    assert "so the op is lost to the store" in message
+    assert "error's .dead_letter (flow bump stage bump2Compose)" in message
+
+
+def test_a_permanent_error_whose_letter_cannot_be_written_says_so_in_a_note(
+    store: FakeStore, host: FakeHost
+) -> None:
+    host.park_error = OSError("disk full")
+    with pytest.raises(NotFoundError) as caught:
+        Bump(store).start("bump", "missing").get(WAIT)
+    (letter,) = host.parked
+    assert caught.value.dead_letter is letter  # type: ignore[attr-defined]
+    (note,) = caught.value.__notes__
+    assert "could not be written (OSError('disk full'))" in note
+    assert "lost to the store" in note
+    assert "(flow bump stage bump1Prepare)" in note
+
+
+def test_each_stage_counts_its_own_attempts_from_the_flows_first_failure(
+    store: FakeStore, host: FakeHost
+) -> None:
+    times: dict[str, float] = {}
+
+    class Two(Flow):
+        policy = RetryPolicy(max_attempts=3, initial_wait=0.001)
+
+        def go1First(self) -> Any:
+            if "first" not in times:
+                times["first"] = time.time()
+                raise busy()
+            return Next("on")
+
+        def go2Second(self, _: str) -> Any:
+            times.setdefault("second", time.time())
+            raise busy()
+
+    with pytest.raises(RetriesExhaustedError) as caught:
+        Two(store).start("go").get(WAIT)
+    (letter,) = host.parked
+    assert letter.stage == "go2Second"
+    assert letter.attempts == caught.value.attempts == 3
+    assert times["first"] <= letter.first_failed_at <= times["second"]
+
+
+# -- which policy -----------------------------------------------------------------
+
+
+def test_a_flow_without_a_policy_uses_the_hosts(
+    docs: FakeStore, host: FakeHost
+) -> None:
+    host.policy = RetryPolicy(max_attempts=2, initial_wait=0.001)
+    flow = FlakyCompose(docs, failures=100)
     with pytest.raises(RetriesExhaustedError):
         flow.start("bump", "a").get(WAIT)
     assert len(flow.calls["compose"]) == 2
 
 
-def test_a_flow_class_policy_is_used(store: Store) -> None:
+def test_a_flow_class_policy_is_used_and_an_explicit_one_wins(
+    docs: FakeStore,
+) -> None:
     class Once(FlakyCompose):
         policy = RetryPolicy(max_attempts=1)
 
-    store.upsert("docs", "a", {"n": 1}).get(WAIT)
-    flow = Once(store, failures=100)
+    flow = Once(docs, failures=100)
     with pytest.raises(RetriesExhaustedError):
         flow.start("bump", "a").get(WAIT)
     assert len(flow.calls["compose"]) == 1
+    flow = Once(docs, failures=100, policy=RetryPolicy(max_attempts=2))
+    with pytest.raises(RetriesExhaustedError):
+        flow.start("bump", "a").get(WAIT)
+    assert len(flow.calls["compose"]) == 2
 
 
-def test_many_flows_run_concurrently(store: Store) -> None:
+def test_with_no_policy_anywhere_a_flow_uses_the_default(
+    store: FakeStore, host: FakeHost
+) -> None:
+    flow = Doomed(store, busy(), "first")
+    assert flow.policy is None
+    assert host.policy is None
+    future = flow.start("go")
+    assert host.delays == [DEFAULT_POLICY.delay(1)]
+    host.close()  # its retries would take long: cut them short
+    assert isinstance(future.exception(WAIT), RetriesExhaustedError)
+
+
+def test_many_flows_run_concurrently(store: FakeStore) -> None:
     keys = [f"k{n}" for n in range(50)]
-    for key in keys:
-        store.upsert("docs", key, {"n": 0})
-    store.flush(WAIT)
+    store.data["docs"] = {key: {"n": 0} for key in keys}
     futures = [Bump(store).start("bump", key) for key in keys]
     assert [future.get(WAIT) for future in futures] == keys
-    assert {v["n"] for _, v in store.scan("docs").get(WAIT)} == {1}
+    assert {v["n"] for v in store.data["docs"].values()} == {1}
 
 
-def test_close_dead_letters_a_flow_whose_retry_is_pending(
-    make_store: Callable[..., Store],
+# -- close --------------------------------------------------------------------------
+
+
+def test_close_parks_a_flow_whose_retry_is_pending_as_cut_short(
+    store: FakeStore, host: FakeHost
 ) -> None:
-    store = make_store()
-    store.create_table("docs")
-    store.upsert("docs", "a", {"n": 1}).get(WAIT)
-    flow = FlakyCompose(
-        store, failures=100, policy=RetryPolicy(initial_wait=30, max_wait=60)
+    flow = Doomed(store, busy(), "first", policy=RetryPolicy(initial_wait=30))
+    future = flow.start("go")
+    # The first stage ran on this thread: its retry is now 30 s away.
+    assert host.delays == [30]
+    assert not future.done()
+    host.close()
+    # close ran the retry's on_close in its place, on this thread.
+    with pytest.raises(RetriesExhaustedError) as caught:
+        future.get(0)
+    assert flow.calls == 1
+    (letter,) = host.parked
+    assert (letter.flow, letter.stage, letter.attempts) == ("go", "go1First", 1)
+    assert caught.value.written
+    assert caught.value.dead_letter is letter
+    assert str(caught.value).startswith(
+        "its pending retry was cut short by close() after 1 attempt "
+        "of the 10 its policy allowed: StoreBusyError: the store is busy"
     )
-    future = flow.start("bump", "a")
-    # Once compose has failed, its retry is 30 s away (or, if close() wins
-    # the race, never scheduled: either way close() must dead-letter it).
-    assert flow.failed.wait(WAIT)
-    started = time.monotonic()
-    store.close(timeout=10)
-    assert time.monotonic() - started < 5
-    with pytest.raises(RetriesExhaustedError):
-        future.get(WAIT)
-    assert len(flow.calls["compose"]) == 1
-    reopened = make_store()
-    (letter,) = reopened.dead_letters.list(WAIT)
-    assert (letter.flow, letter.stage) == ("bump", "bump2Compose")
 
 
-def test_a_flow_whose_request_ends_during_close_is_dead_lettered_with_a_store_error(
-    make_store: Callable[..., Store],
+def test_a_retry_due_after_close_began_is_parked_at_once(
+    store: FakeStore, host: FakeHost
 ) -> None:
-    letters: dict[str, DeadLetter] = {}
-    parked = {"pending": threading.Event(), "held": threading.Event()}
+    store.hold()
 
-    def hook(letter: DeadLetter) -> None:
-        assert letter.flow is not None
-        letters[letter.flow] = letter
-        parked[letter.flow].set()
+    class Held(Flow):
+        def go1Read(self) -> Any:
+            return self.store.search("docs", "a")
 
-    store = make_store(threads=1, dead_letter_hook=hook)
-    store.create_table("docs")
-    gate, entered = threading.Event(), threading.Event()
+        def go2Never(self, _: Any) -> Any:
+            raise AssertionError("must not run")
 
-    def hold(error: BaseException | None, result: Any) -> None:
-        if error is None:
-            entered.set()
-            assert gate.wait(WAIT)
+    future = Held(store).start("go")
+    request = store.held.get(timeout=WAIT)
+    host.close()
+    # The request fails after close began: its retry can no longer be
+    # scheduled, so the flow is parked on this thread, as it stands.
+    request.future.set_exception(busy())
+    with pytest.raises(RetriesExhaustedError) as caught:
+        future.get(0)
+    assert str(caught.value).startswith("gave up after 1 attempt: StoreBusyError")
+    (letter,) = host.parked
+    assert (letter.stage, letter.attempts) == ("go1Read", 1)
 
-    class Pending(Flow):
-        policy = RetryPolicy(initial_wait=30, max_wait=60)
 
-        def __init__(self, store: Store) -> None:
-            super().__init__(store)
-            self.failed = threading.Event()
-
-        def pending1Fail(self) -> Any:
-            self.failed.set()
-            raise StoreBusyError("the store is busy")
+def test_a_request_that_ends_during_close_parks_the_next_stage(
+    store: FakeStore, host: FakeHost
+) -> None:
+    store.hold()
 
     class Held(Flow):
         def held1Write(self) -> Any:
-            return (self.store.upsert("docs", "k", 1, callback=hold),)
+            return (self.store.upsert("docs", "k", 1),)
 
         def held2Finish(self, _: None) -> Any:
-            return "finished"
+            raise AssertionError("must not run once the host closed")
 
-    pending = Pending(store)
-    pending_future = pending.start("pending")
-    assert pending.failed.wait(WAIT)
-    held_future = Held(store).start("held")
-    assert entered.wait(WAIT)
-    closer = threading.Thread(target=store.close, kwargs={"timeout": 10})
-    closer.start()
-    try:
-        # close() parks the flow whose retry is pending before it flushes:
-        # from then on nothing can be scheduled.
-        assert parked["pending"].wait(WAIT)
-    finally:
-        gate.set()
-    closer.join(WAIT)
-    assert not closer.is_alive()
-    assert isinstance(pending_future.exception(WAIT), RetriesExhaustedError)
-    assert parked["held"].wait(WAIT)
-    # held1Write committed; the store closed before held2Finish could run.
-    assert letters["held"].stage == "held2Finish"
-    # Every error the store hands back derives from StoreError (DESIGN.md).
-    error = held_future.exception(WAIT)
-    assert isinstance(error, StoreError), repr(error)
+    future = Held(store).start("held")
+    request = store.held.get(timeout=WAIT)
+    host.close()
+    store.complete(request)  # held1Write committed: held2Finish is parked
+    error = future.exception(0)
+    # Every error a store hands back derives from StoreError (DESIGN.md).
+    assert isinstance(error, StoreClosedError)
+    assert isinstance(error, StoreError)
+    (letter,) = host.parked
+    assert (letter.stage, letter.value) == ("held2Finish", [None])
+    assert letter.error["type"] == "StoreClosedError"
+    assert error.dead_letter is letter  # type: ignore[attr-defined]
 
 
-def test_flush_waits_for_a_flow_whose_stage_waits_to_retry(store: Store) -> None:
-    calls: list[float] = []
+def test_a_last_request_that_ends_during_close_still_ends_the_flow(
+    docs: FakeStore, host: FakeHost
+) -> None:
+    docs.hold()
 
-    class Slow(Flow):
-        def go1Prepare(self, key: str) -> Any:
-            calls.append(time.monotonic())
-            if len(calls) < 3:
-                raise StoreBusyError("busy")
-            return self.store.upsert("docs", key, {"n": 1}), key
+    class Read(Flow):
+        def read1Only(self) -> Any:
+            return self.store.search("docs", "a")
 
-        def go2Finish(self, _: None, key: str) -> Any:
-            return key
+    future = Read(docs).start("read")
+    request = docs.held.get(timeout=WAIT)
+    host.close()
+    docs.complete(request)
+    # No stage is left to run: the request's result is the flow's.
+    assert future.get(0) == {"n": 1}
+    assert host.parked == []
 
-    future = Slow(store, policy=RetryPolicy(initial_wait=0.2, max_wait=0.2)).start(
-        "go", "a"
-    )
-    store.flush(timeout=WAIT)
-    assert future.done()
-    assert future.get(0) == "a"
-    assert len(calls) == 3
+
+def test_a_flow_cannot_start_once_the_host_closed(
+    store: FakeStore, host: FakeHost
+) -> None:
+    host.close()
+    flow = Doomed(store, busy(), "first")
+    with pytest.raises(StoreClosedError):
+        flow.start("go")
+    assert flow.calls == 0
+    assert host.parked == []
+
+
+def test_next_shows_its_request_and_state() -> None:
+    assert repr(Next("r", 1, "s")) == "Next('r', *(1, 's'))"

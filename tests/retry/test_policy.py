@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 
 import pytest
 import tenacity
@@ -11,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import storage
+from retry import AttemptState
 from retry.policy import DEFAULT_POLICY, RetryPolicy
 from storage.errors import (
     InvalidOptionError,
@@ -372,3 +374,33 @@ def test_to_mapping_round_trips_through_from_mapping() -> None:
 def test_a_policy_holding_code_cannot_become_config(policy: RetryPolicy) -> None:
     with pytest.raises(InvalidOptionError, match="per store or per op"):
         policy.to_mapping()
+
+
+# -- next_delay_for: the decision over an AttemptState ----------------------------
+
+
+def failed_state(*errors: BaseException, started_ago: float = 0.0) -> AttemptState:
+    state = AttemptState(started_at=time.monotonic() - started_ago)
+    for error in errors:
+        state.failed(error)
+    return state
+
+
+def test_next_delay_for_reads_the_last_error_and_the_attempt_count() -> None:
+    policy = RetryPolicy(max_attempts=3, initial_wait=0.01)
+    assert policy.next_delay_for(failed_state(busy())) == policy.delay(1)
+    assert policy.next_delay_for(failed_state(busy(), busy())) == policy.delay(2)
+    assert policy.next_delay_for(failed_state(busy(), busy(), busy())) is None
+    permanent = KeyExistsError(table="t", key="k")
+    assert policy.next_delay_for(failed_state(busy(), permanent)) is None
+
+
+def test_next_delay_for_reads_the_elapsed_time() -> None:
+    policy = RetryPolicy(stop=tenacity.stop_after_delay(5))
+    assert policy.next_delay_for(failed_state(busy(), started_ago=0)) is not None
+    assert policy.next_delay_for(failed_state(busy(), started_ago=10)) is None
+
+
+def test_next_delay_for_refuses_a_state_with_no_failure() -> None:
+    with pytest.raises(InvalidOptionError, match="it records no failed attempt"):
+        RetryPolicy().next_delay_for(AttemptState())

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from retry import ScheduledCall, Scheduler
+from retry import ScheduledCall, Scheduler, on_timer_thread
 
 WAIT = 5.0
 
@@ -219,3 +219,135 @@ def test_calls_from_many_threads_all_run(scheduler: Scheduler) -> None:
         thread.join(WAIT)
     assert all_done.wait(WAIT)
     assert sorted(ran) == list(range(total))
+
+
+@pytest.mark.parametrize(
+    "error", [SystemExit(1), KeyboardInterrupt(), GeneratorExit()], ids=repr
+)
+def test_a_call_raising_a_base_exception_does_not_stop_the_timer(
+    scheduler: Scheduler, caplog: pytest.LogCaptureFixture, error: BaseException
+) -> None:
+    def boom() -> None:
+        raise error
+
+    after = threading.Event()
+    with caplog.at_level(logging.ERROR, logger="retry.scheduler"):
+        scheduler.call_later(0, boom)
+        scheduler.call_later(0.01, after.set)
+        assert after.wait(WAIT)
+    assert any(
+        record.exc_info and record.exc_info[1] is error for record in caplog.records
+    )
+    assert scheduler._thread.is_alive()
+
+
+def test_calls_run_on_the_timer_thread(scheduler: Scheduler) -> None:
+    seen: list[tuple[bool, str]] = []
+    done = threading.Event()
+
+    def look() -> None:
+        seen.append((on_timer_thread(), threading.current_thread().name))
+        done.set()
+
+    scheduler.call_later(0, look)
+    assert done.wait(WAIT)
+    assert seen == [(True, "TestScheduler")]
+    assert not on_timer_thread()
+
+
+def test_a_nan_delay_runs_at_once(scheduler: Scheduler) -> None:
+    done = threading.Event()
+    scheduler.call_later(float("nan"), done.set)
+    assert done.wait(WAIT)
+
+
+# -- on_close: nothing scheduled with one is ever lost ------------------------------
+
+
+def test_close_pending_runs_on_close_in_place_of_pending_calls_in_due_order(
+    scheduler: Scheduler,
+) -> None:
+    ran: list[str] = []
+    scheduler.call_later(20, ran.append, "b", on_close=lambda: ran.append("closed b"))
+    scheduler.call_later(10, ran.append, "a", on_close=lambda: ran.append("closed a"))
+    housekeeping = scheduler.call_later(30, ran.append, "housekeeping")
+    scheduler.close_pending()
+    # on_close ran on this thread, before close_pending() returned.
+    assert ran == ["closed a", "closed b"]
+    # A call without on_close keeps its schedule.
+    assert scheduler.pending() == [housekeeping]
+
+
+def test_a_call_without_on_close_still_runs_after_close_pending(
+    scheduler: Scheduler,
+) -> None:
+    scheduler.close_pending()
+    done = threading.Event()
+    scheduler.call_later(0.01, done.set)
+    assert done.wait(WAIT)
+
+
+def test_after_close_pending_a_call_with_on_close_runs_that_at_once(
+    scheduler: Scheduler,
+) -> None:
+    scheduler.close_pending()
+    ran: list[tuple[str, str]] = []
+    me = threading.current_thread().name
+    call = scheduler.call_later(
+        0,
+        lambda: ran.append(("fn", threading.current_thread().name)),
+        on_close=lambda: ran.append(("on_close", threading.current_thread().name)),
+    )
+    assert ran == [("on_close", me)]
+    assert call.cancelled
+    assert scheduler.pending() == []
+
+
+def test_close_runs_on_close_and_a_closed_scheduler_still_honours_it() -> None:
+    scheduler = Scheduler(name="ClosingScheduler")
+    ran: list[str] = []
+    scheduler.call_later(30, ran.append, "fn", on_close=lambda: ran.append("closed"))
+    kept = scheduler.call_later(30, ran.append, "housekeeping")
+    assert scheduler.close() == [kept]
+    assert ran == ["closed"]
+    # A call that brings an on_close is never refused: it runs that instead.
+    scheduler.call_later(0, ran.append, "late", on_close=lambda: ran.append("late"))
+    assert ran == ["closed", "late"]
+    with pytest.raises(RuntimeError, match="closed scheduler"):
+        scheduler.call_later(0, ran.append, "no on_close")
+
+
+def test_a_cancelled_or_finished_call_does_not_run_its_on_close(
+    scheduler: Scheduler,
+) -> None:
+    ran: list[str] = []
+    finished = threading.Event()
+    scheduler.call_later(0, finished.set, on_close=lambda: ran.append("finished"))
+    assert finished.wait(WAIT)
+    cancelled = scheduler.call_later(
+        30, ran.append, "fn", on_close=lambda: ran.append("cancelled")
+    )
+    cancelled.cancel()
+    scheduler.close_pending()
+    assert ran == []
+
+
+@pytest.mark.parametrize(
+    "error", [RuntimeError("boom"), SystemExit(1), KeyboardInterrupt()], ids=repr
+)
+def test_an_on_close_that_raises_is_logged_and_the_others_still_run(
+    scheduler: Scheduler, caplog: pytest.LogCaptureFixture, error: BaseException
+) -> None:
+    ran: list[str] = []
+
+    def broken() -> None:
+        raise error
+
+    scheduler.call_later(10, ran.append, "a", on_close=broken)
+    scheduler.call_later(20, ran.append, "b", on_close=lambda: ran.append("closed b"))
+    with caplog.at_level(logging.ERROR, logger="retry.scheduler"):
+        scheduler.close_pending()
+    assert ran == ["closed b"]
+    assert any(
+        record.exc_info and record.exc_info[1] is error for record in caplog.records
+    )
