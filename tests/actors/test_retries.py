@@ -599,3 +599,25 @@ def test_a_time_based_stop_strategy_ends_the_retries(
     assert isinstance(future.exception(WAIT), RetriesExhaustedError)
     assert 0.2 <= time.monotonic() - started < WAIT
     assert len(store.dead_letters.list()) == 1
+
+
+def test_flush_waits_for_the_retries_of_a_read_that_ran_at_once(store: Store) -> None:
+    store.upsert("docs", "k", {"n": 1}).get(WAIT)
+    store.flush(WAIT)
+    seen: list[int] = []
+
+    class FailsTwice(RetryCallback):
+        def callback(self, result: object) -> None:
+            seen.append(self.attempt.attempts)
+            if len(seen) < 3:
+                raise StoreBusyError("not yet")
+
+    future = store.search(
+        "docs",
+        "k",
+        callback=FailsTwice(policy=RetryPolicy(max_attempts=5, initial_wait=0.05)),
+    )
+    store.flush(WAIT)
+    assert future.done()
+    assert future.get(0) == {"n": 1}
+    assert len(seen) == 3

@@ -17,8 +17,8 @@ before the API was removed (WT-6674, commit 4f2fc3ada0; read at its parent
 
 then the asyncio usage DESIGN.md promises for the same op handles. The
 flush and close scenarios also run with `callback_executor=` (not in
-WiredTiger, whose callbacks ran on its workers): one of those is an xfail,
-see `READ_AT_ONCE_NOT_TRACKED`.
+WiredTiger, whose callbacks ran on its workers), a search among them: a read
+that runs at once on the caller's thread is still waited for by flush().
 
 The mapping: a WiredTiger table URI `file:x`/`lsm:x`/`table:x` is our table
 `file.x`/`lsm.x`/`table.x` (one kind of table here); key format `S` is
@@ -671,15 +671,6 @@ class HeldCallback(retry.AsyncCallback):
         return None
 
 
-READ_AT_ONCE_NOT_TRACKED = (
-    "a search of an idle table runs at once on the caller's thread and is never "
-    "counted in flight (InFlight never registers it: op.seq stays 0), so with "
-    "callback_executor= flush() and close() return while its callback is still "
-    "queued or running on the executor (and before its future is done); DESIGN: "
-    "flush() returns when every op submitted before it has finished, callbacks "
-    "included, and close() implies flush()"
-)
-
 # Where a callback runs: inside the op's transaction on the owner (the
 # default, as WiredTiger's), or after commit on `callback_executor` (DESIGN).
 # A search of an idle table runs at once on the caller's thread: with its
@@ -688,12 +679,7 @@ READ_AT_ONCE_NOT_TRACKED = (
 FLUSH_CASES = [
     pytest.param("insert", False, id="insert-in-txn"),
     pytest.param("insert", True, id="insert-executor"),
-    pytest.param(
-        "search",
-        True,
-        id="search-executor",
-        marks=pytest.mark.xfail(strict=True, reason=READ_AT_ONCE_NOT_TRACKED),
-    ),
+    pytest.param("search", True, id="search-executor"),
 ]
 
 
