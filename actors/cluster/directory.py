@@ -14,7 +14,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from actors.cluster.names import DIRECTORY_OWNER_NAME, NAMESPACE, validate_label
-from actors.cluster.node import START_TIMEOUT, NodeOwner, find_owner, start_owner
+from actors.cluster.node import (
+    START_TIMEOUT,
+    NodeOwner,
+    find_owner,
+    portable_errors,
+    start_owner,
+)
 from actors.cluster.placement import rendezvous_label
 from retry import DEAD_LETTER_TABLE
 from storage import (
@@ -65,6 +71,7 @@ class DirectoryOwner(NodeOwner):
                 internal=True,
             )
 
+    @portable_errors
     def place(self, table: str, labels: Iterable[str], node: str | None = None) -> str:
         """Return the label table `table` lives on, placing it if it is new.
 
@@ -101,6 +108,7 @@ class DirectoryOwner(NodeOwner):
             )
         return placed
 
+    @portable_errors
     def placement(self) -> dict[str, str]:
         """Return every placed table's label, by table name."""
         return dict(self._session(PLACEMENT_TABLE).scan())

@@ -16,12 +16,13 @@ one call of 512 upserts (20-byte JSON values), one call in flight:
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import pickle
 import threading
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import ray
 
@@ -56,6 +57,7 @@ __all__ = [
     "find_node_owner",
     "find_owner",
     "owner_options",
+    "portable_errors",
     "start_node_owner",
     "start_owner",
     "stop_owner",
@@ -69,6 +71,29 @@ that the node owner, the directory owner and others share one node."""
 
 START_TIMEOUT = 60.0
 """Seconds `start_node_owner` waits for an owner to answer."""
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def portable_errors(method: Callable[P, R]) -> Callable[P, R]:
+    """Make `method` raise only errors that unpickle on the caller's side.
+
+    Ray would otherwise hand the caller an `UnserializableException`
+    instead of the error; see `_portable`.
+    """
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except Exception as exc:
+            portable = _portable(exc)
+            if portable is exc:
+                raise
+            raise portable from exc
+
+    return wrapper
 
 
 class NodeOwner:
@@ -200,6 +225,7 @@ class NodeOwner:
 
     # -- tables -----------------------------------------------------------------
 
+    @portable_errors
     def create_table(
         self,
         name: str,
@@ -226,6 +252,7 @@ class NodeOwner:
             exist_ok=True,
         )
 
+    @portable_errors
     def table_info(self, name: str) -> TableInfo:
         """Return the catalog record of table `name`.
 
@@ -234,10 +261,12 @@ class NodeOwner:
         """
         return self._directory.table_info(name)
 
+    @portable_errors
     def table_names(self) -> list[str]:
         """Return the names of the (non-internal) tables, sorted."""
         return self._directory.table_names()
 
+    @portable_errors
     def compact(self, name: str) -> int:
         """Rewrite table `name`'s file without its free pages; return bytes reclaimed.
 
@@ -247,6 +276,7 @@ class NodeOwner:
         """
         return self._session(name).compact()
 
+    @portable_errors
     def sync(self, names: Iterable[str] | None = None) -> list[str]:
         """Sync the NONE tables written since their last sync; return their names.
 
@@ -274,6 +304,7 @@ class NodeOwner:
             "pid": os.getpid(),
         }
 
+    @portable_errors
     def stats(self) -> dict[str, Any]:
         """Return this owner's counts (`calls`, `groups`, `ops`, `failed`), dirty
         tables, and each table's records and sizes (`tables`)."""
@@ -284,6 +315,7 @@ class NodeOwner:
             "tables": self._directory.stats(),
         }
 
+    @portable_errors
     def close(self) -> None:
         """Sync and close the store; later calls fail with `StoreClosedError`.
 
