@@ -1,0 +1,68 @@
+"""actorstore on a Ray cluster: table owners on labelled nodes, placed by a directory.
+
+The only code of actorstore that imports `ray`; `import actors` does not
+import it. Install with `pip install actorstore[cluster]`.
+"""
+
+import logging as _logging
+
+from actors.cluster.directory import (
+    DIRECTORY_DIR,
+    PLACEMENT_TABLE,
+    DirectoryOwner,
+    directory_label,
+    find_directory_owner,
+    start_directory_owner,
+)
+from actors.cluster.errors import (
+    OutcomeUnknownError,
+    OwnerUnavailableError,
+    translate_call_error,
+)
+from actors.cluster.names import (
+    DIRECTORY_OWNER_NAME,
+    NAMESPACE,
+    label_resource,
+    node_owner_name,
+    validate_label,
+)
+from actors.cluster.node import (
+    OWNER_RESOURCE_SHARE,
+    NodeOwner,
+    find_node_owner,
+    owner_options,
+    start_node_owner,
+    stop_owner,
+)
+from actors.cluster.placement import rendezvous_label, rendezvous_weight
+from actors.cluster.wire import Group, WireOp, bind_operation
+
+__all__ = [
+    "DIRECTORY_DIR",
+    "DIRECTORY_OWNER_NAME",
+    "NAMESPACE",
+    "OWNER_RESOURCE_SHARE",
+    "PLACEMENT_TABLE",
+    "DirectoryOwner",
+    "Group",
+    "NodeOwner",
+    "OutcomeUnknownError",
+    "OwnerUnavailableError",
+    "WireOp",
+    "bind_operation",
+    "directory_label",
+    "find_directory_owner",
+    "find_node_owner",
+    "label_resource",
+    "node_owner_name",
+    "owner_options",
+    "rendezvous_label",
+    "rendezvous_weight",
+    "start_directory_owner",
+    "start_node_owner",
+    "stop_owner",
+    "translate_call_error",
+    "validate_label",
+]
+
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())

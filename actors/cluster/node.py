@@ -1,0 +1,520 @@
+"""NodeOwner: the Ray actor that owns the tables stored on one node's disk.
+
+One call carries a group of ops per table (`actors.cluster.wire`); the
+owner runs each group as one `TableSession.run_group` (one top-level
+transaction, one fsync) and answers with one `Outcome` per op, so one Ray
+call and one ObjectRef serve up to a whole group.
+
+Measured on the development machine (2 cores, one host, a head and two
+labelled nodes of `ray.cluster_utils.Cluster`, `tests/cluster/measure_calls.py`),
+one call of 512 upserts (20-byte JSON values), one call in flight:
+
+- SYNC table: ~6.5 ms a call, ~78k ops/s;
+- NONE table: ~5.0 ms a call, ~100k ops/s;
+- an empty call (round trip only): ~0.9 ms.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import pickle
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+import ray
+
+from actors.cluster.errors import OwnerUnavailableError
+from actors.cluster.names import (
+    NAMESPACE,
+    label_resource,
+    node_owner_name,
+    validate_label,
+)
+from actors.cluster.wire import Group, WireOp, bind_operation
+from storage import (
+    DEFAULT_INITIAL_MAP_SIZE,
+    DEFAULT_MAX_MAP_SIZE,
+    Durability,
+    InvalidInputError,
+    InvalidOptionError,
+    Operation,
+    Outcome,
+    StorageError,
+    StoreDirectory,
+    TableInfo,
+    TableSession,
+)
+
+if TYPE_CHECKING:
+    from storage import Table
+
+__all__ = [
+    "OWNER_RESOURCE_SHARE",
+    "NodeOwner",
+    "find_node_owner",
+    "find_owner",
+    "owner_options",
+    "portable_errors",
+    "start_node_owner",
+    "start_owner",
+    "stop_owner",
+]
+
+logger = logging.getLogger(__name__)
+
+OWNER_RESOURCE_SHARE = 0.01
+"""How much of its node's `actorstore-<label>` resource an owner takes, so
+that the node owner, the directory owner and others share one node."""
+
+START_TIMEOUT = 60.0
+"""Seconds `start_node_owner` waits for an owner to answer."""
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def portable_errors(method: Callable[P, R]) -> Callable[P, R]:
+    """Make `method` raise only errors that unpickle on the caller's side.
+
+    Ray would otherwise hand the caller an `UnserializableException`
+    instead of the error; see `_portable`.
+    """
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except Exception as exc:
+            portable = _portable(exc)
+            if portable is exc:
+                raise
+            raise portable from exc
+
+    return wrapper
+
+
+class NodeOwner:
+    """Serve the `StoreDirectory` at `path`: run calls of grouped ops on its tables.
+
+    Ray runs it as a named, detached actor (see `owner_options`) that
+    restarts in the same directory, and runs its methods one at a time.
+    Each session belongs to the thread that opened it, as LMDB requires.
+    NONE tables written since their last sync are synced by `sync()` and
+    `close()`, or at once for a group in which an op asked for SYNC.
+    """
+
+    def __init__(
+        self,
+        label: str,
+        path: str,
+        *,
+        durability: Durability | str = Durability.SYNC,
+        initial_map_size: int = DEFAULT_INITIAL_MAP_SIZE,
+        max_map_size: int = DEFAULT_MAX_MAP_SIZE,
+    ) -> None:
+        """Open (or create) the store at `path` on this node.
+
+        Raises:
+            InvalidOptionError: for a bad label, path or size.
+            StorageError: if the directory cannot be opened.
+        """
+        self.label = validate_label(label)
+        self._directory = StoreDirectory(
+            path,
+            durability=durability,
+            initial_map_size=initial_map_size,
+            max_map_size=max_map_size,
+        )
+        self._local = threading.local()
+        self._dirty: set[str] = set()
+        self._counts = {"calls": 0, "groups": 0, "ops": 0, "failed": 0}
+        logger.debug("owner of node %r serving %s", label, self._directory.path)
+
+    # -- the hot path ---------------------------------------------------------
+
+    def run(self, groups: Sequence[Group]) -> list[list[Outcome]]:
+        """Run each group of the call in order; return one outcome per op, by group.
+
+        A group is `(table name, ops, sync flags)`; its ops run as one
+        `run_group` (each op its own child transaction, one top-level
+        commit), and a NONE table is synced before answering if an op that
+        wrote asked for SYNC. Never raises: a group that cannot run (unknown
+        table, closed store) fails each of its ops with that error.
+        """
+        self._counts["calls"] += 1
+        return [self._run_group(name, ops, sync) for name, ops, sync in groups]
+
+    def _run_group(
+        self, name: str, ops: Sequence[WireOp | Operation], sync: Sequence[bool]
+    ) -> list[Outcome]:
+        self._counts["groups"] += 1
+        self._counts["ops"] += len(ops)
+        try:
+            if len(sync) != len(ops):
+                raise InvalidInputError(
+                    f"a group of {len(ops)} ops came with {len(sync)} sync flags",
+                    table=name,
+                )
+            session = self._session(name)
+            operations, bound = _bind_all(session.table, ops)
+            requests = [(op, None) for op in operations if op is not None]
+            ran = iter(session.run_group(requests))
+            outcomes = [next(ran) if outcome is None else outcome for outcome in bound]
+            self._make_durable(session.table, operations, sync, outcomes)
+        except Exception as exc:  # the group's ops fail, the owner serves on
+            logger.debug("group of %d ops on %r failed", len(ops), name, exc_info=True)
+            self._counts["failed"] += len(ops)
+            error = _portable(exc)
+            return [Outcome(error=error) for _ in ops]
+        for index, outcome in enumerate(outcomes):
+            if outcome.error is not None:
+                self._counts["failed"] += 1
+                outcomes[index] = Outcome(outcome.result, _portable(outcome.error))
+        return outcomes
+
+    def _make_durable(
+        self,
+        table: Table,
+        operations: list[Operation | None],
+        sync: Sequence[bool],
+        outcomes: list[Outcome],
+    ) -> None:
+        """Sync a NONE table after commit if an op that wrote asked for SYNC.
+
+        The rule of the local owner (`actors.worker.TableOwner`): the table
+        is dirty once a write committed; a failed sync fails the ops that
+        asked for it, and the table stays dirty for `sync()` to retry.
+        """
+        if table.durability is Durability.SYNC:
+            return
+        wrote = wants_sync = False
+        for op, asked, outcome in zip(operations, sync, outcomes, strict=True):
+            if outcome.error is None and op is not None and op.writes:
+                wrote = True
+                if asked:
+                    wants_sync = True
+                    break
+        if not wrote:
+            return
+        self._dirty.add(table.name)
+        if not wants_sync:
+            return
+        try:
+            table.sync()
+        except Exception as exc:  # noqa: BLE001 - the ops that asked for the sync fail
+            for index, asked in enumerate(sync):
+                if asked and outcomes[index].ok:
+                    outcomes[index] = Outcome(error=exc)
+            return
+        self._dirty.discard(table.name)
+
+    def _session(self, name: str) -> TableSession:
+        sessions: dict[str, TableSession] | None = getattr(
+            self._local, "sessions", None
+        )
+        if sessions is None:
+            sessions = self._local.sessions = {}
+        session = sessions.get(name)
+        if session is None or session.is_closed:
+            session = self._directory.session(name, internal=True)
+            sessions[name] = session
+        return session
+
+    # -- tables -----------------------------------------------------------------
+
+    @portable_errors
+    def create_table(
+        self,
+        name: str,
+        *,
+        key_format: str = "str",
+        value_format: str = "json",
+        durability: Durability | str | None = None,
+    ) -> TableInfo:
+        """Create table `name` if it is missing; return its catalog record.
+
+        Idempotent: creating a table again with the same formats returns
+        its record (with the durability it was created with).
+
+        Raises:
+            InvalidTableNameError: for a name that is not allowed.
+            UnknownFormatError: for a format with no registered codec.
+            TableExistsError: if the table exists with other formats.
+        """
+        return self._directory.create_table(
+            name,
+            key_format=key_format,
+            value_format=value_format,
+            durability=durability,
+            exist_ok=True,
+        )
+
+    @portable_errors
+    def table_info(self, name: str) -> TableInfo:
+        """Return the catalog record of table `name`.
+
+        Raises:
+            UnknownTableError: if there is no such table.
+        """
+        return self._directory.table_info(name)
+
+    @portable_errors
+    def table_names(self) -> list[str]:
+        """Return the names of the (non-internal) tables, sorted."""
+        return self._directory.table_names()
+
+    @portable_errors
+    def compact(self, name: str) -> int:
+        """Rewrite table `name`'s file without its free pages; return bytes reclaimed.
+
+        Raises:
+            UnknownTableError: if there is no such table.
+            StorageError: if the copy fails (the old file is kept).
+        """
+        return self._session(name).compact()
+
+    @portable_errors
+    def sync(self, names: Iterable[str] | None = None) -> list[str]:
+        """Sync the NONE tables written since their last sync; return their names.
+
+        With `names`, sync those tables (if open) whether dirty or not.
+
+        Raises:
+            StorageError: if a sync fails (the table stays dirty).
+        """
+        wanted = sorted(self._dirty) if names is None else list(names)
+        synced = []
+        for name in wanted:
+            self._directory.table(name, internal=True).sync()
+            self._dirty.discard(name)
+            synced.append(name)
+        return synced
+
+    # -- about the owner -----------------------------------------------------
+
+    def location(self) -> dict[str, Any]:
+        """Return where this owner runs: `label`, `path`, `node_id`, `pid`."""
+        return {
+            "label": self.label,
+            "path": self._directory.path,
+            "node_id": ray.get_runtime_context().get_node_id(),
+            "pid": os.getpid(),
+        }
+
+    @portable_errors
+    def stats(self) -> dict[str, Any]:
+        """Return this owner's counts (`calls`, `groups`, `ops`, `failed`), dirty
+        tables, and each table's records and sizes (`tables`)."""
+        return {
+            **self.location(),
+            **self._counts,
+            "dirty": sorted(self._dirty),
+            "tables": self._directory.stats(),
+        }
+
+    @portable_errors
+    def close(self) -> None:
+        """Sync and close the store; later calls fail with `StoreClosedError`.
+
+        Safe to call twice. The actor itself stays up: `stop_owner` ends it.
+        """
+        self._dirty.clear()
+        self._directory.close()
+
+
+def _bind_all(
+    table: Table, ops: Sequence[WireOp | Operation]
+) -> tuple[list[Operation | None], list[Outcome | None]]:
+    """Bind each op to `table`; an op that does not bind gets its error as outcome."""
+    operations: list[Operation | None] = []
+    outcomes: list[Outcome | None] = []
+    for op in ops:
+        try:
+            operations.append(bind_operation(table, op))
+            outcomes.append(None)
+        except Exception as exc:  # noqa: BLE001 - the op's error is its outcome
+            operations.append(None)
+            outcomes.append(Outcome(error=exc))
+    return operations, outcomes
+
+
+_PICKLES: dict[type[BaseException], bool] = {}
+"""Whether errors of each type survive a pickle round trip (checked once a type)."""
+
+
+def _portable(error: BaseException) -> BaseException:
+    """Return `error`, or a `StorageError` naming it if it cannot cross the wire.
+
+    An error that pickles but does not unpickle (a keyword-only `__init__`)
+    would fail the whole call on the caller's side, not just its op.
+    """
+    kind = type(error)
+    pickles = _PICKLES.get(kind)
+    if pickles is None:
+        try:
+            pickle.loads(pickle.dumps(error))
+            pickles = True
+        except Exception:  # noqa: BLE001 - any failure means it cannot cross
+            pickles = False
+            logger.warning(
+                "%s does not survive pickling; sent as StorageError", kind.__name__
+            )
+        _PICKLES[kind] = pickles
+    if pickles:
+        return error
+    return StorageError(
+        f"{kind.__name__}: {error}", table=getattr(error, "table", None)
+    )
+
+
+# -- lifecycle (driver side) --------------------------------------------------
+
+
+def owner_options(
+    name: str, label: str, *, namespace: str = NAMESPACE
+) -> dict[str, Any]:
+    """Return the Ray actor options of an owner named `name` on node `label`.
+
+    Detached and named, so a second driver finds it and it outlives the
+    driver that started it; placed by the label's custom resource (a node
+    that comes back keeps its label, not its id); restarted without limit
+    in the same directory; and never retried by Ray (`max_task_retries=0`):
+    a call that may have committed must not run again blindly, the client
+    decides what to retry. `get_if_exists` lets clients race to start it.
+    """
+    return {
+        "name": name,
+        "namespace": namespace,
+        "lifetime": "detached",
+        "get_if_exists": True,
+        "resources": {label_resource(label): OWNER_RESOURCE_SHARE},
+        "num_cpus": 0,
+        "max_restarts": -1,
+        "max_task_retries": 0,
+        "max_concurrency": 1,
+    }
+
+
+_ACTOR_CLASSES: dict[type[NodeOwner], Any] = {}
+
+
+def _actor_class(cls: type[NodeOwner]) -> Any:
+    """Return `cls` as a Ray actor class (made once per class and process)."""
+    actor_class = _ACTOR_CLASSES.get(cls)
+    if actor_class is None:
+        actor_class = _ACTOR_CLASSES[cls] = ray.remote(cls)
+    return actor_class
+
+
+def start_owner(
+    cls: type[NodeOwner],
+    name: str,
+    label: str,
+    path: str,
+    *,
+    namespace: str = NAMESPACE,
+    timeout: float = START_TIMEOUT,
+    **options: Any,
+) -> Any:
+    """Start (or find) owner `name` of class `cls` on node `label`; return its handle.
+
+    Waits until it answers, and checks that it serves `path`.
+
+    Raises:
+        InvalidOptionError: if `path` is not absolute, or the owner found
+            serves another path.
+        OwnerUnavailableError: if it did not answer within `timeout` (no
+            live node has the label, or it cannot open its store).
+    """
+    if not os.path.isabs(path):
+        raise InvalidOptionError(
+            f"node {label!r}: store path {path!r} is not absolute; give the "
+            "absolute path on that node's disk"
+        )
+    handle = (
+        _actor_class(cls)
+        .options(**owner_options(name, label, namespace=namespace))
+        .remote(label, path, **options)
+    )
+    try:
+        where = ray.get(handle.location.remote(), timeout=timeout)
+    except (ray.exceptions.GetTimeoutError, ray.exceptions.RayActorError) as exc:
+        raise OwnerUnavailableError(
+            label=label, reason=f"{name} did not answer within {timeout} s"
+        ) from exc
+    if os.path.normpath(where["path"]) != os.path.normpath(path):
+        raise InvalidOptionError(
+            f"{name} in namespace {namespace!r} already serves {where['path']!r}, "
+            f"not {path!r}; give the same path as the clients before, or stop it"
+        )
+    return handle
+
+
+def start_node_owner(
+    label: str,
+    path: str,
+    *,
+    namespace: str = NAMESPACE,
+    timeout: float = START_TIMEOUT,
+    **store_options: Any,
+) -> Any:
+    """Start (or find) the owner of node `label` serving `path`; return its handle.
+
+    `store_options` (`durability`, `initial_map_size`, `max_map_size`) only
+    apply when this call creates the owner.
+
+    Raises:
+        InvalidOptionError: if `path` is not absolute or the running owner
+            serves another path.
+        OwnerUnavailableError: if it did not answer within `timeout`.
+    """
+    return start_owner(
+        NodeOwner,
+        node_owner_name(label),
+        label,
+        path,
+        namespace=namespace,
+        timeout=timeout,
+        **store_options,
+    )
+
+
+def find_node_owner(label: str, *, namespace: str = NAMESPACE) -> Any:
+    """Return the handle of the running owner of node `label`.
+
+    Raises:
+        OwnerUnavailableError: if no such owner was started in `namespace`.
+    """
+    return find_owner(node_owner_name(label), label, namespace=namespace)
+
+
+def find_owner(name: str, label: str, *, namespace: str = NAMESPACE) -> Any:
+    """Return the handle of the running owner `name` (on node `label`).
+
+    Raises:
+        OwnerUnavailableError: if no such owner was started in `namespace`.
+    """
+    try:
+        return ray.get_actor(name, namespace=namespace)
+    except ValueError:
+        raise OwnerUnavailableError(
+            label=label, reason=f"no actor {name!r} in namespace {namespace!r}"
+        ) from None
+
+
+def stop_owner(handle: Any, *, timeout: float = 30.0) -> None:
+    """Close the owner's store (syncing it) and end the actor for good.
+
+    Every client of the owner loses it: use this to take a store down, not
+    to disconnect one client. An owner that cannot close in `timeout` is
+    ended anyway (its SYNC writes are on disk; NONE writes since the last
+    sync are in the OS's cache).
+    """
+    try:
+        ray.get(handle.close.remote(), timeout=timeout)
+    except ray.exceptions.RayError:
+        logger.warning("owner %s did not close; ending it anyway", handle)
+    ray.kill(handle, no_restart=True)
