@@ -43,6 +43,7 @@ SAMPLES: dict[str, Any] = {
     "path": "/var/lib/store/tables/users",
     "pid": 4343,
     "problem": "its data file was truncated",
+    "remove_batch": 20,
 }
 """A value for every `__init__` parameter name an error class of the tree uses."""
 
