@@ -122,12 +122,17 @@ class JsonCodec:
     nested more than `MAX_JSON_DEPTH` levels deep.
     """
 
+    def __init__(self) -> None:
+        # json.dumps() with options builds a JSONEncoder on every call; one
+        # built once encodes a small value in about half the time.
+        self._encoder = json.JSONEncoder(
+            separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
+
     def encode(self, obj: Any) -> bytes:
         """Return `obj` as compact JSON; raise ValueError for what is refused."""
         try:
-            data = json.dumps(
-                obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-            ).encode("utf-8")
+            data = self._encoder.encode(obj).encode("utf-8")
         except ValueError as exc:
             if "integer string conversion" in str(exc):
                 raise ValueError(

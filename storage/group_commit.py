@@ -89,7 +89,7 @@ def only_removes(op: Operation) -> bool:
         return True
     if kind is Batch:
         batch: Batch = op  # type: ignore[assignment]
-        return batch.pairs is None and all(type(o) is Remove for o in batch.ops)
+        return batch.only_removes()
     return False
 
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from storage import (
     MAX_KEY_SIZE,
+    Batch,
     DecodeError,
     EncodeError,
     InvalidInputError,
@@ -560,6 +561,33 @@ def test_batch_applies_every_kind_in_order(users: TableSession) -> None:
     )
     assert applied == 7
     assert contents(users) == {"new": 4, "old": 2, "up": 5}
+
+
+def test_runs_of_upserts_and_other_writes_keep_their_order(
+    users: TableSession,
+) -> None:
+    writes: list[Any] = [
+        ("upsert", "a", 1),
+        ("upsert", "b", 1),
+        ("remove", "a"),
+        ["upsert", "a", 2],
+        ("upsert", "c", 3),
+        ("remove", "b"),
+        ("upsert", "b", 4),
+    ]
+    batch = build_operation(users.table, "batch", value=writes)
+    assert isinstance(batch, Batch)
+    assert [(kind, key) for kind, key, _ in batch.encoded()] == [
+        ("upsert", b"a"),
+        ("upsert", b"b"),
+        ("remove", b"a"),
+        ("upsert", b"a"),
+        ("upsert", b"c"),
+        ("remove", b"b"),
+        ("upsert", b"b"),
+    ]
+    assert users.batch(writes) == 7
+    assert contents(users) == {"a": 2, "b": 4, "c": 3}
 
 
 def test_batch_takes_any_iterable(users: TableSession) -> None:
