@@ -455,6 +455,7 @@ class Compact(Operation):
         super().__init__(codecs, None)
 
     def run(self, txn: lmdb.Transaction[bytes]) -> Any:
+        """Refuse: a compaction runs outside any transaction."""
         raise InvalidInputError(
             "compact is not run inside a transaction; give it to "
             "TableSession.run_group()",
