@@ -9,8 +9,11 @@ its input and decode its result, and all it knows of the table.
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 import reprlib
+import sys
 import threading
 from typing import Any, Protocol, runtime_checkable
 
@@ -31,6 +34,15 @@ __all__ = [
 
 MAX_KEY_SIZE = 511
 """LMDB's default limit on an encoded key, in bytes."""
+
+MAX_JSON_DEPTH = 512
+"""How deeply a JSON value may nest lists and objects.
+
+Python's `json` recurses once per level, decoding as encoding, and the
+recursion limit (1000 frames by default) counts the caller's frames too: a
+value nested close to it is accepted on a shallow stack and then raises
+`RecursionError` on every read from a deeper one. 512 levels leave room.
+"""
 
 
 @runtime_checkable
@@ -90,7 +102,9 @@ class IntCodec:
         if isinstance(obj, bool) or not isinstance(obj, int):
             raise TypeError(f"expected int, got {type(obj).__name__}")
         if not -self._BIAS <= obj < self._BIAS:
-            raise ValueError(f"{obj} does not fit in a signed 64-bit integer")
+            # Never print a huge int: past 4300 digits str() itself raises.
+            shown = f"{obj}" if obj.bit_length() < 256 else _int_size(obj)
+            raise ValueError(f"{shown} does not fit in a signed 64-bit integer")
         return (obj + self._BIAS).to_bytes(8, "big")
 
     def decode(self, data: bytes) -> int:
@@ -101,17 +115,72 @@ class IntCodec:
 
 
 class JsonCodec:
-    """Compact JSON in UTF-8; NaN and infinities are refused."""
+    """Compact JSON in UTF-8.
+
+    Refused, because they could not be read back: NaN and infinities, ints
+    of more than 4300 digits (Python's limit for ints in text) and values
+    nested more than `MAX_JSON_DEPTH` levels deep.
+    """
+
+    def __init__(self) -> None:
+        # json.dumps() with options builds a JSONEncoder on every call; one
+        # built once encodes a small value in about half the time.
+        self._encoder = json.JSONEncoder(
+            separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
 
     def encode(self, obj: Any) -> bytes:
-        """Return `obj` as compact JSON."""
-        return json.dumps(
-            obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        ).encode("utf-8")
+        """Return `obj` as compact JSON; raise ValueError for what is refused."""
+        try:
+            data = self._encoder.encode(obj).encode("utf-8")
+        except ValueError as exc:
+            if "integer string conversion" in str(exc):
+                raise ValueError(
+                    f"an int has more than {_int_digits_limit()} digits, Python's "
+                    "limit for ints in text; store it as a str"
+                ) from None
+            raise
+        except RecursionError:
+            raise ValueError(
+                f"it is nested more than {MAX_JSON_DEPTH} levels deep; flatten it"
+            ) from None
+        # Only a value with that many brackets can nest that deep: the
+        # common case pays for two counts of bytes, done in C.
+        if len(data) > 2 * MAX_JSON_DEPTH and (
+            data.count(b"[") + data.count(b"{") > MAX_JSON_DEPTH
+        ):
+            depth = _json_depth(data)
+            if depth > MAX_JSON_DEPTH:
+                raise ValueError(
+                    f"it is nested {depth} levels deep, more than "
+                    f"{MAX_JSON_DEPTH}; flatten it"
+                )
+        return data
 
     def decode(self, data: bytes) -> Any:
         """Return the object stored as JSON in `data`."""
         return json.loads(bytes(data))
+
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_OPENING = frozenset(b"[{")
+
+
+def _json_depth(data: bytes) -> int:
+    """Return how deeply the JSON text `data` nests lists and objects."""
+    brackets = _JSON_STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
+    steps = (1 if byte in _OPENING else -1 for byte in brackets)
+    return max(itertools.accumulate(steps), default=0)
+
+
+def _int_digits_limit() -> int:
+    return sys.get_int_max_str_digits() or 4300
+
+
+def _int_size(number: int) -> str:
+    """Name a (huge) int by its size, without converting it to text."""
+    return f"an int of {number.bit_length()} bits"
 
 
 _lock = threading.Lock()
@@ -183,7 +252,7 @@ def decode_with(codec: Codec, data: bytes, *, what: str, table: str) -> Any:
     """Decode `data`, turning a codec failure into `DecodeError`."""
     try:
         return codec.decode(data)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise DecodeError(
             f"table {table!r}: cannot decode stored {what} ({len(data)} bytes): {exc}; "
             "was the table written with another codec?",
@@ -321,19 +390,30 @@ class TableCodecs:
         """
         try:
             return self.value_codec.decode(data)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
             # Build the precise error off the fast path.
             return decode_with(self.value_codec, data, what="value", table=self.name)
 
 
 # reprlib bounds depth and length, so a deeply nested or huge value can still
 # be named in an error message (plain repr() recurses and copies it whole).
-_repr = reprlib.Repr()
+class _ShortRepr(reprlib.Repr):
+    def repr_int(self, x: int, level: int) -> str:
+        # Past 4300 digits, repr() of an int raises ValueError.
+        if x.bit_length() > 1000:
+            return f"<{_int_size(x)}>"
+        return super().repr_int(x, level)
+
+
+_repr = _ShortRepr()
 _repr.maxstring = _repr.maxother = 80
 
 
 def _short(obj: object) -> str:
-    text = _repr.repr(obj)
+    try:
+        text = _repr.repr(obj)
+    except Exception:  # noqa: BLE001 - a user's __repr__ must not hide the error
+        return f"<{type(obj).__name__} object>"
     return text if len(text) <= 80 else text[:77] + "..."
 
 

@@ -123,16 +123,28 @@ class NotFoundError(StoreError):
 
 
 class StoreFullError(StoreError):
-    """Raised when a table would grow past its configured maximum map size."""
+    """Raised when a table would grow past its configured maximum map size.
 
-    def __init__(self, *, table: str, max_map_size: int) -> None:
+    `remove_batch` is how many keys a batch of removes may hold and still
+    fit in the space the table keeps for removes (None: unknown).
+    """
+
+    def __init__(
+        self, *, table: str, max_map_size: int, remove_batch: int | None = None
+    ) -> None:
+        batches = (
+            "in small batches"
+            if remove_batch is None
+            else f"in batches of at most {remove_batch} keys"
+        )
         super().__init__(
             f"table {table!r} is full: it reached its maximum size of "
             f"{max_map_size} bytes; open the store with a larger max_map_size=, "
-            "or remove data and compact() the table",
+            f"or remove data {batches}, then compact() the table",
             table=table,
         )
         self.max_map_size = max_map_size
+        self.remove_batch = remove_batch
 
 
 class TableBusyError(StoreError):

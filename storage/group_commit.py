@@ -2,6 +2,15 @@
 
 A group fills the map now and then; growing it (up to the table's maximum)
 is part of running a group, so it lives here too.
+
+The last `reserve_size()` bytes below the maximum are kept for removes.
+Removing needs pages too (LMDB copies every page it changes, and pages freed
+by a transaction are reused only by later ones), so a table filled to its
+very last page could never be emptied. Other writes stop at
+`write_limit()`; an op that only removes (a remove, or a batch of removes)
+may grow the map into the reserve, up to `max_map_size`. After such a
+group the map is brought back down to the write limit (LMDB keeps at least
+the pages in use), so other writes cannot eat the reserve.
 """
 
 from __future__ import annotations
@@ -20,16 +29,68 @@ from storage.errors import (
     StoreError,
     StoreFullError,
 )
-from storage.operations import BeforeCommit, Operation, Outcome
+from storage.operations import Batch, BeforeCommit, Operation, Outcome, Remove
 
 if TYPE_CHECKING:
     from storage.codecs import TableCodecs
 
-__all__ = ["GroupHost", "check_operations", "grow", "run_group"]
+__all__ = [
+    "GroupHost",
+    "check_operations",
+    "grow",
+    "remove_batch",
+    "reserve_size",
+    "run_group",
+    "write_limit",
+]
 
 logger = logging.getLogger(__name__)
 
 Requests = Sequence[tuple[Operation, BeforeCommit | None]]
+
+_MIN_RESERVE = 256 << 10
+_MAX_RESERVE = 64 << 20
+
+
+def reserve_size(max_map_size: int) -> int:
+    """Return the bytes below `max_map_size` kept for removes.
+
+    A sixteenth of the map, between 256 KiB and 64 MiB (and at most a
+    quarter of the map): room for a batch of 100 neighbouring keys (the
+    batch size `StoreFullError` advises) in the smallest maps, far more in
+    large ones.
+    """
+    reserve = min(max(max_map_size // 16, _MIN_RESERVE), _MAX_RESERVE)
+    return min(reserve, max_map_size // 4)
+
+
+def remove_batch(max_map_size: int) -> int:
+    """Return how many keys a batch of removes at the limit may safely hold.
+
+    Measured: removing random keys needs up to about 1.5 new pages per key
+    (a copy of each leaf, its branches, the free list), and two batches in a
+    row cannot reuse each other's freed pages; so a third of the reserve's
+    pages, rounded down to one significant digit.
+    """
+    keys = max(1, reserve_size(max_map_size) // (3 * 4096))
+    scale: int = 10 ** (len(str(keys)) - 1)
+    return keys // scale * scale
+
+
+def write_limit(max_map_size: int) -> int:
+    """Return how large writes other than removes may grow the map."""
+    return max_map_size - reserve_size(max_map_size)
+
+
+def only_removes(op: Operation) -> bool:
+    """Whether `op` only removes records (so it may use the reserve)."""
+    kind = type(op)
+    if kind is Remove:
+        return True
+    if kind is Batch:
+        batch: Batch = op  # type: ignore[assignment]
+        return batch.only_removes()
+    return False
 
 
 class GroupHost(Protocol):
@@ -120,11 +181,13 @@ def run_group(host: GroupHost, requests: Requests) -> list[Outcome]:
     When the map fills, what ran so far is committed, the map grows and the
     op that hit the limit is redone; a `before_commit` function can
     therefore run twice only if the top-level commit itself hits the limit.
-    At `max_map_size`, the ops that do not fit fail with `StoreFullError`
-    and the others still run. If a later pass cannot start (the table was
-    closed, the map could not grow), the ops it would have run fail with
-    that error and the ones already committed keep their outcomes: this does
-    not raise once anything may have committed.
+    At the map's limit (see the module docstring), the ops that do not fit
+    fail with `StoreFullError` and the others still run; if a top-level
+    commit of many ops does not fit, they are redone one per commit. If a
+    later pass cannot start (the table was closed, the map could not grow),
+    the ops it would have run fail with that error and the ones already
+    committed keep their outcomes: this does not raise once anything may
+    have committed.
 
     Raises:
         InvalidInputError: if an op belongs to another table.
@@ -138,9 +201,7 @@ def run_group(host: GroupHost, requests: Requests) -> list[Outcome]:
         if not any(op.writes for op, _ in requests):
             _run_reads(host, requests, outcomes)
         else:
-            done = 0
-            while done < len(requests):
-                done = _run_writes(host, requests, outcomes, done)
+            _run_all_writes(host, requests, outcomes)
     except (StoreError, lmdb.Error) as exc:
         failed = Outcome(
             error=translate(exc, what="group failed", table=host.name, path=host.path)
@@ -161,10 +222,37 @@ def _run_reads(
             txn.abort()
 
 
+def _run_all_writes(
+    host: GroupHost, requests: Requests, outcomes: list[Outcome | None]
+) -> None:
+    """Run the writes of a group in as few top-level transactions as fit."""
+    done = 0
+    size = len(requests)  # ops per top-level transaction
+    into_reserve = False
+    while done < len(requests):
+        done, grew, tight = _run_writes(host, requests, outcomes, done, size)
+        into_reserve = into_reserve or grew
+        if tight:
+            # At the limit, a top-level commit holding many ops did not fit:
+            # one op per commit then, so that each can use the pages the
+            # commits before it freed.
+            size = 1
+    if into_reserve:
+        _leave_reserve(host)
+
+
 def _run_writes(
-    host: GroupHost, requests: Requests, outcomes: list[Outcome | None], start: int
-) -> int:
-    """Run requests from `start` in one top-level txn; return where it stopped."""
+    host: GroupHost,
+    requests: Requests,
+    outcomes: list[Outcome | None],
+    start: int,
+    size: int,
+) -> tuple[int, bool, bool]:
+    """Run up to `size` requests from `start` in one top-level txn.
+
+    Returns where it stopped, whether the map grew past the write limit
+    (for removes), and whether the pass must be redone one op at a time.
+    """
     index = start
     map_full = commit_full = False
     with host.gate.shared():
@@ -172,7 +260,7 @@ def _run_writes(
         begin = host.env.begin
         try:
             host.before_write()
-            for op, before_commit in requests[start:]:
+            for op, before_commit in requests[start : start + size]:
                 child = begin(write=True, parent=parent)
                 outcome = _run_one(op, before_commit, child, host.path)
                 if outcome.error is None:
@@ -191,7 +279,7 @@ def _run_writes(
         try:
             parent.commit()
         except lmdb.MapFullError:
-            commit_full = True  # nothing of this group landed
+            commit_full = True  # nothing of this pass landed
         except lmdb.Error as exc:
             error = translate(
                 exc, what="commit failed", table=host.name, path=host.path
@@ -199,33 +287,41 @@ def _run_writes(
             for i in range(start, index):
                 outcomes[i] = Outcome(error=error)
         if not (map_full or commit_full):
-            return index
+            return index, False, False
         full_size = int(host.env.info()["map_size"])
+    if commit_full:
+        removes = all(only_removes(op) for op, _ in requests[start:index])
+    else:
+        removes = only_removes(requests[index][0])
     try:
-        grow(host, full_size)
+        grow(host, full_size, removes=removes)
     except StoreFullError as exc:
-        # At the maximum, what does not fit fails: the op that hit the
-        # limit, or every op the failed top-level commit held (none of
-        # them landed). Ops committed before keep their outcomes and the
-        # rest still run (they may fit), so no outcome is lost or wrong.
-        stop = max(index, start + 1) if commit_full else index + 1
-        for i in range(start if commit_full else index, stop):
-            outcomes[i] = Outcome(error=exc)
-        return stop
-    return start if commit_full else index
+        if commit_full and index - start > 1:
+            return start, False, True  # redo them one per commit
+        # What does not fit fails: the op that hit the limit, or the one op
+        # whose top-level commit failed (nothing of it landed). Ops
+        # committed before keep their outcomes and the rest still run
+        # (they may fit), so no outcome is lost or wrong.
+        failed = start if commit_full else index
+        outcomes[failed] = Outcome(error=exc)
+        return failed + 1, False, False
+    return (start if commit_full else index), removes, False
 
 
-def grow(host: GroupHost, full_size: int) -> None:
-    """Double the map that filled at `full_size` bytes, up to `max_map_size`.
+def grow(host: GroupHost, full_size: int, *, removes: bool = False) -> None:
+    """Double the map that filled at `full_size` bytes, up to its limit.
 
-    If another thread grew the map meanwhile, this does nothing: the op that
-    hit the limit is redone in the larger map. The caller must not hold the
-    gate (a resize needs it exclusively).
+    The limit is `write_limit()`, or `max_map_size` when the op that hit it
+    only `removes` (see the module docstring). If another thread grew the
+    map meanwhile, this does nothing: the op that hit the limit is redone in
+    the larger map. The caller must not hold the gate (a resize needs it
+    exclusively).
 
     Raises:
-        StoreFullError: if the map is already at its maximum.
+        StoreFullError: if the map is already at its limit.
         StoreClosedError: if the table was closed.
     """
+    limit = host.max_map_size if removes else write_limit(host.max_map_size)
     with host.gate.exclusive():
         if host.is_closed:
             raise StoreClosedError("table", table=host.name)
@@ -233,9 +329,13 @@ def grow(host: GroupHost, full_size: int) -> None:
         size = env.info()["map_size"]
         if size > full_size:
             return
-        if size >= host.max_map_size:
-            raise StoreFullError(table=host.name, max_map_size=host.max_map_size)
-        new_size = min(size * 2, host.max_map_size)
+        if size >= limit:
+            raise StoreFullError(
+                table=host.name,
+                max_map_size=host.max_map_size,
+                remove_batch=remove_batch(host.max_map_size),
+            )
+        new_size = min(size * 2, limit)
         logger.debug("table %s: map grows to %d bytes", host.name, new_size)
         try:
             env.set_mapsize(new_size)
@@ -243,6 +343,18 @@ def grow(host: GroupHost, full_size: int) -> None:
             raise translate(
                 exc, what="cannot grow", table=host.name, path=host.path
             ) from exc
+
+
+def _leave_reserve(host: GroupHost) -> None:
+    """Bring the map back down to the write limit after removes grew it."""
+    limit = write_limit(host.max_map_size)
+    with host.gate.exclusive():
+        if host.is_closed or int(host.env.info()["map_size"]) <= limit:
+            return
+        try:
+            host.env.set_mapsize(limit)  # LMDB keeps at least the pages in use
+        except lmdb.Error as exc:
+            logger.debug("table %s: map stays in the reserve: %r", host.name, exc)
 
 
 def _run_one(

@@ -342,10 +342,15 @@ _BATCH_KINDS: dict[str, type[_KeyValueOp] | type[_KeyOp]] = {
 
 
 class Batch(Operation):
-    """Apply many writes in one transaction, all or nothing."""
+    """Apply many writes in one transaction, all or nothing.
+
+    Every key and value is encoded when the batch is built. Each run of
+    consecutive upserts is then written with one `putmulti()` call (LMDB's
+    bulk put, in C); other writes run one by one, in their place.
+    """
 
     type = OpType.BATCH
-    __slots__ = ("ops", "pairs")
+    __slots__ = ("_count", "_runs")
 
     def __init__(self, codecs: TableCodecs, writes: Iterable[Sequence[Any]]) -> None:
         super().__init__(codecs, None)
@@ -355,52 +360,62 @@ class Batch(Operation):
                 f"not {type(writes).__name__}",
                 table=codecs.name,
             )
-        # A batch of only upserts (the common case) is kept as encoded pairs,
-        # which LMDB takes in one putmulti() call; anything else as ops.
-        pairs: list[tuple[bytes, bytes]] | None = []
-        ops: list[Operation] = []
+        runs: list[list[tuple[bytes, bytes]] | Operation] = []
+        pairs: list[tuple[bytes, bytes]] | None = None  # the open run of upserts
         encode_key, encode_value = codecs.encode_key, codecs.encode_value
+        count = 0
         for index, item in enumerate(writes):
-            if (
-                pairs is not None
-                and type(item) is tuple
-                and len(item) == 3
-                and item[0] == "upsert"
-            ):
-                pairs.append((encode_key(item[1]), encode_value(item[2])))
-                continue
-            op = _batch_item(codecs, index, item)
-            if pairs is not None and type(op) is Upsert:
-                pairs.append((op.key_bytes, op.value_bytes))
-                continue
-            if pairs is not None:
-                ops = [Upsert.encoded(codecs, k, v) for k, v in pairs]
-                pairs = None
-            ops.append(op)
-        self.pairs = pairs
-        self.ops = ops
+            count += 1
+            if type(item) is tuple and len(item) == 3 and item[0] == "upsert":
+                pair = (encode_key(item[1]), encode_value(item[2]))
+            else:
+                op = _batch_item(codecs, index, item)
+                if type(op) is not Upsert:
+                    runs.append(op)
+                    pairs = None
+                    continue
+                pair = (op.key_bytes, op.value_bytes)
+            if pairs is None:
+                pairs = []
+                runs.append(pairs)
+            pairs.append(pair)
+        self._runs = runs
+        self._count = count
 
     def __len__(self) -> int:
-        return len(self.pairs) if self.pairs is not None else len(self.ops)
+        return self._count
+
+    def only_removes(self) -> bool:
+        """Whether every write of the batch is a remove (and there is one)."""
+        return bool(self._runs) and all(type(run) is Remove for run in self._runs)
 
     def encoded(self) -> list[tuple[str, bytes, bytes | None]]:
         """Return the writes as `(kind, key bytes, value bytes or None)`."""
-        if self.pairs is not None:
-            return [("upsert", k, v) for k, v in self.pairs]
-        return [
-            (op.type.value, op.key_bytes, getattr(op, "value_bytes", None))  # type: ignore[attr-defined]
-            for op in self.ops
-        ]
+        writes: list[tuple[str, bytes, bytes | None]] = []
+        for run in self._runs:
+            if type(run) is list:
+                writes += [("upsert", k, v) for k, v in run]
+            else:
+                op: Any = run
+                writes.append(
+                    (op.type.value, op.key_bytes, getattr(op, "value_bytes", None))
+                )
+        return writes
 
     def run(self, txn: lmdb.Transaction[bytes]) -> int:
-        if self.pairs is not None:
-            if self.pairs:
-                with txn.cursor() as cursor:
-                    cursor.putmulti(self.pairs)
-            return len(self.pairs)
-        for op in self.ops:
-            op.run(txn)
-        return len(self.ops)
+        cursor = None
+        try:
+            for run in self._runs:
+                if type(run) is list:
+                    if cursor is None:
+                        cursor = txn.cursor()
+                    cursor.putmulti(run)
+                else:
+                    run.run(txn)  # type: ignore[union-attr]
+        finally:
+            if cursor is not None:
+                cursor.close()
+        return self._count
 
 
 def _batch_item(codecs: TableCodecs, index: int, item: Any) -> Operation:
@@ -440,6 +455,7 @@ class Compact(Operation):
         super().__init__(codecs, None)
 
     def run(self, txn: lmdb.Transaction[bytes]) -> Any:
+        """Refuse: a compaction runs outside any transaction."""
         raise InvalidInputError(
             "compact is not run inside a transaction; give it to "
             "TableSession.run_group()",

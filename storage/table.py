@@ -81,8 +81,12 @@ class Table:
             compaction.remove_scratch(path)
             self._verify_after_unclean_shutdown()
             self._env = self._open(min(initial_map_size, max_map_size))
-            # Another process may have grown the map already; adopt its size.
+            # Another process may have grown the map already; adopt its size,
+            # but not the space kept for removes (see storage.group_commit).
             self._env.set_mapsize(0)
+            limit = group_commit.write_limit(max_map_size)
+            if int(self._env.info()["map_size"]) > limit:
+                self._env.set_mapsize(limit)
             self._headroom = self._new_headroom()
             self._lock.register()
             self._lock.forget_stale()

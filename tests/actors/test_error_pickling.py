@@ -56,6 +56,7 @@ SAMPLES: dict[str, Any] = {
     ),
     "allowed": 5,
     "cut_short": True,
+    "remove_batch": 20,
 }
 """A value for every `__init__` parameter name an error class of the tree uses."""
 

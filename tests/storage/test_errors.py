@@ -98,6 +98,12 @@ def test_not_found_error_defaults_to_search() -> None:
     assert NotFoundError(table="t", key=1).op == "search"
 
 
+def test_store_full_error_names_the_batch_size_for_removes() -> None:
+    error = StoreFullError(table="big", max_map_size=1 << 21, remove_batch=20)
+    assert "remove data in batches of at most 20 keys, then compact()" in str(error)
+    assert error.remove_batch == 20
+
+
 def test_store_full_error_says_how_to_make_room() -> None:
     error = StoreFullError(table="big", max_map_size=1 << 21)
     assert "2097152 bytes" in str(error)

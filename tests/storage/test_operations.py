@@ -135,7 +135,8 @@ def every_kind(codecs: TableCodecs) -> list[Operation]:
 def encoded_fields(op: Operation) -> dict[str, object]:
     state = op.__getstate__()
     if isinstance(op, Batch):
-        state["ops"] = [encoded_fields(o) for o in op.ops]
+        del state["_runs"]
+        state["writes"] = op.encoded()
     return state
 
 

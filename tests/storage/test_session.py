@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from storage import (
     MAX_KEY_SIZE,
+    Batch,
     DecodeError,
     EncodeError,
     InvalidInputError,
@@ -562,6 +563,33 @@ def test_batch_applies_every_kind_in_order(users: TableSession) -> None:
     assert contents(users) == {"new": 4, "old": 2, "up": 5}
 
 
+def test_runs_of_upserts_and_other_writes_keep_their_order(
+    users: TableSession,
+) -> None:
+    writes: list[Any] = [
+        ("upsert", "a", 1),
+        ("upsert", "b", 1),
+        ("remove", "a"),
+        ["upsert", "a", 2],
+        ("upsert", "c", 3),
+        ("remove", "b"),
+        ("upsert", "b", 4),
+    ]
+    batch = build_operation(users.table, "batch", value=writes)
+    assert isinstance(batch, Batch)
+    assert [(kind, key) for kind, key, _ in batch.encoded()] == [
+        ("upsert", b"a"),
+        ("upsert", b"b"),
+        ("remove", b"a"),
+        ("upsert", b"a"),
+        ("upsert", b"c"),
+        ("remove", b"b"),
+        ("upsert", b"b"),
+    ]
+    assert users.batch(writes) == 7
+    assert contents(users) == {"a": 2, "b": 4, "c": 3}
+
+
 def test_batch_takes_any_iterable(users: TableSession) -> None:
     assert users.batch(("upsert", f"k{i}", i) for i in range(3)) == 3
     assert users.count() == 3
@@ -721,3 +749,78 @@ def test_sync_flushes_without_error(lazy: TableSession) -> None:
     lazy.upsert("k", 1)
     lazy.sync()
     assert lazy.search("k") == 1
+
+
+# -- values that could not be read back ---------------------------------------------
+
+
+def nested(depth: int) -> list[Any]:
+    """Return a list nested `depth` levels deep: [[[...]]]."""
+    value: list[Any] = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+def test_every_json_value_a_table_accepts_can_be_read_back(
+    users: TableSession,
+) -> None:
+    for depth in range(1000, 0, -10):
+        try:
+            users.upsert("deep", nested(depth))
+        except EncodeError:
+            continue
+        break
+    assert users.search("deep") == nested(depth)
+    assert users.scan() == [("deep", nested(depth))]
+
+
+def test_a_json_value_nested_past_512_levels_is_refused(users: TableSession) -> None:
+    users.upsert("ok", nested(512))
+    with pytest.raises(
+        EncodeError,
+        match=r"cannot encode value \{'a': \[\[\[.*: it is nested 513 levels deep, "
+        r"more "
+        r"than 512",
+    ):
+        users.upsert("deep", {"a": nested(512)})
+    assert users.exists("deep") is False
+    assert users.search("ok") == nested(512)
+
+
+def test_deep_nesting_inside_json_strings_does_not_count(users: TableSession) -> None:
+    text = "[" * 2000 + '\\"{' * 1000
+    users.upsert("k", [text, {"s": text}])
+    assert users.search("k") == [text, {"s": text}]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [10**5000, [1, 10**5000], {"n": -(10**4400)}],
+    ids=["int", "in-a-list", "in-a-dict"],
+)
+def test_an_int_too_long_for_text_is_refused_with_a_short_message(
+    users: TableSession, value: object
+) -> None:
+    with pytest.raises(
+        EncodeError,
+        match=r"table 'users': cannot encode value .*: an int has more than 4300 "
+        r"digits",
+    ) as info:
+        users.upsert("k", value)
+    assert len(str(info.value)) < 300
+    assert users.exists("k") is False
+
+
+def test_an_int_key_too_long_for_text_is_refused_with_a_short_message(
+    numbers: TableSession, store: StoreDirectory
+) -> None:
+    with pytest.raises(
+        InvalidKeyError, match="bits does not fit in a signed 64-bit integer"
+    ) as info:
+        numbers.upsert(10**5000, "v")
+    assert len(str(info.value)) < 300
+    store.create_table("docs", key_format="json")
+    with pytest.raises(InvalidKeyError, match="more than 4300 digits") as info:
+        store.session("docs").upsert([10**5000], 1)
+    assert len(str(info.value)) < 300

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,7 @@ from storage import (
     TableSession,
     build_operation,
 )
+from storage.group_commit import write_limit
 
 MIB = 1 << 20
 CHUNK = 100_000
@@ -266,7 +268,7 @@ def test_threads_with_their_own_sessions_write_while_the_map_grows(
         session = store.session("big")
         assert session.count() == 120
         assert session.search(key(2039)) == chunk(2039)
-        assert store.table("big").stats()["map_size"] == 16 * MIB
+        assert store.table("big").stats()["map_size"] == write_limit(16 * MIB)
     finally:
         store.close()
 
@@ -278,7 +280,8 @@ def test_past_max_map_size_ops_fail_with_store_full(cramped: StoreDirectory) -> 
     with pytest.raises(
         StoreFullError,
         match=r"table 'big' is full: .* 2097152 bytes; open the store with a larger "
-        r"max_map_size=, or remove data and compact\(\)",
+        r"max_map_size=, or remove data in batches of at most 20 keys, then "
+        r"compact\(\)",
     ) as info:
         session.upsert(b"more", chunk(0))
     assert info.value.table == "big"
@@ -293,7 +296,7 @@ def test_a_full_table_stays_usable(cramped: StoreDirectory) -> None:
     assert session.search(key(0)) == chunk(0)
     assert session.exists(key(landed)) is False
     assert len(session.scan(limit=3)) == 3
-    assert table.stats()["map_size"] == 2 * MIB
+    assert table.stats()["map_size"] == write_limit(2 * MIB)
     session.upsert(key(0), b"small")
     for index in range(1, landed):
         session.remove(key(index))
@@ -448,7 +451,7 @@ def test_a_pass_that_cannot_start_fails_only_the_ops_not_yet_committed(
     store.create_table("blobs", value_format="bytes")
     table = store.table("blobs")
 
-    def cannot_grow(*args: object) -> None:
+    def cannot_grow(*args: object, **kwargs: object) -> None:
         raise StorageError("simulated: the map cannot grow", table="blobs")
 
     # Fault injection on the real table: the first map fills mid-group and
@@ -468,3 +471,64 @@ def test_a_pass_that_cannot_start_fails_only_the_ops_not_yet_committed(
     session = store.session("blobs")
     assert session.count() == len(committed)
     assert all(session.exists(f"k{i:03d}") for i in committed)
+
+
+def fill_with_small_records(session: TableSession) -> int:
+    """Insert 100-byte records until the table is full; return how many landed.
+
+    Batches of shrinking size fill it to the last page, as a bulk load would.
+    """
+    count = 0
+    for size in (1000, 100, 10, 1):
+        while True:
+            writes = [("insert", key(count + i), b"v" * 100) for i in range(size)]
+            try:
+                session.batch(writes)
+            except StoreFullError:
+                break
+            count += size
+    assert count > 1000
+    return count
+
+
+@pytest.mark.parametrize("order", ["sequential", "random"])
+def test_after_store_full_the_documented_remedy_works(
+    cramped: StoreDirectory, order: str
+) -> None:
+    cramped.create_table("small", key_format="bytes", value_format="bytes")
+    session = cramped.session("small")
+    table = cramped.table("small")
+    count = fill_with_small_records(session)
+    with pytest.raises(StoreFullError) as info:
+        session.insert(b"one more", b"v" * 100)
+    # The remedy the error gives: remove data in batches of at most
+    # `remove_batch` keys, then compact.
+    batch = info.value.remove_batch
+    assert batch == 20
+    assert "remove data in batches of at most 20 keys, then compact()" in str(
+        info.value
+    )
+    keys = list(range(count))
+    if order == "random":
+        random.Random(7).shuffle(keys)
+    for first in range(0, count, batch):
+        session.batch([("remove", key(i)) for i in keys[first : first + batch]])
+    assert session.count() == 0
+    assert table.compact() > 0
+    assert fill_with_small_records(session) >= count * 9 // 10
+
+
+def test_at_the_limit_a_group_of_single_removes_fits_one_per_commit(
+    cramped: StoreDirectory,
+) -> None:
+    cramped.create_table("small", key_format="bytes", value_format="bytes")
+    session = cramped.session("small")
+    table = cramped.table("small")
+    count = fill_with_small_records(session)
+    keys = list(range(count))
+    random.Random(3).shuffle(keys)
+    # As an owner would run them: many single removes in one group.
+    requests = [(build_operation(table, "remove", key(i)), None) for i in keys[:500]]
+    outcomes = session.run_group(requests)
+    assert [o.error for o in outcomes] == [None] * 500
+    assert session.count() == count - 500
