@@ -268,7 +268,7 @@ def _open(path: str, **options: Any) -> Store:
 
 def _table_info(store: Store, table: str) -> TableInfo:
     validate_table_name(table)  # internal tables are not the CLI's to edit
-    return store.directory.table_info(table)
+    return store.table_info(table)
 
 
 def _parse_key(info: TableInfo, text: str) -> Any:
@@ -332,7 +332,7 @@ def _plural(count: int, noun: str) -> str:
 
 def _info(args: argparse.Namespace) -> int:
     with _open(args.path) as store:
-        stats = store.directory.stats()
+        stats = store.stats()["tables"]
         dead = stats.pop(DEAD_LETTER_TABLE, {}).get("records", 0)
         report = {"path": store.path, "tables": stats, "dead_letters": dead}
     if args.json:

@@ -22,9 +22,11 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from actors.backend import Backend
 from actors.errors import BlockingCallError, OpTimeoutError, StoreForkedError
 from actors.futures import OpFuture
 from actors.inflight import InFlight
+from actors.local import LocalBackend
 from actors.methods import OpMethods
 from actors.op import Op, make_op
 from actors.options import check_options, check_policy, check_timeout
@@ -32,11 +34,8 @@ from actors.outcomes import Outcomes
 from actors.policies import Policies
 from actors.serialized import SerializedClient
 from actors.submission import Submission
-from actors.syncing import LazySync
 from actors.threads import on_store_thread
-from actors.worker import LocalOwners
 from retry import (
-    DEAD_LETTER_TABLE,
     CallbackLike,
     DeadLetterHook,
     DeadLetters,
@@ -72,9 +71,8 @@ class Store(OpMethods):
 
     def __init__(
         self,
-        directory: StoreDirectory,
+        backend: Backend,
         *,
-        threads: int = 2,
         ops_max: int = 1024,
         wait: bool = True,
         wait_timeout: float | None = DEFAULT_WAIT_TIMEOUT,
@@ -84,7 +82,7 @@ class Store(OpMethods):
         dead_letter_hook: DeadLetterHook | None = None,
     ) -> None:
         check_options(
-            threads=threads,
+            threads=backend.owners,
             ops_max=ops_max,
             wait=wait,
             wait_timeout=wait_timeout,
@@ -93,25 +91,17 @@ class Store(OpMethods):
             dead_letter_hook=dead_letter_hook,
             callback_executor=callback_executor,
         )
-        self.directory = directory
-        self.path = directory.path
-        self.durability = directory.durability
+        self.backend = backend
+        self.path = backend.path
+        self.durability = backend.durability
         self.callback_executor = callback_executor
         self.sync_interval = sync_interval
         self.dead_letter_hook = dead_letter_hook
         self._lock = threading.Lock()
         self._closed = False
-        directory.create_table(
-            DEAD_LETTER_TABLE,
-            key_format="int",
-            value_format="json",
-            durability=Durability.SYNC,
-            exist_ok=True,
-            internal=True,
-        )
         self._policies = Policies(retry)
-        for name in directory.table_names():
-            saved = directory.table_info(name).options.get("retry")
+        for name in backend.table_names():
+            saved = backend.table_info(name).options.get("retry")
             if saved is not None:
                 self._policies.set_table(name, RetryPolicy.from_mapping(saved))
         self._inflight = InFlight(ops_max)
@@ -123,22 +113,20 @@ class Store(OpMethods):
             callback_executor=callback_executor,
             dead_letter_hook=dead_letter_hook,
         )
-        self._sync = LazySync(directory, self._scheduler, sync_interval)
-        self._owners = LocalOwners(
-            threads,
-            directory,
+        router = backend.start(
             self._outcomes,
+            self._scheduler,
             callbacks_in_txn=callback_executor is None,
-            on_dirty=self._sync.dirty,
+            sync_interval=sync_interval,
         )
         self._submission = Submission(
-            directory.table,
-            self._owners,
+            backend.table,
+            router,
             self._inflight,
             self._outcomes,
             wait=wait,
             wait_timeout=wait_timeout,
-            reads_at_once=True,
+            reads_at_once=backend.reads_at_once,
         )
         self._submission.callbacks_run_in_txn(callback_executor is None)
         self._outcomes.attach(self._submission)
@@ -153,8 +141,20 @@ class Store(OpMethods):
 
     @property
     def threads(self) -> int:
-        """The number of worker actors."""
-        return len(self._owners.mailboxes)
+        """The number of owner actors (local), or of nodes' owners (cluster)."""
+        return self.backend.owners
+
+    @property
+    def directory(self) -> StoreDirectory:
+        """The store's directory on this host (a local store's storage layer).
+
+        Raises:
+            AttributeError: for a store whose tables are not on this host.
+        """
+        directory: StoreDirectory | None = getattr(self.backend, "directory", None)
+        if directory is None:
+            raise AttributeError(f"{self!r} has no local directory")
+        return directory
 
     @property
     def retry(self) -> RetryPolicy | None:
@@ -212,7 +212,7 @@ class Store(OpMethods):
         self._submission.check_open()
         check_policy(retry)
         saved = retry.to_mapping() if retry is not None else None
-        info = self.directory.create_table(
+        info = self.backend.create_table(
             name,
             key_format=key_format,
             value_format=value_format,
@@ -220,7 +220,7 @@ class Store(OpMethods):
             exist_ok=exist_ok,
         )
         if saved is not None and info.options.get("retry") != saved:
-            info = self.directory.set_table_options(
+            info = self.backend.set_table_options(
                 name, {**info.options, "retry": saved}
             )
         if retry is not None:
@@ -230,7 +230,16 @@ class Store(OpMethods):
     def tables(self) -> list[str]:
         """Return the names of the store's tables, sorted."""
         self._submission.check_process()
-        return self.directory.table_names()
+        return self.backend.table_names()
+
+    def table_info(self, name: str) -> TableInfo:
+        """Return table `name`'s record: formats, durability, kept options.
+
+        Raises:
+            InvalidTableNameError, UnknownTableError.
+        """
+        self._submission.check_process()
+        return self.backend.table_info(name)
 
     # -- ops ----------------------------------------------------------------------
 
@@ -289,7 +298,7 @@ class Store(OpMethods):
             StoreClosedError: if the store is closed.
         """
         self._submission.check_open()
-        return self.directory.check(table)
+        return self.backend.check(table)
 
     def compact(self, table: str | None = None, timeout: float | None = 300) -> int:
         """Compact one table (or every table) and return the bytes reclaimed.
@@ -329,7 +338,7 @@ class Store(OpMethods):
             raise OpTimeoutError(
                 f"flush: {len(self._inflight)} ops still outstanding after {timeout} s"
             )
-        self._sync.sync(raise_errors=True)
+        self.backend.sync(raise_errors=True)
 
     def close(self, timeout: float | None = None) -> None:
         """Flush, dead-letter pending retries, stop every actor, close the tables.
@@ -359,15 +368,14 @@ class Store(OpMethods):
         # Pending retries and flow stages are dead-lettered now, not waited out.
         self._scheduler.close_pending()
         self.flush(_left(deadline))
-        if not self._owners.stop(_left(deadline)):
+        if not self.backend.stop(_left(deadline)):
             raise OpTimeoutError(
                 f"close: a worker did not stop within {timeout} s; call close() again"
             )
-        self._sync.stop()
         self._scheduler.close()
-        self._sync.sync(raise_errors=False)
+        self.backend.sync(raise_errors=False)
         self._submission.finish_closing()
-        self.directory.close()
+        self.backend.close()
         with self._lock:
             self._closed = True
         _open_stores.discard(self)
@@ -396,7 +404,7 @@ class Store(OpMethods):
         self._submission.check_open()
         result = self._inflight.stats()
         result["ops_max"] = self.ops_max
-        result["tables"] = self.directory.stats()
+        result["tables"] = self.backend.table_stats()
         return result
 
     def serialized(self) -> SerializedClient:
@@ -559,8 +567,7 @@ def open_store(
     )
     try:
         return Store(
-            directory,
-            threads=threads,
+            LocalBackend(directory, threads),
             ops_max=ops_max,
             wait=wait,
             wait_timeout=wait_timeout,

@@ -26,11 +26,11 @@ from storage import (
     Outcome,
     StoreClosedError,
     StoreError,
-    Table,
     build_operation,
 )
 
 if TYPE_CHECKING:
+    from actors.backend import OpTable
     from actors.dispatch import Router
     from actors.inflight import InFlight
     from retry import DeadLetter
@@ -64,7 +64,7 @@ class Submission:
 
     def __init__(
         self,
-        tables: Callable[..., Table],
+        tables: Callable[..., OpTable],
         router: Router,
         inflight: InFlight,
         sink: OpSink,
@@ -128,7 +128,7 @@ class Submission:
         self._check(op, op_type, internal=internal)
         return self._admit(op, internal=internal)
 
-    def _check(self, op: Op, op_type: OpType, *, internal: bool) -> Table:
+    def _check(self, op: Op, op_type: OpType, *, internal: bool) -> OpTable:
         if self._closing and (not internal or self._closed):
             self._refuse()
         if op.future is not None:
@@ -137,7 +137,9 @@ class Submission:
             )
         op.type = op_type
         table = self._tables(op.table, internal=internal)
-        op.operation = build_operation(table, op_type, op.key, op.value, **op.options)
+        op.operation = build_operation(
+            table.codecs, op_type, op.key, op.value, **op.options
+        )
         return table
 
     def _admit(self, op: Op, *, internal: bool) -> bool:
@@ -152,7 +154,7 @@ class Submission:
             op.future = None  # not submitted: the handle may be submitted again
             raise
 
-    def _read_at_once(self, op: Op, table: Table) -> OpFuture[Any]:
+    def _read_at_once(self, op: Op, table: OpTable) -> OpFuture[Any]:
         """Run read `op` now on this thread, in its own read transaction."""
         op.submitted_at = started = time.monotonic()
         if op.callback is None and op.reply_to is None:
@@ -234,18 +236,18 @@ class Submission:
                 f"dead letter {letter.id} cannot be replayed: it is {what}; "
                 "or purge the letter"
             )
-        table = self._tables(letter.table)
+        codecs = self._tables(letter.table).codecs
         op = Op(self, letter.table)
         op.wait = True
         if letter.key_bytes is not None:
-            op.key = table.decode_key(letter.key_bytes)
+            op.key = codecs.decode_key(letter.key_bytes)
         if letter.value_bytes is not None:
-            op.value = table.decode_value(letter.value_bytes)
+            op.value = codecs.decode_value(letter.value_bytes)
         if letter.batch is not None:
             op.value = [
-                (kind, table.decode_key(kb))
+                (kind, codecs.decode_key(kb))
                 if vb is None
-                else (kind, table.decode_key(kb), table.decode_value(vb))
+                else (kind, codecs.decode_key(kb), codecs.decode_value(vb))
                 for kind, kb, vb in letter.batch
             ]
         return self.submit(op, OpType(letter.op_type))

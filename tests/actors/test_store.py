@@ -852,7 +852,7 @@ def test_close_flushes_then_stops_every_worker(store_path: Path) -> None:
     store.create_table("other")
     futures = [store.upsert("users", f"k{i}", i) for i in range(100)]
     futures += [store.upsert("other", f"k{i}", i) for i in range(100)]
-    refs = [mailbox.ref for mailbox in store._owners.mailboxes]
+    refs = [mailbox.ref for mailbox in store.backend.local_owners.mailboxes]
 
     store.close(timeout=WAIT)
 

@@ -367,7 +367,7 @@ def test_ops_queued_when_an_owner_stops_fail_with_store_closed(
 ) -> None:
     gate = hold(store, "users")
     queued = store.upsert("users", "queued", 1)
-    mailbox = store._owners.dispatcher_for("users")
+    mailbox = store.backend.local_owners.dispatcher_for("users")
     assert mailbox.ref is not None
     stopped = mailbox.ref.stop(block=False)
 
