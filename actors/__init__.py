@@ -8,6 +8,9 @@ from actors.errors import (
     OpsMaxExceededError,
     OpSubmittedError,
     OpTimeoutError,
+    OutcomeUnknownError,
+    OwnerLostError,
+    OwnerUnavailableError,
     StoreForkedError,
 )
 from actors.futures import OpFuture
@@ -31,7 +34,10 @@ __all__ = [
     "OpTimeoutError",
     "OpType",
     "OpsMaxExceededError",
+    "OutcomeUnknownError",
+    "OwnerLostError",
     "OwnerReports",
+    "OwnerUnavailableError",
     "Router",
     "ScanIterator",
     "SerializedClient",

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from actors.dispatch import OwnerReports, Router
-    from retry import Scheduler
+    from retry import DeadLetter, Scheduler
     from storage import (
         BeforeCommit,
         CheckResult,
@@ -66,6 +66,17 @@ class Backend(Protocol):
     @property
     def reads_at_once(self) -> bool:
         """Whether a read of an idle table may run on the caller's thread."""
+        ...
+
+    @property
+    def callbacks_in_txn(self) -> bool:
+        """Whether owners can run callbacks inside ops' transactions (local)."""
+        ...
+
+    @property
+    def spool(self) -> Callable[[DeadLetter], object] | None:
+        """What keeps a dead letter the dead-letter table cannot take (and says
+        where), or None: the op's error then says it is lost to the store."""
         ...
 
     @property

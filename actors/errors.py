@@ -9,6 +9,9 @@ __all__ = [
     "OpSubmittedError",
     "OpTimeoutError",
     "OpsMaxExceededError",
+    "OutcomeUnknownError",
+    "OwnerLostError",
+    "OwnerUnavailableError",
     "StoreForkedError",
 ]
 
@@ -57,3 +60,49 @@ class BlockingCallError(StoreError, RuntimeError):
     flow stages: a blocking `get()`, `flush()` or `close()` there could never
     return, so it fails at once instead.
     """
+
+
+class OwnerUnavailableError(TransientError):
+    """Raised when a call never reached the owner of node `label`: none of it ran.
+
+    Transient: the store's retry policy runs the op again.
+    """
+
+    def __init__(self, *, label: str, reason: str = "") -> None:
+        super().__init__(
+            f"the owner of node {label!r} is unavailable (its node is down or it "
+            f"is restarting){': ' + reason if reason else ''}; nothing ran, "
+            "retry later or bring the node back"
+        )
+        self.label = label
+
+
+class OutcomeUnknownError(StoreError):
+    """Raised when the owner of node `label` died after a call was sent to it.
+
+    The op may or may not have committed. It is never retried blindly: it
+    goes to the retry policy and, when that does not retry it, it is
+    dead-lettered (marked with this error) so that it is not lost.
+    """
+
+    def __init__(self, *, label: str, reason: str = "") -> None:
+        super().__init__(
+            f"the owner of node {label!r} died after the call was sent"
+            f"{': ' + reason if reason else ''}; the op may or may not have "
+            "committed, check the data before writing it again",
+        )
+        self.label = label
+
+
+class OwnerLostError(OutcomeUnknownError, TransientError):
+    """An `OutcomeUnknownError` of an idempotent op (upsert, search, exists,
+    count, scan): running it again is safe, so retry policies retry it."""
+
+    def __init__(self, *, label: str, reason: str = "") -> None:
+        StoreError.__init__(
+            self,
+            f"the owner of node {label!r} died after the call was sent"
+            f"{': ' + reason if reason else ''}; the op is idempotent, so "
+            "running it again is safe",
+        )
+        self.label = label

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from actors.syncing import LazySync
@@ -12,7 +12,7 @@ from storage import Durability
 
 if TYPE_CHECKING:
     from actors.dispatch import OwnerReports
-    from retry import Scheduler
+    from retry import DeadLetter, Scheduler
     from storage import CheckResult, StoreDirectory, Table, TableInfo
 
 __all__ = ["LocalBackend"]
@@ -23,6 +23,10 @@ class LocalBackend:
 
     reads_at_once = True
     """Tables are on this host: a read of an idle one runs on the caller's thread."""
+    callbacks_in_txn = True
+    """Owners run callbacks inside ops' transactions (unless an executor is given)."""
+    spool: Callable[[DeadLetter], object] | None = None
+    """No second place for dead letters: the dead-letter table is on this host."""
 
     def __init__(self, directory: StoreDirectory, threads: int) -> None:
         """Serve `directory` with `threads` owners (started by `start`)."""

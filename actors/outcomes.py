@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import pykka
 
+from actors.errors import OutcomeUnknownError
 from actors.futures import OpFuture
 from actors.messages import OpCompleted
 from actors.op import Op
@@ -92,13 +93,26 @@ class Outcomes:
         *,
         callback_executor: concurrent.futures.Executor | None,
         dead_letter_hook: DeadLetterHook | None,
+        in_txn: bool = True,
+        spool: Callable[[DeadLetter], object] | None = None,
     ) -> None:
+        """Finish ops for a store.
+
+        Args:
+            in_txn: callbacks run inside ops' transactions (by the owners,
+                see `before_commit`); else after commit, on the executor if
+                there is one, else on the thread that reports the group.
+            spool: keeps a dead letter the dead-letter table cannot take (an
+                unreachable remote table); None: the op's error says it is
+                lost to the store.
+        """
         self.inflight = inflight
         self.policies = policies
         self.scheduler = scheduler
         self.callback_executor = callback_executor
         self.dead_letter_hook = dead_letter_hook
-        self.in_txn = callback_executor is None
+        self.in_txn = in_txn and callback_executor is None
+        self.spool = spool
         self.dead_letters = DeadLetters(self)
         self._submission: Resubmitter | None = None
 
@@ -336,13 +350,20 @@ class Outcomes:
             return True
         if op.table == DEAD_LETTER_TABLE:
             return False
+        # An op whose outcome is unknown (its remote owner died) is parked
+        # when it is not retried: it may be lost otherwise.
+        unknown = isinstance(error, OutcomeUnknownError)
         policy = self.policies.for_op(op)
         if policy is None:
-            return False
+            if unknown:
+                self.dead_letter(op, error)
+            return unknown
         assert op.state is not None  # recorded by finish()
         try:
             if not policy.is_retryable(error):
-                return False
+                if unknown:
+                    self.dead_letter(op, error)
+                return unknown
             delay = policy.next_delay_for(op.state)
         except BaseException as exc:
             logger.error("op %d: its retry policy failed", op.id, exc_info=True)
@@ -500,10 +521,34 @@ class Outcomes:
                     "dead-letter hook failed; writing to the table", exc_info=True
                 )
             else:
-                future: OpFuture[Any] = OpFuture()
-                future.set_result(None)
-                return future
-        return self.dead_letters.add(letter)  # type: ignore[return-value]
+                return OpFuture.resolved(0, None)
+        written: OpFuture[Any] = self.dead_letters.add(letter)  # type: ignore[assignment]
+        if self.spool is None:
+            return written
+        spool = self.spool
+        kept: OpFuture[Any] = OpFuture()
+
+        def spool_if_refused(done: OpFuture[Any]) -> None:
+            error = done.exception(0)
+            if error is None:
+                kept.set_result(None)
+                return
+            try:
+                where = spool(letter)
+            except BaseException as exc:  # noqa: BLE001 - the op's error says it
+                exc.__context__ = error
+                kept.set_exception(exc)
+                return
+            logger.warning(
+                "dead letter %d spooled at %s (%r); it is forwarded later",
+                letter.id,
+                where,
+                error,
+            )
+            kept.set_result(None)
+
+        written.add_completion_callback(spool_if_refused)
+        return kept
 
     def submit_internal(
         self,

@@ -112,11 +112,13 @@ class Store(OpMethods):
             self._scheduler,
             callback_executor=callback_executor,
             dead_letter_hook=dead_letter_hook,
+            in_txn=backend.callbacks_in_txn,
+            spool=backend.spool,
         )
         router = backend.start(
             self._outcomes,
             self._scheduler,
-            callbacks_in_txn=callback_executor is None,
+            callbacks_in_txn=self._outcomes.in_txn,
             sync_interval=sync_interval,
         )
         self._submission = Submission(
@@ -128,7 +130,7 @@ class Store(OpMethods):
             wait_timeout=wait_timeout,
             reads_at_once=backend.reads_at_once,
         )
-        self._submission.callbacks_run_in_txn(callback_executor is None)
+        self._submission.callbacks_run_in_txn(self._outcomes.in_txn)
         self._outcomes.attach(self._submission)
         _open_stores.add(self)
 

@@ -5,7 +5,10 @@ StoreError
   TransientError
     OwnerUnavailableError   the call never reached its owner: nothing ran
   OutcomeUnknownError       the call was sent, the owner died: ops may have committed
+    OwnerLostError          ... for an idempotent op: also a TransientError, retried
 ```
+The classes live in `actors.errors` (the store's outcomes must know them
+without importing ray); this module maps Ray's failures onto them.
 
 Owners run with `max_restarts=-1, max_task_retries=0`, so Ray runs a call
 at most once and reports every failure of an owner as
@@ -23,47 +26,29 @@ from __future__ import annotations
 
 import ray.exceptions
 
-from storage import StoreError, TransientError
+from actors.errors import OutcomeUnknownError, OwnerLostError, OwnerUnavailableError
 
-__all__ = ["OutcomeUnknownError", "OwnerUnavailableError", "translate_call_error"]
+__all__ = [
+    "OutcomeUnknownError",
+    "OwnerLostError",
+    "OwnerUnavailableError",
+    "translate_call_error",
+]
 
 _NEVER_SENT = "The actor is restarting."
 """What Ray's actor task submitter says when it fails a zero-retry call locally."""
 
 
-class OwnerUnavailableError(TransientError):
-    """Raised when a call never reached the owner of node `label`: none of it ran."""
-
-    def __init__(self, *, label: str, reason: str = "") -> None:
-        super().__init__(
-            f"the owner of node {label!r} is unavailable (its node is down or it "
-            f"is restarting){': ' + reason if reason else ''}; nothing ran, "
-            "retry later or bring the node back"
-        )
-        self.label = label
-
-
-class OutcomeUnknownError(StoreError):
-    """Raised when the owner of node `label` died after a call was sent to it.
-
-    Each op of the call may or may not have committed: retrying is safe only
-    for idempotent ops (upsert, search, exists, count, scan).
-    """
-
-    def __init__(self, *, label: str, reason: str = "") -> None:
-        super().__init__(
-            f"the owner of node {label!r} died after the call was sent"
-            f"{': ' + reason if reason else ''}; its ops may or may not have "
-            "committed, check the data before writing it again"
-        )
-        self.label = label
-
-
-def translate_call_error(error: BaseException, *, label: str) -> BaseException:
+def translate_call_error(
+    error: BaseException, *, label: str, idempotent: bool = False
+) -> BaseException:
     """Return the store error for Ray's failure `error` of a call to owner `label`.
 
-    Anything that is not an owner failure (an op's own error, a timeout of
-    the caller's wait) is returned unchanged.
+    A call Ray never sent is `OwnerUnavailableError`; one whose owner died
+    after it was sent is `OutcomeUnknownError`, or `OwnerLostError` (which
+    policies retry) for an `idempotent` op. Anything that is not an owner
+    failure (an op's own error, a timeout of the caller's wait) is returned
+    unchanged.
     """
     if not isinstance(error, ray.exceptions.RayActorError):
         return error
@@ -72,4 +57,6 @@ def translate_call_error(error: BaseException, *, label: str) -> BaseException:
         error
     ):
         return OwnerUnavailableError(label=label, reason=reason)
+    if idempotent:
+        return OwnerLostError(label=label, reason=reason)
     return OutcomeUnknownError(label=label, reason=reason)

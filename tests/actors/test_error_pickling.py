@@ -55,6 +55,7 @@ SAMPLES: dict[str, Any] = {
         last_failed_at=2.0,
     ),
     "allowed": 5,
+    "label": "a",
     "cut_short": True,
     "remove_batch": 20,
 }
