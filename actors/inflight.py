@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import threading
 import time
 from collections import deque
@@ -81,6 +82,8 @@ class InFlight:
                 self._register(op, slot=False)
                 self.parked.append(op)
                 return False
+            if timeout is not None and math.isinf(timeout):
+                timeout = None  # Condition.wait() refuses an infinite timeout
             deadline = None if timeout is None else time.monotonic() + timeout
             self._waiters += 1
             try:

@@ -217,7 +217,12 @@ class Outcomes:
                     op.state.succeeded()
                 if op.type is OpType.SEARCH:
                     op.value = outcome.result
-            if callback is not None and (not self.in_txn or op.type is OpType.COMPACT):
+            told = error is not None and isinstance(callback, AsyncCallback)
+            if (
+                callback is not None
+                and not told  # a failed AsyncCallback op was told above
+                and (not self.in_txn or op.type is OpType.COMPACT)
+            ):
                 # Compaction runs outside any transaction: its callback runs
                 # after it, as with an executor (and cannot veto).
                 self._after_commit(op, callback, outcome)
@@ -258,12 +263,13 @@ class Outcomes:
         fn: Callable[..., object],
         *args: Any,
         outcome: Outcome | None = None,
-    ) -> None:
+    ) -> bool:
         """Run `fn(*args)` on the callback executor, as a store thread.
 
-        If the executor refuses (it was shut down), the callback is lost:
-        that is logged and counted, and an op whose `outcome` is given is
-        completed with it (a committed op is reported as committed).
+        Return False if the executor refused (it was shut down). A refused
+        callback is lost: that is logged and counted once, and an op whose
+        `outcome` is given is completed with it (a committed op is reported
+        as committed).
         """
         assert self.callback_executor is not None
         try:
@@ -277,6 +283,8 @@ class Outcomes:
             self.inflight.count("callback_failed")
             if outcome is not None:
                 self.complete(op, outcome.result, outcome.error)
+            return False
+        return True
 
     def _run_after_commit(
         self, op: Op, callback: Callback | AsyncCallback, outcome: Outcome
@@ -343,10 +351,10 @@ class Outcomes:
         """Retry or dead-letter a failed op if asked to; True if that took the op."""
         callback = op.callback
         if isinstance(callback, RetryCallback):
-            if self.callback_executor is not None:
-                self._run_on_executor(op, self._ask_handler, op, callback, error)
-            else:
-                self._ask_handler(op, callback, error)
+            if self.callback_executor is None or not self._run_on_executor(
+                op, self._ask_handler, op, callback, error
+            ):
+                self._ask_handler(op, callback, error)  # here, rather than never
             return True
         if op.table == DEAD_LETTER_TABLE:
             return False
@@ -465,11 +473,12 @@ class Outcomes:
             state.last_error = error
         letter = dead_letter_for(op, state)
         logger.warning(
-            "op %d %s on table %s dead-lettered after %d attempts: %s",
+            "op %d %s on table %s dead-lettered after %d attempt%s: %s",
             op.id,
             letter.op_type,
             op.table,
             state.attempts,
+            "" if state.attempts == 1 else "s",
             type(error).__name__,
         )
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -300,18 +301,43 @@ class ResizeGate:
     @contextmanager
     def exclusive(self) -> Iterator[None]:
         """Hold the gate alone for the block (no transaction is active)."""
-        with self._cond:
-            while self._resizing:
-                self._cond.wait()
-            self._resizing = True
-            while self._active:
-                self._cond.wait()
+        self.acquire_exclusive(None)
         try:
             yield
         finally:
-            with self._cond:
-                self._resizing = False
-                self._cond.notify_all()
+            self.release_exclusive()
+
+    def acquire_exclusive(self, timeout: float | None) -> bool:
+        """Take the gate alone once no transaction is active; False after `timeout`.
+
+        New transactions wait meanwhile. Pair a True with `release_exclusive()`.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while self._resizing:
+                if not self._wait_until(deadline):
+                    return False
+            self._resizing = True
+            while self._active:
+                if not self._wait_until(deadline):
+                    self._resizing = False
+                    self._cond.notify_all()
+                    return False
+        return True
+
+    def release_exclusive(self) -> None:
+        """Let transactions in again."""
+        with self._lock:
+            self._resizing = False
+            self._cond.notify_all()
+
+    def _wait_until(self, deadline: float | None) -> bool:
+        # The caller holds the lock; False once `deadline` has passed.
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            return False
+        self._cond.wait(left)
+        return True
 
 
 def make_directory(path: str) -> None:

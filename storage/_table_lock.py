@@ -153,6 +153,18 @@ class TableLock:
             os.close(self._fd)
             self._fd = -1
 
+    def forget_in_child(self) -> None:
+        """In a fork()ed child: let go of the inherited lock, keep the parent's record.
+
+        Closing the child's copy of the descriptor leaves the parent's lock
+        (the same open file) as it is; without this the child would hold
+        it until it exits, and the parent could never compact the table.
+        """
+        self._record = None
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
 
 def _alive(pid: int) -> bool:
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Mapping
@@ -23,6 +24,8 @@ from storage.errors import (
 __all__ = ["Catalog", "TableInfo"]
 
 _CATALOG_MAP_SIZE = 1 << 20
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,7 @@ class Catalog:
         self._env = open_environment(path, sync=True, map_size=_CATALOG_MAP_SIZE)
         self._lock = threading.Lock()
         self._closed = False
+        self._fork_closed = False
         self._tables = self._load()
 
     def _load(self) -> dict[str, TableInfo]:
@@ -160,6 +164,37 @@ class Catalog:
         with self._lock:
             if not self._closed:
                 self._tables = self._load()
+
+    def before_fork(self, timeout: float) -> None:
+        """Close the environment so that a fork()ed child inherits none of it."""
+        if not self._lock.acquire(timeout=max(timeout, 0.0)):
+            return
+        if self._closed:
+            self._lock.release()
+            return
+        self._fork_closed = True
+        self._env.close()
+
+    def after_fork_in_parent(self) -> None:
+        """Reopen what `before_fork` closed."""
+        if not self._fork_closed:
+            return
+        self._fork_closed = False
+        try:
+            self._env = open_environment(
+                self.path, sync=True, map_size=_CATALOG_MAP_SIZE
+            )
+        except BaseException:
+            logger.error(
+                "the catalog could not be reopened after fork()", exc_info=True
+            )
+            self._closed = True
+        finally:
+            self._lock.release()
+
+    def after_fork_in_child(self) -> None:
+        """In the child: the catalog is the parent's."""
+        self._closed = True
 
     def close(self) -> None:
         """Close the catalog's environment; safe to call twice."""

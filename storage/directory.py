@@ -6,9 +6,11 @@ import errno
 import logging
 import os
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
+import storage._fork as fork_guard
 from storage._lmdb import make_directory, translate
 from storage.catalog import Catalog, TableInfo
 from storage.codecs import get_codec
@@ -100,6 +102,8 @@ class StoreDirectory:
         self._tables: dict[str, Table] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self._forking: list[Table] = []
+        fork_guard.register(self)
 
     @property
     def is_closed(self) -> bool:
@@ -283,6 +287,41 @@ class StoreDirectory:
     def _check_open(self) -> None:
         if self._closed:
             raise StoreClosedError("store")
+
+    # -- fork (see storage._fork) ------------------------------------------------
+
+    def before_fork(self, timeout: float) -> None:
+        """Close every environment (waiting at most `timeout` s), so that a
+        fork()ed child inherits none and may open this store itself."""
+        deadline = time.monotonic() + timeout
+        if not self._lock.acquire(timeout=timeout):
+            return  # a table is being opened right now: the child cannot open
+        try:
+            self._forking = [] if self._closed else list(self._tables.values())
+        finally:
+            self._lock.release()
+        if not self._forking:
+            return
+        self._catalog.before_fork(max(0.0, deadline - time.monotonic()))
+        for table in self._forking:
+            table.before_fork(max(0.0, deadline - time.monotonic()))
+
+    def after_fork_in_parent(self) -> None:
+        """Reopen what `before_fork` closed."""
+        tables, self._forking = self._forking, []
+        if tables:
+            self._catalog.after_fork_in_parent()
+        for table in tables:
+            table.after_fork_in_parent()
+
+    def after_fork_in_child(self) -> None:
+        """In the child: this store is the parent's; refuse it, let go of its locks."""
+        self._lock = threading.Lock()  # another thread may have held it at fork()
+        self._closed = True
+        self._catalog.after_fork_in_child()
+        for table in list(self._tables.values()):
+            table.after_fork_in_child()
+        self._forking = []
 
     def close(self) -> None:
         """Sync and close every table and the catalog; safe to call twice."""

@@ -68,6 +68,7 @@ class Table:
         self.data_file = os.path.join(path, _DATA_FILE)
         self.gate = ResizeGate()
         self._closed = False
+        self._fork_map_size: int | None = None
         try:
             make_directory(path)
             self._lock = TableLock(path, self.name)
@@ -394,6 +395,42 @@ class Table:
         finally:
             self._env = self._open(map_size)
             self._headroom = self._new_headroom()
+
+    # -- fork (see storage._fork) ------------------------------------------------
+
+    def before_fork(self, timeout: float) -> None:
+        """Close the environment so that a fork()ed child inherits none of it.
+
+        Waits up to `timeout` seconds for the transactions under way; if
+        they do not end in time the environment stays open (and the child
+        cannot open this table itself). `after_fork_in_parent` reopens it.
+        """
+        if self._closed or not self.gate.acquire_exclusive(timeout):
+            return
+        self._fork_map_size = int(self._env.info()["map_size"])
+        self._env.close()
+
+    def after_fork_in_parent(self) -> None:
+        """Reopen what `before_fork` closed, and let transactions in again."""
+        map_size, self._fork_map_size = self._fork_map_size, None
+        if map_size is None:
+            return
+        try:
+            self._env = self._open(map_size)
+            self._headroom = self._new_headroom()
+        except BaseException:
+            # The table cannot serve any more; its ops fail with the reason.
+            logger.error(
+                "table %s: reopening after fork() failed", self.name, exc_info=True
+            )
+            self._closed = True
+        finally:
+            self.gate.release_exclusive()
+
+    def after_fork_in_child(self) -> None:
+        """In the child: the table is the parent's; let go of its lock."""
+        self._closed = True
+        self._lock.forget_in_child()
 
     def close(self) -> None:
         """Sync if needed and close the environment; safe to call twice."""

@@ -636,12 +636,6 @@ def test_a_shut_down_callback_executor_reports_committed_ops_as_committed(
     assert_store_works(store)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a failed op's one AsyncCallback refused by a shut-down executor "
-    "is logged and counted twice (Outcomes._notify_failure submits the notify, "
-    "then _after_commit submits again only to complete the op)",
-)
 def test_a_failed_op_whose_async_callback_is_lost_counts_one_lost_callback(
     make_store: Callable[..., Store],
 ) -> None:
@@ -687,12 +681,6 @@ RETRY_CALLBACK_ON_A_SHUT_DOWN_EXECUTOR = """
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a failed op whose RetryCallback is refused by a shut-down "
-    "callback_executor is never completed (Outcomes._handle_failure calls "
-    "_run_on_executor without an outcome), so its future and flush() hang",
-)
 def test_a_failed_op_whose_retry_callback_is_refused_still_ends(
     tmp_path: Path,
 ) -> None:
@@ -736,11 +724,6 @@ def test_infinite_timeouts_wait_without_overflow(
     assert make_store().search("t", "c").get(timeout=WAIT) == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: wait_timeout=float('inf') past ops_max raises OverflowError "
-    "(InFlight.add hands the infinite timeout to Condition.wait)",
-)
 def test_an_infinite_wait_timeout_waits_for_a_slot(
     make_store: Callable[..., Store], hold: Callable[..., Any]
 ) -> None:
@@ -869,13 +852,6 @@ def test_a_forked_child_refuses_the_inherited_store(forked: dict[str, Any]) -> N
     assert forked["parent_still_writes"] is True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: open_store(path) in a forked child fails with 'catalog is already "
-    "open in this process': py-lmdb's per-process registry of open environments "
-    "(keyed by the (st_dev, st_ino) of data.mdb and lock.mdb) is copied into the "
-    "child by fork() and nothing removes the inherited stores' entries",
-)
 def test_a_forked_child_can_open_the_store_itself(forked: dict[str, Any]) -> None:
     assert forked["own"] == "ok"
     assert forked["own_reads"] == [1, 2]
