@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from storage import InvalidInputError, StoreError
 
+if TYPE_CHECKING:
+    from retry.letters import DeadLetter
+
 __all__ = ["RetriesExhaustedError", "UnknownDeadLetterError"]
-
-
-class _Letter(Protocol):
-    # A retry.DeadLetter, described without importing it (it imports this).
-    @property
-    def id(self) -> int: ...
-
-    def describe(self) -> str: ...
 
 
 class RetriesExhaustedError(StoreError):
@@ -34,7 +29,7 @@ class RetriesExhaustedError(StoreError):
         last_error: BaseException,
         table: str | None = None,
         key: object = None,
-        dead_letter: _Letter | None = None,
+        dead_letter: DeadLetter | None = None,
         problem: BaseException | None = None,
         allowed: int | None = None,
         cut_short: bool = False,
