@@ -31,7 +31,7 @@ from storage import (
 
 if TYPE_CHECKING:
     from actors.backend import OpTable
-    from actors.dispatch import Router
+    from actors.dispatch import Dispatcher, Router
     from actors.inflight import InFlight
     from retry import DeadLetter
 
@@ -80,6 +80,7 @@ class Submission:
         self.wait = wait
         self.wait_timeout = wait_timeout
         self._reads_at_once = reads_at_once
+        self._routes: dict[str, tuple[OpTable, Dispatcher]] = {}
         self._in_txn_callbacks = True
         self._closing = False
         self._closed = False
@@ -99,8 +100,13 @@ class Submission:
             StoreClosedError, OpSubmittedError, OpsMaxExceededError, and any
             bad-input error of the op, all before anything is written.
         """
-        table = self._check(op, op_type, internal=False)
-        dispatcher = self._router.dispatcher_for(op.table)
+        if self._closing:
+            self._refuse()
+        try:  # each table's route is looked up once
+            table, dispatcher = self._routes[op.table]
+        except (KeyError, TypeError):  # a new table, or a name that is not a str
+            table, dispatcher = self._route(op.table)
+        self._build(op, op_type, table)
         if (
             self._reads_at_once
             and op_type in _READS
@@ -131,16 +137,30 @@ class Submission:
     def _check(self, op: Op, op_type: OpType, *, internal: bool) -> OpTable:
         if self._closing and (not internal or self._closed):
             self._refuse()
+        table = self._tables(op.table, internal=internal)
+        self._build(op, op_type, table)
+        return table
+
+    def _route(self, name: str) -> tuple[OpTable, Dispatcher]:
+        """Look up (and keep) table `name` and its owner's dispatcher.
+
+        Raises:
+            InvalidTableNameError, UnknownTableError.
+        """
+        route = (self._tables(name), self._router.dispatcher_for(name))
+        self._routes[name] = route
+        return route
+
+    def _build(self, op: Op, op_type: OpType, table: OpTable) -> None:
+        """Give `op` its type and its storage operation, checked and encoded."""
         if op.future is not None:
             raise OpSubmittedError(
                 f"op {op.id} was already submitted; use new_op() for another op"
             )
         op.type = op_type
-        table = self._tables(op.table, internal=internal)
         op.operation = build_operation(
             table.codecs, op_type, op.key, op.value, **op.options
         )
-        return table
 
     def _admit(self, op: Op, *, internal: bool) -> bool:
         # The future exists before the op can be admitted from a parked state
