@@ -24,7 +24,12 @@ if importlib.util.find_spec("ray") is None:
     )
 
 # The harness first: it sets the environment ray reads when imported.
-from tests.cluster.harness import WAIT, LabelledCluster, labelled_cluster
+from tests.cluster.harness import (
+    WAIT,
+    LabelledCluster,
+    labelled_cluster,
+    wait_until_serving,
+)
 
 # isort: split
 from actors.cluster import (
@@ -56,7 +61,7 @@ def cluster(ray_cluster: LabelledCluster) -> Iterator[LabelledCluster]:
 
 
 @pytest.fixture(scope="session")
-def node_owners(ray_cluster: LabelledCluster) -> dict[str, Any]:
+def session_node_owners(ray_cluster: LabelledCluster) -> dict[str, Any]:
     """Return the handle of each label's node owner, by label."""
     return {
         label: start_node_owner(
@@ -66,12 +71,30 @@ def node_owners(ray_cluster: LabelledCluster) -> dict[str, Any]:
     }
 
 
+@pytest.fixture
+def node_owners(
+    cluster: LabelledCluster, session_node_owners: dict[str, Any]
+) -> dict[str, Any]:
+    """Return the node owners, by label, once each answers (an earlier test may
+    have killed its node)."""
+    for handle in session_node_owners.values():
+        wait_until_serving(handle)
+    return session_node_owners
+
+
 @pytest.fixture(scope="session")
-def directory_owner(ray_cluster: LabelledCluster) -> Any:
+def session_directory_owner(ray_cluster: LabelledCluster) -> Any:
     """Return the handle of the cluster's directory owner."""
     return start_directory_owner(
         ray_cluster.paths, namespace=ray_cluster.namespace, timeout=WAIT
     )
+
+
+@pytest.fixture
+def directory_owner(cluster: LabelledCluster, session_directory_owner: Any) -> Any:
+    """Return the directory owner once it answers."""
+    wait_until_serving(session_directory_owner)
+    return session_directory_owner
 
 
 @pytest.fixture

@@ -29,11 +29,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import pickle
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +47,21 @@ if "ray" in sys.modules and os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER") 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
+import pytest
 import ray  # after the environment it reads at import
 from ray.cluster_utils import Cluster
 
 from actors.cluster import label_resource
+from storage import KeyExistsError
 
-__all__ = ["WAIT", "LabelledCluster", "labelled_cluster", "wait_until_serving"]
+__all__ = [
+    "WAIT",
+    "LabelledCluster",
+    "labelled_cluster",
+    "needs_picklable_errors",
+    "wait_for",
+    "wait_until_serving",
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,6 +79,23 @@ HEALTH_CHECKS = {
 """GCS settings that notice a killed node within about a second."""
 
 OBJECT_STORE_BYTES = 100 << 20
+
+
+def _storage_errors_unpickle() -> bool:
+    try:
+        pickle.loads(pickle.dumps(KeyExistsError(table="t", key="k")))
+    except TypeError:
+        return False
+    return True
+
+
+needs_picklable_errors = pytest.mark.xfail(
+    not _storage_errors_unpickle(),
+    reason="errors with a keyword-only __init__ do not unpickle yet (owners "
+    "send them as StorageError); the fix is landing in storage",
+    strict=True,
+)
+"""Marks a test that passes once `storage`'s errors survive pickling."""
 
 RAY_ENV = {
     "RAY_IGNORE_UNHANDLED_ERRORS": "1",
@@ -229,3 +256,18 @@ def wait_until_serving(handle: Any, *, timeout: float = WAIT) -> dict[str, Any]:
             continue
         except ray.exceptions.GetTimeoutError:
             raise TimeoutError(f"{handle} did not answer within {timeout} s") from None
+
+
+def wait_for(
+    condition: Callable[[], bool], what: str, *, timeout: float = WAIT
+) -> None:
+    """Return once `condition()` holds, checking every 10 ms (where Ray gives no event).
+
+    Raises:
+        TimeoutError: naming `what`, if it did not hold within `timeout` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not happen within {timeout} s")
+        time.sleep(0.01)

@@ -37,23 +37,7 @@ from storage import (
     Table,
     TableExistsError,
 )
-from tests.cluster.harness import WAIT, LabelledCluster
-
-
-def _errors_unpickle() -> bool:
-    try:
-        pickle.loads(pickle.dumps(KeyExistsError(table="t", key="k")))
-    except TypeError:
-        return False
-    return True
-
-
-needs_picklable_errors = pytest.mark.xfail(
-    not _errors_unpickle(),
-    reason="storage errors with keyword-only __init__ do not unpickle yet, so "
-    "owners send them as StorageError (the fix is landing in storage)",
-    strict=True,
-)
+from tests.cluster.harness import WAIT, LabelledCluster, needs_picklable_errors
 
 
 def group(table: str, *ops: WireOp, sync: bool = False) -> Any:
