@@ -319,10 +319,19 @@ class NodeOwner:
     def close(self) -> None:
         """Sync and close the store; later calls fail with `StoreClosedError`.
 
-        Safe to call twice. The actor itself stays up: `stop_owner` ends it.
+        Safe to call twice. The actor itself stays up: `exit()` ends it.
         """
         self._dirty.clear()
         self._directory.close()
+
+    def exit(self) -> None:
+        """Close the store and end this actor for good: Ray does not restart it.
+
+        Only as a Ray actor. The call that runs it, and every later call,
+        fails with `ray.exceptions.ActorDiedError`, and its name is free.
+        """
+        self.close()
+        ray.actor.exit_actor()
 
 
 def _bind_all(
@@ -508,13 +517,16 @@ def find_owner(name: str, label: str, *, namespace: str = NAMESPACE) -> Any:
 def stop_owner(handle: Any, *, timeout: float = 30.0) -> None:
     """Close the owner's store (syncing it) and end the actor for good.
 
-    Every client of the owner loses it: use this to take a store down, not
-    to disconnect one client. An owner that cannot close in `timeout` is
-    ended anyway (its SYNC writes are on disk; NONE writes since the last
-    sync are in the OS's cache).
+    Returns once it is gone: later calls fail with `ActorDiedError`. Every
+    client of the owner loses it: use this to take a store down, not to
+    disconnect one client. An owner that does not end within `timeout` is
+    killed (its SYNC writes are on disk; NONE writes since the last sync are
+    in the OS's cache).
     """
     try:
-        ray.get(handle.close.remote(), timeout=timeout)
+        ray.get(handle.exit.remote(), timeout=timeout)
+    except ray.exceptions.ActorDiedError:
+        return  # how the call that ends its actor answers
     except ray.exceptions.RayError:
-        logger.warning("owner %s did not close; ending it anyway", handle)
+        logger.warning("owner %s did not end itself; killing it", handle)
     ray.kill(handle, no_restart=True)
