@@ -33,7 +33,13 @@ from actors.cluster.names import (
     node_owner_name,
     validate_label,
 )
-from actors.cluster.wire import Group, WireOp, bind_operation
+from actors.cluster.wire import (
+    Group,
+    GroupAnswer,
+    WireOp,
+    answer_of,
+    bind_operation,
+)
 from storage import (
     DEFAULT_INITIAL_MAP_SIZE,
     DEFAULT_MAX_MAP_SIZE,
@@ -135,8 +141,8 @@ class NodeOwner:
 
     # -- the hot path ---------------------------------------------------------
 
-    def run(self, groups: Sequence[Group]) -> list[list[Outcome]]:
-        """Run each group of the call in order; return one outcome per op, by group.
+    def run(self, groups: Sequence[Group]) -> list[GroupAnswer]:
+        """Run each group of the call in order; answer each with its ops' outcomes.
 
         A group is `(table name, ops, sync flags)`; its ops run as one
         `run_group` (each op its own child transaction, one top-level
@@ -149,7 +155,7 @@ class NodeOwner:
 
     def _run_group(
         self, name: str, ops: Sequence[WireOp | Operation], sync: Sequence[bool]
-    ) -> list[Outcome]:
+    ) -> GroupAnswer:
         self._counts["groups"] += 1
         self._counts["ops"] += len(ops)
         try:
@@ -167,13 +173,12 @@ class NodeOwner:
         except Exception as exc:  # the group's ops fail, the owner serves on
             logger.debug("group of %d ops on %r failed", len(ops), name, exc_info=True)
             self._counts["failed"] += len(ops)
-            error = _portable(exc)
-            return [Outcome(error=error) for _ in ops]
-        for index, outcome in enumerate(outcomes):
-            if outcome.error is not None:
-                self._counts["failed"] += 1
-                outcomes[index] = Outcome(outcome.result, _portable(outcome.error))
-        return outcomes
+            return [None] * len(ops), dict.fromkeys(range(len(ops)), _portable(exc))
+        results, errors = answer_of(outcomes)
+        self._counts["failed"] += len(errors)
+        for index, error in errors.items():
+            errors[index] = _portable(error)
+        return results, errors
 
     def _make_durable(
         self,

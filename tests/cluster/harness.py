@@ -51,12 +51,13 @@ import pytest
 import ray  # after the environment it reads at import
 from ray.cluster_utils import Cluster
 
-from actors.cluster import label_resource
-from storage import KeyExistsError
+from actors.cluster import Group, label_resource, outcomes_of
+from storage import KeyExistsError, Outcome
 
 __all__ = [
     "WAIT",
     "LabelledCluster",
+    "call",
     "labelled_cluster",
     "needs_picklable_errors",
     "wait_for",
@@ -271,3 +272,10 @@ def wait_for(
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what} did not happen within {timeout} s")
         time.sleep(0.01)
+
+
+def call(
+    handle: Any, groups: list[Group], *, timeout: float = WAIT
+) -> list[list[Outcome]]:
+    """Run one call on owner `handle`; return its outcomes, by group."""
+    return [outcomes_of(a) for a in ray.get(handle.run.remote(groups), timeout=timeout)]

@@ -13,14 +13,14 @@ import ray
 from actors.cluster import (
     DIRECTORY_DIR,
     DirectoryOwner,
-    WireOp,
     directory_label,
     find_directory_owner,
     rendezvous_label,
+    wire_op,
 )
 from retry import DEAD_LETTER_TABLE
 from storage import InvalidOptionError, StoreError, TableExistsError
-from tests.cluster.harness import WAIT, LabelledCluster, wait_until_serving
+from tests.cluster.harness import WAIT, LabelledCluster, call, wait_until_serving
 
 LABELS = ["a", "b"]
 
@@ -99,14 +99,12 @@ def test_placements_survive_a_restart_of_the_directory_owner(
 
 def test_the_dead_letter_table_is_served_like_any_table(directory_owner: Any) -> None:
     letter = {"id": 7, "op_type": "insert", "table": "t", "error": {}}
-    wrote, listed = ray.get(
-        directory_owner.run.remote(
-            [
-                (DEAD_LETTER_TABLE, [WireOp.of("upsert", 7, letter)], [True]),
-                (DEAD_LETTER_TABLE, [WireOp.of("scan")], [False]),
-            ]
-        ),
-        timeout=WAIT,
+    wrote, listed = call(
+        directory_owner,
+        [
+            (DEAD_LETTER_TABLE, [wire_op("upsert", 7, letter)], [True]),
+            (DEAD_LETTER_TABLE, [wire_op("scan")], [False]),
+        ],
     )
     assert wrote[0].ok
     assert (7, letter) in listed[0].result

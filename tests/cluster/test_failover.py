@@ -21,12 +21,18 @@ from actors.cluster import (
     NodeOwner,
     OutcomeUnknownError,
     OwnerUnavailableError,
-    WireOp,
     translate_call_error,
+    wire_op,
 )
 from actors.cluster.node import start_owner
 from storage import Outcome
-from tests.cluster.harness import WAIT, LabelledCluster, wait_for, wait_until_serving
+from tests.cluster.harness import (
+    WAIT,
+    LabelledCluster,
+    call,
+    wait_for,
+    wait_until_serving,
+)
 
 
 class HeldNodeOwner(NodeOwner):
@@ -40,14 +46,14 @@ class HeldNodeOwner(NodeOwner):
 
 
 def group(table: str, prefix: str, n: int, *, sync: bool = False) -> Any:
-    ops = [WireOp.of("upsert", f"{prefix}{i}", i) for i in range(n)]
+    ops = [wire_op("upsert", f"{prefix}{i}", i) for i in range(n)]
     return (table, ops, [sync] * n)
 
 
 def present(handle: Any, table: str, prefix: str, n: int) -> list[bool]:
     """Return, for each key `prefix<i>`, whether the owner finds it."""
-    keys = [WireOp.of("exists", f"{prefix}{i}") for i in range(n)]
-    (outcomes,) = ray.get(handle.run.remote([(table, keys, [False] * n)]), timeout=WAIT)
+    keys = [wire_op("exists", f"{prefix}{i}") for i in range(n)]
+    (outcomes,) = call(handle, [(table, keys, [False] * n)])
     return [o.result for o in outcomes]
 
 
@@ -72,11 +78,8 @@ def test_a_node_killed_mid_call_keeps_every_acknowledged_write(
     owner = start_owner(HeldNodeOwner, "held-b", "b", path, namespace=cluster.namespace)
     ray.get(owner.create_table.remote("sync"), timeout=WAIT)
     ray.get(owner.create_table.remote("lazy", durability="none"), timeout=WAIT)
-    acknowledged = ray.get(
-        owner.run.remote(
-            [group("sync", "acked", 300), group("lazy", "acked", 50, sync=True)]
-        ),
-        timeout=WAIT,
+    acknowledged = call(
+        owner, [group("sync", "acked", 300), group("lazy", "acked", 50, sync=True)]
     )
     assert acknowledged == [[Outcome()] * 300, [Outcome()] * 50]
     before = ray.get(owner.location.remote(), timeout=WAIT)
@@ -114,15 +117,15 @@ def test_a_node_killed_mid_call_keeps_every_acknowledged_write(
 SECOND_DRIVER = """
 import json, logging, sys
 import ray
-from actors.cluster import WireOp, find_directory_owner, find_node_owner
+from actors.cluster import find_directory_owner, find_node_owner, wire_op
 address, namespace, table = sys.argv[1:]
 ray.init(address=address, namespace=namespace, logging_level=logging.ERROR,
          log_to_driver=False)
 label = ray.get(find_directory_owner(namespace=namespace).placement.remote())[table]
 owner = find_node_owner(label, namespace=namespace)
-ops = [WireOp.of("search", "first0"), WireOp.of("upsert", "second", 2)]
-(found, wrote), = ray.get(owner.run.remote([(table, ops, [False, False])]))
-print(json.dumps({"label": label, "found": found.result, "wrote": wrote.ok}))
+ops = [wire_op("search", "first0"), wire_op("upsert", "second", 2)]
+((results, errors),) = ray.get(owner.run.remote([(table, ops, [False, False])]))
+print(json.dumps({"label": label, "results": results, "errors": len(errors)}))
 """
 
 
@@ -137,7 +140,7 @@ def test_a_second_driver_finds_the_owners_by_name_and_sees_the_same_data(
     )
     owner = node_owners[label]
     ray.get(owner.create_table.remote(table_name), timeout=WAIT)
-    ray.get(owner.run.remote([group(table_name, "first", 1)]), timeout=WAIT)
+    call(owner, [group(table_name, "first", 1)])
     second = subprocess.run(
         [
             sys.executable,
@@ -155,9 +158,6 @@ def test_a_second_driver_finds_the_owners_by_name_and_sees_the_same_data(
     )
     assert second.returncode == 0, second.stderr[-2000:]
     seen = json.loads(second.stdout.strip().splitlines()[-1])
-    assert seen == {"label": label, "found": 0, "wrote": True}
-    (outcome,) = ray.get(
-        owner.run.remote([(table_name, [WireOp.of("search", "second")], [False])]),
-        timeout=WAIT,
-    )[0]
+    assert seen == {"label": label, "results": [0, None], "errors": 0}
+    ((outcome,),) = call(owner, [(table_name, [wire_op("search", "second")], [False])])
     assert outcome.result == 2
