@@ -33,6 +33,7 @@ import pickle
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -51,11 +52,12 @@ import pytest
 import ray  # after the environment it reads at import
 from ray.cluster_utils import Cluster
 
-from actors.cluster import Group, label_resource, outcomes_of
+from actors.cluster import Group, NodeOwner, label_resource, outcomes_of
 from storage import KeyExistsError, Outcome
 
 __all__ = [
     "WAIT",
+    "HeldNodeOwner",
     "LabelledCluster",
     "call",
     "labelled_cluster",
@@ -233,6 +235,20 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+class HeldNodeOwner(NodeOwner):
+    """A NodeOwner that can commit a call and then never answer it.
+
+    Here, not in a test module, so that workers import it by name (test
+    modules get names of pytest's own).
+    """
+
+    def run_then_hold(self, groups: list[Group], entered: str) -> None:
+        """Run `groups` (committed), create file `entered`, then hang until killed."""
+        self.run(groups)
+        Path(entered).touch()
+        threading.Event().wait(2 * WAIT)
 
 
 def wait_until_serving(handle: Any, *, timeout: float = WAIT) -> dict[str, Any]:

@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ import pytest
 import ray
 
 from actors.cluster import (
-    NodeOwner,
     OutcomeUnknownError,
     OwnerUnavailableError,
     translate_call_error,
@@ -28,21 +26,12 @@ from actors.cluster.node import start_owner
 from storage import Outcome
 from tests.cluster.harness import (
     WAIT,
+    HeldNodeOwner,
     LabelledCluster,
     call,
     wait_for,
     wait_until_serving,
 )
-
-
-class HeldNodeOwner(NodeOwner):
-    """A NodeOwner that can commit a call and then never answer it."""
-
-    def run_then_hold(self, groups: Any, entered: str) -> None:
-        """Run `groups` (committed), create file `entered`, then hang until killed."""
-        self.run(groups)
-        Path(entered).touch()
-        threading.Event().wait(2 * WAIT)
 
 
 def group(table: str, prefix: str, n: int, *, sync: bool = False) -> Any:
