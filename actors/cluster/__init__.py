@@ -35,7 +35,15 @@ from actors.cluster.node import (
     stop_owner,
 )
 from actors.cluster.placement import rendezvous_label, rendezvous_weight
-from actors.cluster.wire import Group, WireOp, bind_operation
+from actors.cluster.wire import (
+    Group,
+    GroupAnswer,
+    WireOp,
+    answer_of,
+    bind_operation,
+    outcomes_of,
+    wire_op,
+)
 
 __all__ = [
     "DIRECTORY_DIR",
@@ -45,16 +53,19 @@ __all__ = [
     "PLACEMENT_TABLE",
     "DirectoryOwner",
     "Group",
+    "GroupAnswer",
     "NodeOwner",
     "OutcomeUnknownError",
     "OwnerUnavailableError",
     "WireOp",
+    "answer_of",
     "bind_operation",
     "directory_label",
     "find_directory_owner",
     "find_node_owner",
     "label_resource",
     "node_owner_name",
+    "outcomes_of",
     "owner_options",
     "rendezvous_label",
     "rendezvous_weight",
@@ -63,6 +74,7 @@ __all__ = [
     "stop_owner",
     "translate_call_error",
     "validate_label",
+    "wire_op",
 ]
 
 _logging.getLogger(__name__).addHandler(_logging.NullHandler())

@@ -33,7 +33,13 @@ from actors.cluster.names import (
     node_owner_name,
     validate_label,
 )
-from actors.cluster.wire import Group, WireOp, bind_operation
+from actors.cluster.wire import (
+    Group,
+    GroupAnswer,
+    WireOp,
+    answer_of,
+    bind_operation,
+)
 from storage import (
     DEFAULT_INITIAL_MAP_SIZE,
     DEFAULT_MAX_MAP_SIZE,
@@ -135,8 +141,8 @@ class NodeOwner:
 
     # -- the hot path ---------------------------------------------------------
 
-    def run(self, groups: Sequence[Group]) -> list[list[Outcome]]:
-        """Run each group of the call in order; return one outcome per op, by group.
+    def run(self, groups: Sequence[Group]) -> list[GroupAnswer]:
+        """Run each group of the call in order; answer each with its ops' outcomes.
 
         A group is `(table name, ops, sync flags)`; its ops run as one
         `run_group` (each op its own child transaction, one top-level
@@ -149,7 +155,7 @@ class NodeOwner:
 
     def _run_group(
         self, name: str, ops: Sequence[WireOp | Operation], sync: Sequence[bool]
-    ) -> list[Outcome]:
+    ) -> GroupAnswer:
         self._counts["groups"] += 1
         self._counts["ops"] += len(ops)
         try:
@@ -167,13 +173,12 @@ class NodeOwner:
         except Exception as exc:  # the group's ops fail, the owner serves on
             logger.debug("group of %d ops on %r failed", len(ops), name, exc_info=True)
             self._counts["failed"] += len(ops)
-            error = _portable(exc)
-            return [Outcome(error=error) for _ in ops]
-        for index, outcome in enumerate(outcomes):
-            if outcome.error is not None:
-                self._counts["failed"] += 1
-                outcomes[index] = Outcome(outcome.result, _portable(outcome.error))
-        return outcomes
+            return [None] * len(ops), dict.fromkeys(range(len(ops)), _portable(exc))
+        results, errors = answer_of(outcomes)
+        self._counts["failed"] += len(errors)
+        for index, error in errors.items():
+            errors[index] = _portable(error)
+        return results, errors
 
     def _make_durable(
         self,
@@ -319,10 +324,19 @@ class NodeOwner:
     def close(self) -> None:
         """Sync and close the store; later calls fail with `StoreClosedError`.
 
-        Safe to call twice. The actor itself stays up: `stop_owner` ends it.
+        Safe to call twice. The actor itself stays up: `exit()` ends it.
         """
         self._dirty.clear()
         self._directory.close()
+
+    def exit(self) -> None:
+        """Close the store and end this actor for good: Ray does not restart it.
+
+        Only as a Ray actor. The call that runs it, and every later call,
+        fails with `ray.exceptions.ActorDiedError`, and its name is free.
+        """
+        self.close()
+        ray.actor.exit_actor()
 
 
 def _bind_all(
@@ -508,13 +522,16 @@ def find_owner(name: str, label: str, *, namespace: str = NAMESPACE) -> Any:
 def stop_owner(handle: Any, *, timeout: float = 30.0) -> None:
     """Close the owner's store (syncing it) and end the actor for good.
 
-    Every client of the owner loses it: use this to take a store down, not
-    to disconnect one client. An owner that cannot close in `timeout` is
-    ended anyway (its SYNC writes are on disk; NONE writes since the last
-    sync are in the OS's cache).
+    Returns once it is gone: later calls fail with `ActorDiedError`. Every
+    client of the owner loses it: use this to take a store down, not to
+    disconnect one client. An owner that does not end within `timeout` is
+    killed (its SYNC writes are on disk; NONE writes since the last sync are
+    in the OS's cache).
     """
     try:
-        ray.get(handle.close.remote(), timeout=timeout)
+        ray.get(handle.exit.remote(), timeout=timeout)
+    except ray.exceptions.ActorDiedError:
+        return  # how the call that ends its actor answers
     except ray.exceptions.RayError:
-        logger.warning("owner %s did not close; ending it anyway", handle)
+        logger.warning("owner %s did not end itself; killing it", handle)
     ray.kill(handle, no_restart=True)

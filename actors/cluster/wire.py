@@ -1,13 +1,20 @@
-"""What one call to a node owner carries: per-table groups of ops, and how they bind.
+"""What crosses the wire in one call to a node owner, and back.
 
 A call is a list of `Group`s, `(table name, ops, sync flags)`: the ops of
 one table in submission order, and for each op whether it asked for SYNC
-durability. The owner runs each group as one `TableSession.run_group`.
+durability. The owner runs each group as one `TableSession.run_group` and
+answers a `GroupAnswer` per group.
 
-For now an op crosses the wire as a `WireOp`, its type and raw (decoded)
-key, value and scan options, and is rebuilt on the node by
-`storage.build_operation` (so the node checks it again with the table's
-own codecs). Once `storage` operations pickle (type, table name, formats
+Both directions are plain tuples, lists and dicts on purpose: Ray pickles
+with cloudpickle, which makes every object with its own reduction cost
+about 2 µs. For 512 ops, NamedTuple ops pickle in 1.05 ms and plain
+tuples in 0.10 ms; 512 `Outcome`s pickle in 1.2 ms (and unpickle in
+0.35 ms), a `GroupAnswer` in 0.005 ms.
+
+For now an op crosses as `(type, key, value, scan options)`, with its raw
+(decoded) key and value, and is rebuilt on the node by
+`storage.build_operation` (checked again with the table's own codecs,
+~4 µs an op). Once `storage` operations pickle (type, table name, formats
 and encoded fields), a group may carry them directly: `bind_operation`
 passes any `storage.Operation` through unchanged.
 """
@@ -15,35 +22,40 @@ passes any `storage.Operation` through unchanged.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from storage import Operation, OpType, build_operation
+from storage import Operation, OpType, Outcome, build_operation
 
 if TYPE_CHECKING:
     from storage import Table
 
-__all__ = ["Group", "WireOp", "bind_operation"]
+__all__ = [
+    "Group",
+    "GroupAnswer",
+    "WireOp",
+    "answer_of",
+    "bind_operation",
+    "outcomes_of",
+    "wire_op",
+]
 
+WireOp: TypeAlias = tuple[str, Any, Any, "dict[str, Any] | None"]
+"""One op as it crosses the wire: `(type, key, value, scan options or None)`."""
 
-class WireOp(NamedTuple):
-    """One op as it crosses the wire: its type and raw arguments."""
-
-    type: str
-    key: Any = None
-    value: Any = None
-    options: dict[str, Any] | None = None
-
-    @classmethod
-    def of(
-        cls, op_type: OpType | str, key: Any = None, value: Any = None, **options: Any
-    ) -> WireOp:
-        """Return the op `op_type` with `build_operation`'s arguments."""
-        kind = op_type.value if isinstance(op_type, OpType) else op_type
-        return cls(kind, key, value, options or None)
-
-
-Group: TypeAlias = tuple[str, Sequence[WireOp | Operation], Sequence[bool]]
+Group: TypeAlias = tuple[str, Sequence["WireOp | Operation"], Sequence[bool]]
 """One table's ops in one call: `(table name, ops, sync flags)`."""
+
+GroupAnswer: TypeAlias = tuple[list[Any], dict[int, BaseException]]
+"""One group's outcomes: each op's result (None where it failed), and the
+errors by op index."""
+
+
+def wire_op(
+    op_type: OpType | str, key: Any = None, value: Any = None, **options: Any
+) -> WireOp:
+    """Return op `op_type` as it crosses the wire (`build_operation`'s arguments)."""
+    kind = op_type.value if isinstance(op_type, OpType) else op_type
+    return (kind, key, value, options or None)
 
 
 def bind_operation(table: Table, op: WireOp | Operation) -> Operation:
@@ -55,4 +67,21 @@ def bind_operation(table: Table, op: WireOp | Operation) -> Operation:
     """
     if isinstance(op, Operation):
         return op
-    return build_operation(table, op.type, op.key, op.value, **(op.options or {}))
+    kind, key, value, options = op
+    return build_operation(table, kind, key, value, **(options or {}))
+
+
+def answer_of(outcomes: Sequence[Outcome]) -> GroupAnswer:
+    """Return `outcomes` as they cross the wire."""
+    return (
+        [outcome.result for outcome in outcomes],
+        {i: o.error for i, o in enumerate(outcomes) if o.error is not None},
+    )
+
+
+def outcomes_of(answer: GroupAnswer) -> list[Outcome]:
+    """Return the outcomes a `GroupAnswer` carries, one per op in order."""
+    results, errors = answer
+    if not errors:
+        return [Outcome(result) for result in results]
+    return [Outcome(result, errors.get(i)) for i, result in enumerate(results)]

@@ -29,11 +29,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import pickle
 import shutil
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +48,23 @@ if "ray" in sys.modules and os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER") 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
+import pytest
 import ray  # after the environment it reads at import
 from ray.cluster_utils import Cluster
 
-from actors.cluster import label_resource
+from actors.cluster import Group, NodeOwner, label_resource, outcomes_of
+from storage import KeyExistsError, Outcome
 
-__all__ = ["WAIT", "LabelledCluster", "labelled_cluster", "wait_until_serving"]
+__all__ = [
+    "WAIT",
+    "HeldNodeOwner",
+    "LabelledCluster",
+    "call",
+    "labelled_cluster",
+    "needs_picklable_errors",
+    "wait_for",
+    "wait_until_serving",
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,6 +82,23 @@ HEALTH_CHECKS = {
 """GCS settings that notice a killed node within about a second."""
 
 OBJECT_STORE_BYTES = 100 << 20
+
+
+def _storage_errors_unpickle() -> bool:
+    try:
+        pickle.loads(pickle.dumps(KeyExistsError(table="t", key="k")))
+    except TypeError:
+        return False
+    return True
+
+
+needs_picklable_errors = pytest.mark.xfail(
+    not _storage_errors_unpickle(),
+    reason="errors with a keyword-only __init__ do not unpickle yet (owners "
+    "send them as StorageError); the fix is landing in storage",
+    strict=True,
+)
+"""Marks a test that passes once `storage`'s errors survive pickling."""
 
 RAY_ENV = {
     "RAY_IGNORE_UNHANDLED_ERRORS": "1",
@@ -207,6 +237,20 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
+class HeldNodeOwner(NodeOwner):
+    """A NodeOwner that can commit a call and then never answer it.
+
+    Here, not in a test module, so that workers import it by name (test
+    modules get names of pytest's own).
+    """
+
+    def run_then_hold(self, groups: list[Group], entered: str) -> None:
+        """Run `groups` (committed), create file `entered`, then hang until killed."""
+        self.run(groups)
+        Path(entered).touch()
+        threading.Event().wait(2 * WAIT)
+
+
 def wait_until_serving(handle: Any, *, timeout: float = WAIT) -> dict[str, Any]:
     """Return the owner's `location()` once it answers again (after a restart).
 
@@ -229,3 +273,25 @@ def wait_until_serving(handle: Any, *, timeout: float = WAIT) -> dict[str, Any]:
             continue
         except ray.exceptions.GetTimeoutError:
             raise TimeoutError(f"{handle} did not answer within {timeout} s") from None
+
+
+def wait_for(
+    condition: Callable[[], bool], what: str, *, timeout: float = WAIT
+) -> None:
+    """Return once `condition()` holds, checking every 10 ms (where Ray gives no event).
+
+    Raises:
+        TimeoutError: naming `what`, if it did not hold within `timeout` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not happen within {timeout} s")
+        time.sleep(0.01)
+
+
+def call(
+    handle: Any, groups: list[Group], *, timeout: float = WAIT
+) -> list[list[Outcome]]:
+    """Run one call on owner `handle`; return its outcomes, by group."""
+    return [outcomes_of(a) for a in ray.get(handle.run.remote(groups), timeout=timeout)]

@@ -18,9 +18,11 @@ from actors.cluster import (
     WireOp,
     find_node_owner,
     label_resource,
+    outcomes_of,
     start_node_owner,
     stop_owner,
     translate_call_error,
+    wire_op,
 )
 from actors.cluster.node import start_owner
 from storage import (
@@ -37,23 +39,7 @@ from storage import (
     Table,
     TableExistsError,
 )
-from tests.cluster.harness import WAIT, LabelledCluster
-
-
-def _errors_unpickle() -> bool:
-    try:
-        pickle.loads(pickle.dumps(KeyExistsError(table="t", key="k")))
-    except TypeError:
-        return False
-    return True
-
-
-needs_picklable_errors = pytest.mark.xfail(
-    not _errors_unpickle(),
-    reason="storage errors with keyword-only __init__ do not unpickle yet, so "
-    "owners send them as StorageError (the fix is landing in storage)",
-    strict=True,
-)
+from tests.cluster.harness import WAIT, LabelledCluster, call, needs_picklable_errors
 
 
 def group(table: str, *ops: WireOp, sync: bool = False) -> Any:
@@ -61,8 +47,13 @@ def group(table: str, *ops: WireOp, sync: bool = False) -> Any:
     return (table, list(ops), [sync] * len(ops))
 
 
+def run(owner: NodeOwner, *groups: Any) -> list[list[Outcome]]:
+    """Run one call on `owner` in this process; return its outcomes, by group."""
+    return [outcomes_of(answer) for answer in owner.run(list(groups))]
+
+
 def upserts(n: int, prefix: str = "k") -> list[WireOp]:
-    return [WireOp.of(OpType.UPSERT, f"{prefix}{i}", {"n": i}) for i in range(n)]
+    return [wire_op(OpType.UPSERT, f"{prefix}{i}", {"n": i}) for i in range(n)]
 
 
 # -- in this process -----------------------------------------------------------
@@ -104,18 +95,19 @@ def test_a_call_runs_each_group_and_answers_one_outcome_per_op(
     owner: NodeOwner,
 ) -> None:
     owner.create_table("counts", key_format="int", value_format="int")
-    results = owner.run(
-        [
+    results = run(
+        owner,
+        *[
             group(
                 "t",
-                WireOp.of("insert", "k", 1),
-                WireOp.of("insert", "k", 2),
-                WireOp.of("search", "k"),
-                WireOp.of("update", "absent", 3),
-                WireOp.of("scan", prefix="k"),
+                wire_op("insert", "k", 1),
+                wire_op("insert", "k", 2),
+                wire_op("search", "k"),
+                wire_op("update", "absent", 3),
+                wire_op("scan", prefix="k"),
             ),
-            group("counts", WireOp.of("upsert", 7, 49), WireOp.of("count")),
-        ]
+            group("counts", wire_op("upsert", 7, 49), wire_op("count")),
+        ],
     )
     inserted, duplicate, found, absent, scanned = results[0]
     assert inserted == Outcome(None, None)
@@ -129,22 +121,23 @@ def test_a_call_runs_each_group_and_answers_one_outcome_per_op(
 
 
 def test_an_op_that_does_not_fit_its_table_fails_alone(owner: NodeOwner) -> None:
-    bad, good = owner.run(
-        [group("t", WireOp.of("frobnicate", "k"), WireOp.of("upsert", "k", 1))]
+    bad, good = run(
+        owner, group("t", wire_op("frobnicate", "k"), wire_op("upsert", "k", 1))
     )[0]
     assert isinstance(bad.error, InvalidInputError)
     assert "unknown op type 'frobnicate'" in str(bad.error)
     assert good.ok
-    assert owner.run([group("t", WireOp.of("search", "k"))]) == [[Outcome(1)]]
+    assert run(owner, group("t", wire_op("search", "k"))) == [[Outcome(1)]]
 
 
 def test_a_group_that_cannot_run_fails_each_of_its_ops(owner: NodeOwner) -> None:
-    unknown, mismatched, fine = owner.run(
-        [
+    unknown, mismatched, fine = run(
+        owner,
+        *[
             group("nope", *upserts(2)),
             ("t", upserts(2), [True]),
             group("t", *upserts(1)),
-        ]
+        ],
     )
     assert len(unknown) == 2
     assert all("'nope' does not exist" in str(o.error) for o in unknown)
@@ -156,8 +149,9 @@ def test_a_group_that_cannot_run_fails_each_of_its_ops(owner: NodeOwner) -> None
 def test_an_error_that_cannot_cross_the_wire_is_sent_as_a_storage_error(
     owner: TableOwner,
 ) -> None:
-    refused, after = owner.run(
-        [group("t", Refuse(owner.table("t")), WireOp.of("upsert", "k", 1))]  # type: ignore[arg-type]
+    refused, after = run(
+        owner,
+        *[group("t", Refuse(owner.table("t")), wire_op("upsert", "k", 1))],  # type: ignore[arg-type]
     )[0]
     assert type(refused.error) is StorageError
     assert str(refused.error) == "Unpicklable: refused: test"
@@ -170,14 +164,14 @@ def test_a_none_table_is_synced_when_an_op_asks_and_else_by_sync(
     owner: NodeOwner,
 ) -> None:
     owner.create_table("lazy", durability="none")
-    owner.run([group("lazy", *upserts(3))])
+    run(owner, group("lazy", *upserts(3)))
     assert owner.sync() == ["lazy"]
     assert owner.sync() == []
-    owner.run([group("lazy", WireOp.of("search", "k0"))])
+    run(owner, group("lazy", wire_op("search", "k0")))
     assert owner.sync() == []  # reads leave it clean
-    owner.run([group("lazy", *upserts(2), sync=True)])
+    run(owner, group("lazy", *upserts(2), sync=True))
     assert owner.sync() == []  # synced before the call answered
-    owner.run([group("t", *upserts(2))])
+    run(owner, group("t", *upserts(2)))
     assert owner.sync() == []  # SYNC tables are never dirty
 
 
@@ -190,11 +184,11 @@ def test_create_table_is_idempotent_with_the_same_formats(owner: NodeOwner) -> N
 
 
 def test_compact_and_close(owner: NodeOwner) -> None:
-    owner.run([group("t", *upserts(100))])
+    run(owner, group("t", *upserts(100)))
     assert owner.compact("t") >= 0
     owner.close()
     owner.close()
-    (closed,) = owner.run([group("t", *upserts(1))])[0]
+    (closed,) = run(owner, group("t", *upserts(1)))[0]
     assert isinstance(closed.error, StoreClosedError)
 
 
@@ -218,16 +212,13 @@ def test_a_call_commits_and_answers_per_op_across_the_wire(
 ) -> None:
     owner = node_owners["b"]
     ray.get(owner.create_table.remote(table_name), timeout=WAIT)
-    first = ray.get(owner.run.remote([group(table_name, *upserts(512))]), timeout=WAIT)
+    first = call(owner, [group(table_name, *upserts(512))])
     assert first == [[Outcome()] * 512]
-    found, missing = ray.get(
-        owner.run.remote(
-            [group(table_name, WireOp.of("search", "k511"), WireOp.of("count"))]
-        ),
-        timeout=WAIT,
+    found, counted = call(
+        owner, [group(table_name, wire_op("search", "k511"), wire_op("count"))]
     )[0]
     assert found.result == {"n": 511}
-    assert missing.result == 512
+    assert counted.result == 512
 
 
 @needs_picklable_errors
@@ -236,18 +227,16 @@ def test_op_errors_arrive_as_their_own_type_with_their_fields(
 ) -> None:
     owner = node_owners["a"]
     ray.get(owner.create_table.remote(table_name), timeout=WAIT)
-    exists, absent = ray.get(
-        owner.run.remote(
-            [
-                group(
-                    table_name,
-                    WireOp.of("upsert", "k", 1),
-                    WireOp.of("insert", "k", 2),
-                    WireOp.of("remove", "absent"),
-                )
-            ]
-        ),
-        timeout=WAIT,
+    exists, absent = call(
+        owner,
+        [
+            group(
+                table_name,
+                wire_op("upsert", "k", 1),
+                wire_op("insert", "k", 2),
+                wire_op("remove", "absent"),
+            )
+        ],
     )[0][1:]
     assert isinstance(exists.error, KeyExistsError)
     assert (exists.error.table, exists.error.key) == (table_name, "k")
@@ -268,7 +257,7 @@ def test_stats_count_calls_and_show_tables(
     owner = node_owners["a"]
     ray.get(owner.create_table.remote(table_name), timeout=WAIT)
     before = ray.get(owner.stats.remote(), timeout=WAIT)
-    ray.get(owner.run.remote([group(table_name, *upserts(3))]), timeout=WAIT)
+    call(owner, [group(table_name, *upserts(3))])
     after = ray.get(owner.stats.remote(), timeout=WAIT)
     assert after["calls"] == before["calls"] + 1
     assert after["ops"] == before["ops"] + 3

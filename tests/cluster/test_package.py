@@ -1,0 +1,31 @@
+"""actors.cluster as a package: imported only when used, its names checked."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from actors.cluster import label_resource, node_owner_name, validate_label
+from storage import InvalidOptionError
+from tests.cluster.harness import REPO_ROOT
+
+
+def test_importing_actors_does_not_import_ray() -> None:
+    code = (
+        "import sys, actors, storage, retry; "
+        "assert 'ray' not in sys.modules and 'actors.cluster' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO_ROOT)
+
+
+def test_a_label_names_its_resource_and_its_owner() -> None:
+    assert label_resource("disk-2") == "actorstore-disk-2"
+    assert node_owner_name("a") == "actorstore-node-a"
+
+
+@pytest.mark.parametrize("label", ["", "-a", "a/b", "a b", "é", "x" * 65, None, 1])
+def test_a_bad_label_is_refused_with_the_rule(label: object) -> None:
+    with pytest.raises(InvalidOptionError, match="letters, digits"):
+        validate_label(label)
