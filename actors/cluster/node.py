@@ -21,6 +21,7 @@ import logging
 import os
 import pickle
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -43,6 +44,7 @@ from actors.cluster.wire import (
 from storage import (
     DEFAULT_INITIAL_MAP_SIZE,
     DEFAULT_MAX_MAP_SIZE,
+    CheckResult,
     Durability,
     InvalidInputError,
     InvalidOptionError,
@@ -258,6 +260,25 @@ class NodeOwner:
         )
 
     @portable_errors
+    def set_table_options(self, name: str, options: dict[str, Any]) -> TableInfo:
+        """Keep JSON-able `options` with table `name` in this node's catalog.
+
+        Raises:
+            UnknownTableError: if there is no such table.
+            EncodeError: if `options` is not JSON-able.
+        """
+        return self._directory.set_table_options(name, options)
+
+    @portable_errors
+    def check(self, name: str | None = None) -> dict[str, CheckResult]:
+        """Verify table `name` (every table of this node if None) in full.
+
+        Raises:
+            UnknownTableError: if there is no such table.
+        """
+        return self._directory.check(name)
+
+    @portable_errors
     def table_info(self, name: str) -> TableInfo:
         """Return the catalog record of table `name`.
 
@@ -453,12 +474,25 @@ def start_owner(
         .options(**owner_options(name, label, namespace=namespace))
         .remote(label, path, **options)
     )
-    try:
-        where = ray.get(handle.location.remote(), timeout=timeout)
-    except (ray.exceptions.GetTimeoutError, ray.exceptions.RayActorError) as exc:
-        raise OwnerUnavailableError(
-            label=label, reason=f"{name} did not answer within {timeout} s"
-        ) from exc
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            where = ray.get(
+                handle.location.remote(), timeout=max(0.0, deadline - time.monotonic())
+            )
+            break
+        except ray.exceptions.ActorUnavailableError as exc:
+            # It is restarting (its node came back): a call to it fails by
+            # itself within about two seconds, so asking again never spins.
+            if time.monotonic() < deadline:
+                continue
+            raise OwnerUnavailableError(
+                label=label, reason=f"{name} did not answer within {timeout} s"
+            ) from exc
+        except (ray.exceptions.GetTimeoutError, ray.exceptions.RayActorError) as exc:
+            raise OwnerUnavailableError(
+                label=label, reason=f"{name} did not answer within {timeout} s"
+            ) from exc
     if os.path.normpath(where["path"]) != os.path.normpath(path):
         raise InvalidOptionError(
             f"{name} in namespace {namespace!r} already serves {where['path']!r}, "

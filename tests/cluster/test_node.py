@@ -59,11 +59,13 @@ def upserts(n: int, prefix: str = "k") -> list[WireOp]:
 # -- in this process -----------------------------------------------------------
 
 
-class Unpicklable(StoreError):
-    """An error whose keyword-only __init__ breaks unpickling."""
+class Unpicklable(Exception):
+    """A user's error (not of the tree) whose keyword-only __init__ breaks
+    unpickling (every error of the tree pickles)."""
 
     def __init__(self, *, why: str) -> None:
-        super().__init__(f"refused: {why}", table="t")
+        super().__init__(f"refused: {why}")
+        self.table = "t"
 
 
 class Refuse(Operation):
@@ -151,7 +153,7 @@ def test_an_error_that_cannot_cross_the_wire_is_sent_as_a_storage_error(
 ) -> None:
     refused, after = run(
         owner,
-        *[group("t", Refuse(owner.table("t")), wire_op("upsert", "k", 1))],  # type: ignore[arg-type]
+        *[group("t", Refuse(owner.table("t").codecs), wire_op("upsert", "k", 1))],  # type: ignore[arg-type]
     )[0]
     assert type(refused.error) is StorageError
     assert str(refused.error) == "Unpicklable: refused: test"
