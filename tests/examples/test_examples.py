@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
 import os
 import re
 import subprocess
@@ -155,8 +156,40 @@ def test_example_runs_and_reports(name: str, tmp_path: Path) -> None:
 
 
 def test_every_example_is_tested() -> None:
-    names = {path.stem for path in EXAMPLES.glob("*.py")} - {"quickstart"}
+    names = {path.stem for path in EXAMPLES.glob("*.py")} - {"quickstart", "cluster"}
     assert names == set(EXPECTED)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("ray") is None,
+    reason="ray is not installed; pip install -e '.[cluster]' to run the cluster "
+    "example",
+)
+def test_the_cluster_example_loses_a_node_and_gets_it_back() -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "cluster.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    for pattern in [
+        re.escape("placement: {'orders': 'a', 'stock': 'b'}"),
+        re.escape("orders: 1000, widget stock: 7"),
+        "node a killed",
+        re.escape("node b still serves: widget stock 7"),
+        re.escape("node a back (a new node, the same label)"),
+        r"the write to a waited \d+\.\d s and landed",
+        "orders after the restart: 1001",
+        "closed",
+    ]:
+        assert any(re.fullmatch(pattern, line) for line in lines), (
+            f"not printed: {pattern}\n--- stdout:\n{result.stdout}"
+        )
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
