@@ -5,13 +5,20 @@ owner runs each group as one `TableSession.run_group` (one top-level
 transaction, one fsync) and answers with one `Outcome` per op, so one Ray
 call and one ObjectRef serve up to a whole group.
 
-Measured on the development machine (2 cores, one host, a head and two
-labelled nodes of `ray.cluster_utils.Cluster`, `tests/cluster/measure_calls.py`),
-one call of 512 upserts (20-byte JSON values), one call in flight:
+Measured with `python -m tests.cluster.measure_calls` (Ray 2.60, the tests'
+cluster of a head and two labelled nodes on one host with 2 shared cores,
+load average ~2.5; best of 3 rounds of 200 calls, one call in flight, 512
+upserts of 25-byte JSON values a call):
 
-- SYNC table: ~6.5 ms a call, ~78k ops/s;
-- NONE table: ~5.0 ms a call, ~100k ops/s;
-- an empty call (round trip only): ~0.9 ms.
+- an empty call, round trip: 0.7 ms;
+- SYNC table: 5.3 ms a call (~97k ops/s) with `WireOp`s, 6.5 ms with
+  pickled `storage.Operation`s;
+- NONE table: 4.4 ms a call (~116k ops/s) with `WireOp`s, 5.1 ms with
+  `storage.Operation`s;
+- counting the caller building each call's ops: 74k (SYNC) and 91k (NONE)
+  ops/s with `WireOp`s.
+
+See `actors.cluster.wire` for where the time goes.
 """
 
 from __future__ import annotations

@@ -37,9 +37,11 @@ from storage import (
     StoreClosedError,
     StoreError,
     Table,
+    TableCodecs,
     TableExistsError,
+    build_operation,
 )
-from tests.cluster.harness import WAIT, LabelledCluster, call, needs_picklable_errors
+from tests.cluster.harness import WAIT, LabelledCluster, call
 
 
 def group(table: str, *ops: WireOp, sync: bool = False) -> Any:
@@ -59,11 +61,12 @@ def upserts(n: int, prefix: str = "k") -> list[WireOp]:
 # -- in this process -----------------------------------------------------------
 
 
-class Unpicklable(StoreError):
-    """An error whose keyword-only __init__ breaks unpickling."""
+class Unpicklable(Exception):
+    """An error (not a StoreError, as a custom codec's) that does not unpickle."""
 
     def __init__(self, *, why: str) -> None:
-        super().__init__(f"refused: {why}", table="t")
+        super().__init__(f"refused: {why}")
+        self.table = "t"
 
 
 class Refuse(Operation):
@@ -151,7 +154,7 @@ def test_an_error_that_cannot_cross_the_wire_is_sent_as_a_storage_error(
 ) -> None:
     refused, after = run(
         owner,
-        *[group("t", Refuse(owner.table("t")), wire_op("upsert", "k", 1))],  # type: ignore[arg-type]
+        *[group("t", Refuse(owner.table("t").codecs), wire_op("upsert", "k", 1))],  # type: ignore[arg-type]
     )[0]
     assert type(refused.error) is StorageError
     assert str(refused.error) == "Unpicklable: refused: test"
@@ -221,7 +224,40 @@ def test_a_call_commits_and_answers_per_op_across_the_wire(
     assert counted.result == 512
 
 
-@needs_picklable_errors
+def test_a_call_carries_the_storage_operations_the_caller_built(
+    node_owners: dict[str, Any], table_name: str
+) -> None:
+    owner = node_owners["a"]
+    info = ray.get(
+        owner.create_table.remote(table_name, key_format="int", value_format="json"),
+        timeout=WAIT,
+    )
+    codecs = TableCodecs(info.name, info.key_format, info.value_format)
+    ops = [build_operation(codecs, "insert", i, {"n": i}) for i in range(100)]
+    again = build_operation(codecs, "insert", 7, {"n": -7})
+    first, second = call(
+        owner,
+        [
+            (table_name, ops, [False] * 100),
+            (table_name, [again, wire_op("search", 7), wire_op("count")], [False] * 3),
+        ],
+    )
+    assert first == [Outcome()] * 100
+    assert isinstance(second[0].error, KeyExistsError)
+    assert [o.result for o in second[1:]] == [{"n": 7}, 100]
+
+
+def test_an_operation_of_another_table_fails_its_group(
+    node_owners: dict[str, Any], table_name: str
+) -> None:
+    owner = node_owners["a"]
+    ray.get(owner.create_table.remote(table_name), timeout=WAIT)
+    stray = build_operation(TableCodecs("elsewhere", "str", "json"), "upsert", "k", 1)
+    (outcomes,) = call(owner, [group(table_name, wire_op("upsert", "k", 1), stray)])
+    assert all(isinstance(o.error, InvalidInputError) for o in outcomes)
+    assert "op for table 'elsewhere'" in str(outcomes[0].error)
+
+
 def test_op_errors_arrive_as_their_own_type_with_their_fields(
     node_owners: dict[str, Any], table_name: str
 ) -> None:
