@@ -28,7 +28,7 @@ import logging
 import os
 import pickle
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import ray
@@ -50,6 +50,7 @@ from actors.cluster.wire import (
 from storage import (
     DEFAULT_INITIAL_MAP_SIZE,
     DEFAULT_MAX_MAP_SIZE,
+    CheckResult,
     Durability,
     InvalidInputError,
     InvalidOptionError,
@@ -245,24 +246,48 @@ class NodeOwner:
         key_format: str = "str",
         value_format: str = "json",
         durability: Durability | str | None = None,
+        exist_ok: bool = True,
     ) -> TableInfo:
         """Create table `name` if it is missing; return its catalog record.
 
-        Idempotent: creating a table again with the same formats returns
-        its record (with the durability it was created with).
+        Idempotent by default: creating a table again with the same formats
+        returns its record (with the durability it was created with), so a
+        client may repeat a call whose answer it lost.
 
         Raises:
             InvalidTableNameError: for a name that is not allowed.
             UnknownFormatError: for a format with no registered codec.
-            TableExistsError: if the table exists with other formats.
+            TableExistsError: if the table exists with other formats (or at
+                all, with `exist_ok=False`).
         """
         return self._directory.create_table(
             name,
             key_format=key_format,
             value_format=value_format,
             durability=durability,
-            exist_ok=True,
+            exist_ok=exist_ok,
         )
+
+    @portable_errors
+    def set_table_options(self, name: str, options: Mapping[str, Any]) -> TableInfo:
+        """Keep JSON-able `options` with table `name`, durably; return its record.
+
+        Raises:
+            UnknownTableError: if there is no such table.
+            EncodeError: if `options` is not JSON-able.
+        """
+        return self._directory.set_table_options(name, options)
+
+    @portable_errors
+    def check(self, name: str | None = None) -> dict[str, CheckResult]:
+        """Verify table `name` in full (every table if None), by table name.
+
+        Each table's writers wait while its file is walked.
+
+        Raises:
+            UnknownTableError: if `name` does not exist.
+        """
+        return self._directory.check(name)
 
     @portable_errors
     def table_info(self, name: str) -> TableInfo:

@@ -26,6 +26,7 @@ from actors.cluster import (
 )
 from actors.cluster.node import start_owner
 from storage import (
+    CheckResult,
     InvalidInputError,
     InvalidOptionError,
     KeyExistsError,
@@ -186,6 +187,18 @@ def test_create_table_is_idempotent_with_the_same_formats(owner: NodeOwner) -> N
     assert owner.table_names() == ["t", "users"]
 
 
+def test_options_are_kept_with_a_table_and_tables_are_checked(
+    owner: NodeOwner,
+) -> None:
+    info = owner.set_table_options("t", {"retry": {"max_attempts": 3}})
+    assert info.options == {"retry": {"max_attempts": 3}}
+    assert owner.table_info("t").options == info.options
+    run(owner, group("t", *upserts(5)))
+    assert owner.check("t") == {"t": CheckResult(ok=True, records=5)}
+    with pytest.raises(TableExistsError, match="exist_ok=True"):
+        owner.create_table("t", exist_ok=False)
+
+
 def test_compact_and_close(owner: NodeOwner) -> None:
     run(owner, group("t", *upserts(100)))
     assert owner.compact("t") >= 0
@@ -287,7 +300,7 @@ def test_a_method_error_arrives_as_an_instance_of_its_type(
         ray.get(node_owners["a"].table_info.remote("nope"), timeout=WAIT)
 
 
-def test_stats_count_calls_and_show_tables(
+def test_stats_and_checks_cross_the_wire(
     node_owners: dict[str, Any], table_name: str
 ) -> None:
     owner = node_owners["a"]
@@ -298,6 +311,8 @@ def test_stats_count_calls_and_show_tables(
     assert after["calls"] == before["calls"] + 1
     assert after["ops"] == before["ops"] + 3
     assert after["tables"][table_name]["records"] == 3
+    checked = ray.get(owner.check.remote(table_name), timeout=WAIT)
+    assert checked == {table_name: CheckResult(ok=True, records=3)}
 
 
 def test_an_owner_is_found_by_name_and_started_once(
