@@ -455,7 +455,7 @@ class Store(OpMethods):
         else:
             state = "open"
         return (
-            f"<Store {self.path!r} {state} threads={self.threads} "
+            f"<{type(self).__name__} {self.path!r} {state} threads={self.threads} "
             f"ops_max={self.ops_max}>"
         )
 

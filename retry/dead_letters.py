@@ -118,15 +118,24 @@ class DeadLetters:
         """Yield every dead letter, oldest first, one page at a time.
 
         Each page is one read; memory stays flat however many letters there
-        are. `timeout` bounds each page's read.
+        are. `timeout` bounds each page's read. A record that is not a dead
+        letter (written by something else) is logged and skipped, so it
+        never hides the others.
         """
         start: int | None = None
         while True:
             pairs = self._host.submit_internal(
                 "scan", options={"start": start, "limit": self.page_size}
             ).get(timeout)
-            for _, value in pairs:
-                yield DeadLetter.from_json(value)
+            for key, value in pairs:
+                try:
+                    letter = DeadLetter.from_json(value)
+                except (TypeError, ValueError, KeyError, AttributeError):
+                    logger.error(
+                        "dead-letter record %s is not a dead letter; skipped", key
+                    )
+                    continue
+                yield letter
             if len(pairs) < self.page_size:
                 return
             start = pairs[-1][0] + 1

@@ -6,6 +6,12 @@ import it. Install with `pip install actorstore[cluster]`.
 
 import logging as _logging
 
+from actors.cluster.client import (
+    CLUSTER_POLICY,
+    ClusterBackend,
+    ClusterStore,
+    connect_store,
+)
 from actors.cluster.directory import (
     DIRECTORY_DIR,
     PLACEMENT_TABLE,
@@ -16,6 +22,7 @@ from actors.cluster.directory import (
 )
 from actors.cluster.errors import (
     OutcomeUnknownError,
+    OwnerLostError,
     OwnerUnavailableError,
     translate_call_error,
 )
@@ -35,6 +42,7 @@ from actors.cluster.node import (
     stop_owner,
 )
 from actors.cluster.placement import rendezvous_label, rendezvous_weight
+from actors.cluster.remote import MAX_CALL, RemoteMailbox, RemoteOwners
 from actors.cluster.wire import (
     Group,
     GroupAnswer,
@@ -46,20 +54,28 @@ from actors.cluster.wire import (
 )
 
 __all__ = [
+    "CLUSTER_POLICY",
     "DIRECTORY_DIR",
     "DIRECTORY_OWNER_NAME",
+    "MAX_CALL",
     "NAMESPACE",
     "OWNER_RESOURCE_SHARE",
     "PLACEMENT_TABLE",
+    "ClusterBackend",
+    "ClusterStore",
     "DirectoryOwner",
     "Group",
     "GroupAnswer",
     "NodeOwner",
     "OutcomeUnknownError",
+    "OwnerLostError",
     "OwnerUnavailableError",
+    "RemoteMailbox",
+    "RemoteOwners",
     "WireOp",
     "answer_of",
     "bind_operation",
+    "connect_store",
     "directory_label",
     "find_directory_owner",
     "find_node_owner",

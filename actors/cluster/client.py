@@ -154,6 +154,17 @@ class ClusterBackend:
         self._forward_spooled()
 
     @property
+    def directory(self) -> Any:
+        """The handle of the cluster's directory owner."""
+        return self._directory
+
+    @property
+    def router(self) -> RemoteOwners:
+        """The remote mailboxes (after `start`)."""
+        assert self._router is not None, "ClusterBackend.start() was not called"
+        return self._router
+
+    @property
     def path(self) -> str:
         """The cluster's nodes and their store paths."""
         nodes = ", ".join(f"{label}={path}" for label, path in self.nodes.items())
@@ -317,8 +328,17 @@ class ClusterBackend:
         return info
 
     def table_names(self) -> list[str]:
-        """Return the names of the placed (non-internal) tables, sorted."""
-        return sorted(n for n in self.placement() if not n.startswith("_"))
+        """Return the names of the (non-internal) tables, sorted.
+
+        A table is listed once its node has created it: a placement alone
+        (a client that died between placing and creating) is not a table.
+        """
+        placement = self.placement()
+        names: list[str] = []
+        for label in sorted(set(placement.values())):
+            created = set(_call(self.owner(label).table_names.remote(), label=label))
+            names += [n for n, at in placement.items() if at == label and n in created]
+        return sorted(n for n in names if not n.startswith("_"))
 
     def table_info(self, name: str) -> TableInfo:
         """Return table `name`'s record from its node's catalog."""

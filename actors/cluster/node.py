@@ -28,6 +28,7 @@ import logging
 import os
 import pickle
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -485,12 +486,25 @@ def start_owner(
         .options(**owner_options(name, label, namespace=namespace))
         .remote(label, path, **options)
     )
-    try:
-        where = ray.get(handle.location.remote(), timeout=timeout)
-    except (ray.exceptions.GetTimeoutError, ray.exceptions.RayActorError) as exc:
-        raise OwnerUnavailableError(
-            label=label, reason=f"{name} did not answer within {timeout} s"
-        ) from exc
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            where = ray.get(
+                handle.location.remote(), timeout=max(0.0, deadline - time.monotonic())
+            )
+            break
+        except ray.exceptions.ActorUnavailableError as exc:
+            # It is restarting (its node came back): a call to it fails by
+            # itself within about two seconds, so asking again never spins.
+            if time.monotonic() < deadline:
+                continue
+            raise OwnerUnavailableError(
+                label=label, reason=f"{name} did not answer within {timeout} s"
+            ) from exc
+        except (ray.exceptions.GetTimeoutError, ray.exceptions.RayActorError) as exc:
+            raise OwnerUnavailableError(
+                label=label, reason=f"{name} did not answer within {timeout} s"
+            ) from exc
     if os.path.normpath(where["path"]) != os.path.normpath(path):
         raise InvalidOptionError(
             f"{name} in namespace {namespace!r} already serves {where['path']!r}, "

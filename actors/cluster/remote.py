@@ -19,8 +19,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from actors.cluster.errors import translate_call_error
+from actors.cluster.wire import Group, GroupAnswer, outcomes_of, wire_op
 from actors.threads import mark_owner_thread
-from storage import Durability, Operation, OpType, Outcome, StoreClosedError
+from storage import Durability, OpType, Outcome, StoreClosedError
 
 if TYPE_CHECKING:
     from actors.dispatch import OwnerReports
@@ -37,8 +38,6 @@ IDEMPOTENT = frozenset(
     {OpType.UPSERT, OpType.SEARCH, OpType.EXISTS, OpType.COUNT, OpType.SCAN}
 )
 """Op types that are safe to run again when their owner died mid-call."""
-
-Group = tuple[str, list[Operation], list[bool]]
 
 
 class RemoteMailbox:
@@ -141,15 +140,15 @@ class RemoteMailbox:
         self,
         ops: list[Op],
         places: list[tuple[int, int]],
-        done: concurrent.futures.Future[list[list[Outcome]]] | None,
+        done: concurrent.futures.Future[list[GroupAnswer]] | None,
         error: BaseException | None,
     ) -> None:
         """Take a call's answer; send the next call; report the ops' outcomes."""
         outcomes: list[Outcome]
         try:
             if error is None and done is not None:
-                answer = done.result()
-                outcomes = [answer[group][index] for group, index in places]
+                answers = [outcomes_of(answer) for answer in done.result()]
+                outcomes = [answers[group][index] for group, index in places]
             else:
                 raise error or RuntimeError("a call ended with no answer")
         except BaseException as exc:  # noqa: BLE001 - every op of the call ends
@@ -182,10 +181,13 @@ def _grouped(ops: list[Op]) -> tuple[list[Group], list[tuple[int, int]]]:
         if group is None:
             group = index_of[op.table] = len(groups)
             groups.append((op.table, [], []))
-        _, operations, sync = groups[group]
-        places.append((group, len(operations)))
-        assert op.operation is not None  # built at submission
-        operations.append(op.operation)
+        _, wire_ops, sync = groups[group]
+        assert isinstance(wire_ops, list) and isinstance(sync, list)
+        places.append((group, len(wire_ops)))
+        # The op was checked with the table's codecs at submission; its raw
+        # arguments cross (plain tuples pickle far faster than operations).
+        assert op.type is not None
+        wire_ops.append(wire_op(op.type, op.key, op.value, **op.options))
         sync.append(op.durability is Durability.SYNC)
     return groups, places
 

@@ -63,7 +63,8 @@ def upserts(n: int, prefix: str = "k") -> list[WireOp]:
 
 
 class Unpicklable(Exception):
-    """An error (not a StoreError, as a custom codec's) that does not unpickle."""
+    """A user's error (not of the tree) whose keyword-only __init__ breaks
+    unpickling (every error of the tree pickles)."""
 
     def __init__(self, *, why: str) -> None:
         super().__init__(f"refused: {why}")

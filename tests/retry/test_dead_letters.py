@@ -406,3 +406,15 @@ def test_parking_a_letter_twice_fails_the_second_write(
     assert dead_letters.park(letter).exception(WAIT) is None
     assert isinstance(dead_letters.park(letter).exception(WAIT), KeyExistsError)
     assert dead_letters.list(WAIT) == [letter]
+
+
+def test_a_record_that_is_not_a_letter_is_skipped_not_fatal(
+    host: FakeHost, caplog: pytest.LogCaptureFixture
+) -> None:
+    letters = DeadLetters(host)
+    good = sample_letter()
+    letters.add(good).get(WAIT)
+    host.submit_internal("insert", good.id - 1, {"not": "a letter"}).get(WAIT)
+
+    assert [letter.id for letter in letters.list(WAIT)] == [good.id]
+    assert "is not a dead letter; skipped" in caplog.text
