@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import pickle
 import shutil
 import sys
 import tempfile
@@ -48,12 +47,11 @@ if "ray" in sys.modules and os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER") 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-import pytest
 import ray  # after the environment it reads at import
 from ray.cluster_utils import Cluster
 
 from actors.cluster import Group, NodeOwner, label_resource, outcomes_of
-from storage import KeyExistsError, Outcome
+from storage import Outcome
 
 __all__ = [
     "WAIT",
@@ -61,7 +59,6 @@ __all__ = [
     "LabelledCluster",
     "call",
     "labelled_cluster",
-    "needs_picklable_errors",
     "wait_for",
     "wait_until_serving",
 ]
@@ -83,22 +80,6 @@ HEALTH_CHECKS = {
 
 OBJECT_STORE_BYTES = 100 << 20
 
-
-def _storage_errors_unpickle() -> bool:
-    try:
-        pickle.loads(pickle.dumps(KeyExistsError(table="t", key="k")))
-    except TypeError:
-        return False
-    return True
-
-
-needs_picklable_errors = pytest.mark.xfail(
-    not _storage_errors_unpickle(),
-    reason="errors with a keyword-only __init__ do not unpickle yet (owners "
-    "send them as StorageError); the fix is landing in storage",
-    strict=True,
-)
-"""Marks a test that passes once `storage`'s errors survive pickling."""
 
 RAY_ENV = {
     "RAY_IGNORE_UNHANDLED_ERRORS": "1",

@@ -17,7 +17,6 @@ from actors.cluster import (
     translate_call_error,
 )
 from storage import KeyExistsError, StoreError, TransientError
-from tests.cluster.harness import needs_picklable_errors
 
 ACTOR_ID = bytes(16)
 
@@ -75,7 +74,6 @@ def test_both_errors_are_store_errors() -> None:
         assert "why" in str(error)
 
 
-@needs_picklable_errors
 def test_both_errors_pickle() -> None:
     for cls in (OwnerUnavailableError, OutcomeUnknownError):
         copy = pickle.loads(pickle.dumps(cls(label="a")))

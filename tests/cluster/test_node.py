@@ -26,6 +26,7 @@ from actors.cluster import (
 )
 from actors.cluster.node import start_owner
 from storage import (
+    CheckResult,
     InvalidInputError,
     InvalidOptionError,
     KeyExistsError,
@@ -37,9 +38,11 @@ from storage import (
     StoreClosedError,
     StoreError,
     Table,
+    TableCodecs,
     TableExistsError,
+    build_operation,
 )
-from tests.cluster.harness import WAIT, LabelledCluster, call, needs_picklable_errors
+from tests.cluster.harness import WAIT, LabelledCluster, call
 
 
 def group(table: str, *ops: WireOp, sync: bool = False) -> Any:
@@ -185,6 +188,18 @@ def test_create_table_is_idempotent_with_the_same_formats(owner: NodeOwner) -> N
     assert owner.table_names() == ["t", "users"]
 
 
+def test_options_are_kept_with_a_table_and_tables_are_checked(
+    owner: NodeOwner,
+) -> None:
+    info = owner.set_table_options("t", {"retry": {"max_attempts": 3}})
+    assert info.options == {"retry": {"max_attempts": 3}}
+    assert owner.table_info("t").options == info.options
+    run(owner, group("t", *upserts(5)))
+    assert owner.check("t") == {"t": CheckResult(ok=True, records=5)}
+    with pytest.raises(TableExistsError, match="exist_ok=True"):
+        owner.create_table("t", exist_ok=False)
+
+
 def test_compact_and_close(owner: NodeOwner) -> None:
     run(owner, group("t", *upserts(100)))
     assert owner.compact("t") >= 0
@@ -223,7 +238,40 @@ def test_a_call_commits_and_answers_per_op_across_the_wire(
     assert counted.result == 512
 
 
-@needs_picklable_errors
+def test_a_call_carries_the_storage_operations_the_caller_built(
+    node_owners: dict[str, Any], table_name: str
+) -> None:
+    owner = node_owners["a"]
+    info = ray.get(
+        owner.create_table.remote(table_name, key_format="int", value_format="json"),
+        timeout=WAIT,
+    )
+    codecs = TableCodecs(info.name, info.key_format, info.value_format)
+    ops = [build_operation(codecs, "insert", i, {"n": i}) for i in range(100)]
+    again = build_operation(codecs, "insert", 7, {"n": -7})
+    first, second = call(
+        owner,
+        [
+            (table_name, ops, [False] * 100),
+            (table_name, [again, wire_op("search", 7), wire_op("count")], [False] * 3),
+        ],
+    )
+    assert first == [Outcome()] * 100
+    assert isinstance(second[0].error, KeyExistsError)
+    assert [o.result for o in second[1:]] == [{"n": 7}, 100]
+
+
+def test_an_operation_of_another_table_fails_its_group(
+    node_owners: dict[str, Any], table_name: str
+) -> None:
+    owner = node_owners["a"]
+    ray.get(owner.create_table.remote(table_name), timeout=WAIT)
+    stray = build_operation(TableCodecs("elsewhere", "str", "json"), "upsert", "k", 1)
+    (outcomes,) = call(owner, [group(table_name, wire_op("upsert", "k", 1), stray)])
+    assert all(isinstance(o.error, InvalidInputError) for o in outcomes)
+    assert "op for table 'elsewhere'" in str(outcomes[0].error)
+
+
 def test_op_errors_arrive_as_their_own_type_with_their_fields(
     node_owners: dict[str, Any], table_name: str
 ) -> None:
@@ -253,7 +301,7 @@ def test_a_method_error_arrives_as_an_instance_of_its_type(
         ray.get(node_owners["a"].table_info.remote("nope"), timeout=WAIT)
 
 
-def test_stats_count_calls_and_show_tables(
+def test_stats_and_checks_cross_the_wire(
     node_owners: dict[str, Any], table_name: str
 ) -> None:
     owner = node_owners["a"]
@@ -264,6 +312,8 @@ def test_stats_count_calls_and_show_tables(
     assert after["calls"] == before["calls"] + 1
     assert after["ops"] == before["ops"] + 3
     assert after["tables"][table_name]["records"] == 3
+    checked = ray.get(owner.check.remote(table_name), timeout=WAIT)
+    assert checked == {table_name: CheckResult(ok=True, records=3)}
 
 
 def test_an_owner_is_found_by_name_and_started_once(
