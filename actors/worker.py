@@ -234,7 +234,12 @@ class TableOwner(pykka.ThreadingActor):
                 else:
                     requests = [(op.operation, None) for op in ops]
                 outcomes = session.run_group(requests)  # type: ignore[arg-type]
-                self._make_durable(session, ops, outcomes)
+                session.make_durable(
+                    [op.operation for op in ops],
+                    [op.durability is Durability.SYNC for op in ops],
+                    outcomes,
+                    lambda: self._on_dirty(name),
+                )
             except BaseException as exc:
                 logger.debug(
                     "group of %d ops on %s failed", len(ops), name, exc_info=True
@@ -244,32 +249,6 @@ class TableOwner(pykka.ThreadingActor):
             # Committed (or failed): a read submitted from now on sees them.
             self._mailbox.done(name, len(ops))
         self._reports.finish_group(ops, outcomes)
-
-    def _make_durable(
-        self, session: TableSession, ops: list[Op], outcomes: list[Outcome]
-    ) -> None:
-        """Sync a NONE table after commit for ops that asked for SYNC."""
-        if session.durability is Durability.SYNC:
-            return
-        wrote = sync = False
-        for op, outcome in zip(ops, outcomes, strict=True):
-            operation = op.operation
-            if outcome.error is None and operation is not None and operation.writes:
-                wrote = True
-                if op.durability is Durability.SYNC:
-                    sync = True
-                    break
-        if not wrote:
-            return
-        # Dirty first: if the sync below fails, flush() and the tick retry it.
-        self._on_dirty(session.name)
-        if sync:
-            try:
-                session.sync()
-            except Exception as exc:  # noqa: BLE001 - the ops that asked for the sync fail
-                for index, op in enumerate(ops):
-                    if op.durability is Durability.SYNC and outcomes[index].ok:
-                        outcomes[index] = Outcome(error=exc)
 
     def _session(self, name: str) -> TableSession:
         session = self._sessions.get(name)

@@ -198,10 +198,12 @@ def run_group(host: GroupHost, requests: Requests) -> list[Outcome]:
         raise StoreClosedError("table", table=host.name)
     outcomes: list[Outcome | None] = [None] * len(requests)
     try:
-        if not any(op.writes for op, _ in requests):
-            _run_reads(host, requests, outcomes)
+        for op, _ in requests:
+            if op.writes:
+                _run_all_writes(host, requests, outcomes)
+                break
         else:
-            _run_all_writes(host, requests, outcomes)
+            _run_reads(host, requests, outcomes)
     except (StoreError, lmdb.Error) as exc:
         failed = Outcome(
             error=translate(exc, what="group failed", table=host.name, path=host.path)
@@ -213,13 +215,17 @@ def run_group(host: GroupHost, requests: Requests) -> list[Outcome]:
 def _run_reads(
     host: GroupHost, requests: Requests, outcomes: list[Outcome | None]
 ) -> None:
-    with host.gate.shared():
+    gate = host.gate
+    gate.enter()  # not `with gate.shared()`: a generator per group costs
+    try:
         txn = host.begin(write=False)
         try:
             for index, (op, before_commit) in enumerate(requests):
                 outcomes[index] = _run_one(op, before_commit, txn, host.path)
         finally:
             txn.abort()
+    finally:
+        gate.leave()
 
 
 def _run_all_writes(
@@ -255,14 +261,19 @@ def _run_writes(
     """
     index = start
     map_full = commit_full = False
-    with host.gate.shared():
+    # The whole group, unless a pass redoes part of it (growth, the limit).
+    todo = requests[start : start + size] if start or size < len(requests) else requests
+    gate = host.gate
+    gate.enter()  # not `with gate.shared()`: a generator per group costs
+    try:
         parent = host.begin(write=True)
         begin = host.env.begin
+        path = host.path
         try:
             host.before_write()
-            for op, before_commit in requests[start : start + size]:
+            for op, before_commit in todo:
                 child = begin(write=True, parent=parent)
-                outcome = _run_one(op, before_commit, child, host.path)
+                outcome = _run_one(op, before_commit, child, path)
                 if outcome.error is None:
                     child.commit()
                 elif isinstance(outcome.error, lmdb.MapFullError):
@@ -289,6 +300,8 @@ def _run_writes(
         if not (map_full or commit_full):
             return index, False, False
         full_size = int(host.env.info()["map_size"])
+    finally:
+        gate.leave()
     if commit_full:
         removes = all(only_removes(op) for op, _ in requests[start:index])
     else:

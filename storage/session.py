@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from storage.durability import Durability
@@ -89,11 +89,14 @@ class TableSession:
             StoreClosedError: if the table is closed.
         """
         self._check_thread()
+        for op, _ in requests:
+            if type(op) is Compact:
+                break
+        else:  # no compaction: one group (which checks the ops and the table)
+            return self.table.run_group(requests)
         self.table.check_operations(requests)
         if self.table.is_closed:
             raise StoreClosedError("table", table=self.name)
-        if not any(type(op) is Compact for op, _ in requests):
-            return self.table.run_group(requests)
         outcomes: list[Outcome] = []
         start = 0
         for index, (op, _) in enumerate(requests):
@@ -215,6 +218,45 @@ class TableSession:
     def sync(self) -> None:
         """Flush the table's committed data to disk."""
         self.table.sync()
+
+    def make_durable(
+        self,
+        operations: Sequence[Operation | None],
+        wants_sync: Sequence[bool],
+        outcomes: list[Outcome],
+        on_write: Callable[[], object],
+    ) -> None:
+        """Keep the durability promise of a group this session just ran.
+
+        A SYNC table has nothing to do: its commit synced. On a NONE table
+        the group wrote to, `on_write()` is called first (the table now has
+        commits to sync later; if the sync below fails, a later one tries
+        again), then, if an op that wrote asked for SYNC (`wants_sync`), the
+        table is synced at once; if that fails, each op that asked fails
+        with the error (its outcome is replaced).
+        """
+        if self.table.durability is Durability.SYNC:
+            return
+        wrote = sync = False
+        for operation, asked, outcome in zip(
+            operations, wants_sync, outcomes, strict=True
+        ):
+            if outcome.error is None and operation is not None and operation.writes:
+                wrote = True
+                if asked:
+                    sync = True
+                    break
+        if not wrote:
+            return
+        on_write()
+        if not sync:
+            return
+        try:
+            self.table.sync()
+        except Exception as exc:  # noqa: BLE001 - the ops that asked for the sync fail
+            for index, asked in enumerate(wants_sync):
+                if asked and outcomes[index].ok:
+                    outcomes[index] = Outcome(error=exc)
 
     def compact(self) -> int:
         """Rewrite the table's file without its free pages; return bytes reclaimed.

@@ -178,7 +178,9 @@ class NodeOwner:
             requests = [(op, None) for op in operations if op is not None]
             ran = iter(session.run_group(requests))
             outcomes = [next(ran) if outcome is None else outcome for outcome in bound]
-            self._make_durable(session.table, operations, sync, outcomes)
+            session.make_durable(
+                operations, sync, outcomes, lambda: self._dirty.add(name)
+            )
         except Exception as exc:  # the group's ops fail, the owner serves on
             logger.debug("group of %d ops on %r failed", len(ops), name, exc_info=True)
             self._counts["failed"] += len(ops)
@@ -188,42 +190,6 @@ class NodeOwner:
         for index, error in errors.items():
             errors[index] = _portable(error)
         return results, errors
-
-    def _make_durable(
-        self,
-        table: Table,
-        operations: list[Operation | None],
-        sync: Sequence[bool],
-        outcomes: list[Outcome],
-    ) -> None:
-        """Sync a NONE table after commit if an op that wrote asked for SYNC.
-
-        The rule of the local owner (`actors.worker.TableOwner`): the table
-        is dirty once a write committed; a failed sync fails the ops that
-        asked for it, and the table stays dirty for `sync()` to retry.
-        """
-        if table.durability is Durability.SYNC:
-            return
-        wrote = wants_sync = False
-        for op, asked, outcome in zip(operations, sync, outcomes, strict=True):
-            if outcome.error is None and op is not None and op.writes:
-                wrote = True
-                if asked:
-                    wants_sync = True
-                    break
-        if not wrote:
-            return
-        self._dirty.add(table.name)
-        if not wants_sync:
-            return
-        try:
-            table.sync()
-        except Exception as exc:  # noqa: BLE001 - the ops that asked for the sync fail
-            for index, asked in enumerate(sync):
-                if asked and outcomes[index].ok:
-                    outcomes[index] = Outcome(error=exc)
-            return
-        self._dirty.discard(table.name)
 
     def _session(self, name: str) -> TableSession:
         sessions: dict[str, TableSession] | None = getattr(
