@@ -15,6 +15,7 @@ import re
 import reprlib
 import sys
 import threading
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from storage.errors import DecodeError, EncodeError, InvalidKeyError, UnknownFormatError
@@ -384,6 +385,32 @@ class TableCodecs:
         except (TypeError, ValueError, OverflowError, RecursionError):
             # Build the precise error (with the value shown) off the fast path.
             return encode_with(self.value_codec, value, what="value", table=self.name)
+
+    def encode_pairs(self, pairs: Iterable[Sequence[Any]]) -> list[tuple[bytes, bytes]]:
+        """Return each `(key, value)` encoded: the bulk form of `encode_key` and
+        `encode_value` (the codecs are looked up once, not per record).
+
+        Raises:
+            InvalidKeyError, EncodeError: as `encode_key`, `encode_value`, for
+                the first record that cannot be encoded.
+        """
+        key_encode, value_encode = self.key_codec.encode, self.value_codec.encode
+        encoded: list[tuple[bytes, bytes]] = []
+        append = encoded.append
+        key: Any = None
+        value: Any = None
+        try:
+            for key, value in pairs:
+                key_bytes = key_encode(key)
+                if not 0 < len(key_bytes) <= MAX_KEY_SIZE:
+                    key_bytes = self.encode_key(key)  # raises the precise error
+                append((key_bytes, value_encode(value)))
+        except (TypeError, ValueError, OverflowError, RecursionError):
+            # The precise error, with the key or value shown, off the fast path.
+            self.encode_key(key)
+            self.encode_value(value)
+            raise
+        return encoded
 
     def decode_key(self, data: bytes) -> Any:
         """Return the key stored as `data`.

@@ -360,11 +360,22 @@ class Batch(Operation):
                 f"not {type(writes).__name__}",
                 table=codecs.name,
             )
+        items = writes if isinstance(writes, list | tuple) else list(writes)
+        for item in items:
+            if not (type(item) is tuple and len(item) == 3 and item[0] == "upsert"):
+                break
+        else:  # only upserts (the common case): encoded in bulk, one run
+            pairs = codecs.encode_pairs([(item[1], item[2]) for item in items])
+            self._runs: list[list[tuple[bytes, bytes]] | Operation] = (
+                [pairs] if pairs else []
+            )
+            self._count = len(pairs)
+            return
         runs: list[list[tuple[bytes, bytes]] | Operation] = []
-        pairs: list[tuple[bytes, bytes]] | None = None  # the open run of upserts
+        pairs_run: list[tuple[bytes, bytes]] | None = None  # the open run of upserts
         encode_key, encode_value = codecs.encode_key, codecs.encode_value
         count = 0
-        for index, item in enumerate(writes):
+        for index, item in enumerate(items):
             count += 1
             if type(item) is tuple and len(item) == 3 and item[0] == "upsert":
                 pair = (encode_key(item[1]), encode_value(item[2]))
@@ -372,13 +383,13 @@ class Batch(Operation):
                 op = _batch_item(codecs, index, item)
                 if type(op) is not Upsert:
                     runs.append(op)
-                    pairs = None
+                    pairs_run = None
                     continue
                 pair = (op.key_bytes, op.value_bytes)
-            if pairs is None:
-                pairs = []
-                runs.append(pairs)
-            pairs.append(pair)
+            if pairs_run is None:
+                pairs_run = []
+                runs.append(pairs_run)
+            pairs_run.append(pair)
         self._runs = runs
         self._count = count
 
