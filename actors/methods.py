@@ -9,10 +9,12 @@ if TYPE_CHECKING:
     import pykka
 
     from actors.futures import OpFuture
-    from actors.op import Op
+    from actors.op import Submitter
     from retry import CallbackLike, RetryPolicy
     from storage import Durability
 
+
+from actors.op import Op
 
 __all__ = ["OpMethods", "OpOptions"]
 
@@ -41,6 +43,9 @@ class OpMethods:
         """Return a new `Op` handle on `table` (set its key/value, then submit it)."""
         raise NotImplementedError
 
+    submitter: Submitter
+    """Where this client's ops go (the store's submission, or the client)."""
+
     def _op(
         self, table: str, options: OpOptions, key: Any = None, value: Any = None
     ) -> Op:
@@ -49,7 +54,7 @@ class OpMethods:
             callback = extra.pop("callback", None)
             op = self.new_op(table, callback, **extra)
         else:
-            op = self.new_op(table)
+            op = Op(self.submitter, table)  # what new_op(table) makes, directly
         op.key = key
         op.value = value
         return op

@@ -36,6 +36,7 @@ class SerializedClient(OpMethods):
     ) -> None:
         self.store = store
         """The store this client submits to."""
+        self.submitter = self
         self._submission = submission
         self._policies = policies
         self._lock = threading.Lock()

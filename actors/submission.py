@@ -158,8 +158,11 @@ class Submission:
                 f"op {op.id} was already submitted; use new_op() for another op"
             )
         op.type = op_type
-        op.operation = build_operation(
-            table.codecs, op_type, op.key, op.value, **op.options
+        options = op.options
+        op.operation = (
+            build_operation(table.codecs, op_type, op.key, op.value, **options)
+            if options  # unpacking even an empty mapping costs every op
+            else build_operation(table.codecs, op_type, op.key, op.value)
         )
 
     def _admit(self, op: Op, *, internal: bool) -> bool:
@@ -189,7 +192,7 @@ class Submission:
                 if op.type is OpType.SEARCH:
                     op.value = result
                 op.future = OpFuture.resolved(op.id, result)
-                self._inflight.read_at_once(time.monotonic() - started)
+                self._inflight.read_at_once(started)
                 return op.future
         # With a callback, a reply or an error it may outlive this call (an
         # executor, a retry): flush() must wait for it like any other op.
