@@ -189,7 +189,8 @@ class Upsert(_KeyValueOp):
 class _KeyOp(Operation):
     __slots__ = ("key_bytes",)
 
-    def __init__(self, codecs: TableCodecs, key: Any) -> None:
+    def __init__(self, codecs: TableCodecs, key: Any, value: Any = None) -> None:
+        # `value` is ignored: every type takes the builder's (codecs, key, value).
         self.codecs = codecs  # not super().__init__(): this runs once per op
         self.key = key
         self.key_bytes = codecs.encode_key(key)
@@ -217,7 +218,10 @@ class Search(_KeyOp):
         data = txn.get(self.key_bytes)
         if data is None:
             raise NotFoundError(table=self.codecs.name, key=self.key, op="search")
-        return self.codecs.decode_value(data)
+        try:
+            return self.codecs.value_codec.decode(data)
+        except (TypeError, ValueError):
+            return self.codecs.decode_value(data)  # the precise DecodeError
 
 
 class Exists(_KeyOp):
@@ -517,9 +521,9 @@ _BUILDERS: dict[OpType, Callable[[TableCodecs, Any, Any], Operation]] = {
     OpType.INSERT: Insert,
     OpType.UPDATE: Update,
     OpType.UPSERT: Upsert,
-    OpType.REMOVE: lambda codecs, key, _: Remove(codecs, key),
-    OpType.SEARCH: lambda codecs, key, _: Search(codecs, key),
-    OpType.EXISTS: lambda codecs, key, _: Exists(codecs, key),
+    OpType.REMOVE: Remove,
+    OpType.SEARCH: Search,
+    OpType.EXISTS: Exists,
     OpType.COUNT: lambda codecs, _, __: Count(codecs),
     OpType.BATCH: lambda codecs, _, writes: Batch(codecs, writes),
     OpType.COMPACT: lambda codecs, _, __: Compact(codecs),
