@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import base64
 import collections
+import importlib.util
 import json
 import os
 import sys
@@ -242,6 +243,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also run sqlite3, and RocksDB, diskcache, aiosqlite when installed "
         '(pip install "actorstore[peers]")',
+    )
+    bench.add_argument(
+        "--cluster",
+        action="store_true",
+        help="also run SYNC upserts and single-op latency through connect_store on "
+        'a simulated Ray cluster (pip install "actorstore[cluster]")',
     )
     bench.add_argument(
         "--no-targets",
@@ -615,7 +622,11 @@ def _bench(args: argparse.Namespace) -> int:
             raise CliError(
                 '--plot needs matplotlib: pip install "actorstore[plot]"'
             ) from None
-    result = run_bench(workload, path=args.dir, peers=args.peers)
+    # Looked for, not imported: ray must first be imported by the bench, which
+    # sets what ray reads at import for a cluster on this machine.
+    if args.cluster and importlib.util.find_spec("ray") is None:
+        raise CliError('--cluster needs ray: pip install "actorstore[cluster]"')
+    result = run_bench(workload, path=args.dir, peers=args.peers, cluster=args.cluster)
     if args.plot:
         plot(result, args.plot)
     if args.json:

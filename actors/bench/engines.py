@@ -4,9 +4,11 @@ from __future__ import annotations
 
 __all__ = [
     "ACTORSTORE",
+    "ACTORSTORE_CLUSTER",
     "AIOSQLITE",
     "DISKCACHE",
     "HAND_ACTOR",
+    "LATENCY_TITLES",
     "PEER_ENGINES",
     "RAW_LMDB",
     "ROCKSDB",
@@ -17,6 +19,7 @@ __all__ = [
 ]
 
 ACTORSTORE = "actorstore"
+ACTORSTORE_CLUSTER = "actorstore-cluster"
 RAW_LMDB = "raw-lmdb"
 ROCKSDB = "rocksdb"
 SQLITE3 = "sqlite3"
@@ -37,6 +40,12 @@ TITLES: dict[str, str] = {
     HAND_ACTOR: "hand-written pykka actor",
 }
 """Column headings of the engine table, in column order."""
+
+LATENCY_TITLES: dict[str, str] = {
+    **TITLES,
+    ACTORSTORE_CLUSTER: "actorstore on a cluster",
+}
+"""How each engine is named beside its latencies (the cluster has no column)."""
 
 ROWS: dict[str, str] = {
     "write": "write (not fsynced per op)",

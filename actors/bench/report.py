@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from actors.bench.engines import ACTORSTORE, PEER_ENGINES, RAW_LMDB, ROWS, TITLES
+from actors.bench.engines import (
+    ACTORSTORE,
+    ACTORSTORE_CLUSTER,
+    LATENCY_TITLES,
+    PEER_ENGINES,
+    RAW_LMDB,
+    ROWS,
+    TITLES,
+)
 from actors.bench.result import BenchResult
 from actors.bench.targets import Check
 
@@ -28,6 +36,11 @@ def format_report(result: BenchResult) -> str:
         value = store.get(workload.durable_name(window))
         if value is not None:
             lines.append(_figure(f"actorstore, {window} in flight", f"{value:,.0f}"))
+    remote = result.throughput.get(ACTORSTORE_CLUSTER, {})
+    for name, value in remote.items():
+        in_flight = name.rsplit("_w", 1)[-1]
+        label = f"actorstore on a cluster, {in_flight} in flight"
+        lines.append(_figure(label, f"{value:,.0f}"))
     raw = result.throughput.get(RAW_LMDB, {})
     if "durable_write" in raw:
         value = raw["durable_write"]
@@ -35,7 +48,7 @@ def format_report(result: BenchResult) -> str:
     lines += ["", "round-trip latency, one op at a time (ms):"]
     for engine, figures in result.latency.items():
         for name, seconds in figures.items():
-            label = f"{TITLES.get(engine, engine)} {name}"
+            label = f"{LATENCY_TITLES.get(engine, engine)} {name}"
             lines.append(_figure(label, f"{seconds * 1000:.3f}"))
     lines += ["", "memory (bytes):"]
     for name, value in result.memory.items():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 
-from actors.bench.engines import ACTORSTORE, HAND_ACTOR, RAW_LMDB
+from actors.bench.engines import ACTORSTORE, ACTORSTORE_CLUSTER, HAND_ACTOR, RAW_LMDB
 from actors.bench.hand_actor import measure_hand_actor
 from actors.bench.memory import measure_memory
 from actors.bench.peers import PEERS, Peer, measure_peers
@@ -21,6 +21,7 @@ def run_bench(
     *,
     path: str | None = None,
     peers: bool = False,
+    cluster: bool = False,
     peer_engines: tuple[Peer, ...] = PEERS,
     store_factory: StoreFactory | None = None,
 ) -> BenchResult:
@@ -30,6 +31,7 @@ def run_bench(
         workload: sizes and records (default: `Workload()`, the full run).
         path: where to make the temporary directory (default: the temp dir).
         peers: also run the peers that are installed (`peer_engines`).
+        cluster: also run the store on a simulated Ray cluster (needs ray).
         peer_engines: the peers to try when `peers` is true.
         store_factory: opens the store under test (default: a local store);
             a cluster store, say, runs the same workloads through it.
@@ -51,10 +53,17 @@ def run_bench(
             peer_throughput, missing = measure_peers(workload, root, peer_engines)
             throughput.update(peer_throughput)
         memory = measure_memory(workload, root)
+    latency = {ACTORSTORE: store.latency, HAND_ACTOR: hand_latency}
+    if cluster:
+        from actors.bench.cluster import measure_cluster
+
+        throughput[ACTORSTORE_CLUSTER], latency[ACTORSTORE_CLUSTER] = measure_cluster(
+            workload
+        )
     return BenchResult(
         workload=workload,
         throughput=throughput,
-        latency={ACTORSTORE: store.latency, HAND_ACTOR: hand_latency},
+        latency=latency,
         memory=memory,
         peers_run=peers,
         missing=missing,

@@ -16,6 +16,7 @@ from typing import Any
 
 from actors.bench.engines import (
     ACTORSTORE,
+    ACTORSTORE_CLUSTER,
     HAND_ACTOR,
     PEER_ENGINES,
     RAW_LMDB,
@@ -24,7 +25,15 @@ from actors.bench.engines import (
     throughput_figure,
 )
 
-__all__ = ["PEER_TARGETS", "STORE_TARGETS", "TARGETS", "Check", "Target", "evaluate"]
+__all__ = [
+    "CLUSTER_TARGETS",
+    "PEER_TARGETS",
+    "STORE_TARGETS",
+    "TARGETS",
+    "Check",
+    "Target",
+    "evaluate",
+]
 
 
 @dataclass(frozen=True)
@@ -205,7 +214,18 @@ PEER_TARGETS: tuple[Target, ...] = (
 )
 """The store against the peers (checked when peers ran)."""
 
-TARGETS: tuple[Target, ...] = STORE_TARGETS + PEER_TARGETS
+CLUSTER_TARGETS: tuple[Target, ...] = (
+    Target(
+        "cluster_sync_512_vs_local",
+        "SYNC upsert to one remote table, 512 in flight / the local store's",
+        _engine(ACTORSTORE_CLUSTER, "durable_write_w512"),
+        (_engine(_STORE, "durable_write_w512"),),
+        0.5,
+    ),
+)
+"""The store on a simulated cluster against the local store (with --cluster)."""
+
+TARGETS: tuple[Target, ...] = STORE_TARGETS + PEER_TARGETS + CLUSTER_TARGETS
 """Every target, store targets first."""
 
 

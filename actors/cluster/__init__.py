@@ -43,6 +43,7 @@ from actors.cluster.node import (
 )
 from actors.cluster.placement import rendezvous_label, rendezvous_weight
 from actors.cluster.remote import MAX_CALL, RemoteMailbox, RemoteOwners
+from actors.cluster.simulated import SimulatedCluster, simulated_cluster
 from actors.cluster.wire import (
     Group,
     GroupAnswer,
@@ -72,6 +73,7 @@ __all__ = [
     "OwnerUnavailableError",
     "RemoteMailbox",
     "RemoteOwners",
+    "SimulatedCluster",
     "WireOp",
     "answer_of",
     "bind_operation",
@@ -85,6 +87,7 @@ __all__ = [
     "owner_options",
     "rendezvous_label",
     "rendezvous_weight",
+    "simulated_cluster",
     "start_directory_owner",
     "start_node_owner",
     "stop_owner",

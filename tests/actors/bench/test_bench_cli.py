@@ -86,7 +86,7 @@ def test_flags_make_the_workload(fake_run: FakeRun) -> None:
 
     (quick, options), (full, _) = fake_run.calls
     assert quick == Workload.quick().replace(ops=2000)
-    assert options == {"path": "/tmp", "peers": True}
+    assert options == {"path": "/tmp", "peers": True, "cluster": False}
     assert full == Workload(sync_ops=7, memory_ops=50)
 
 

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from actors.bench import PEER_TARGETS, STORE_TARGETS, TARGETS, Check, Target
-from actors.bench.targets import evaluate
+from actors.bench import (
+    PEER_TARGETS,
+    STORE_TARGETS,
+    TARGETS,
+    Check,
+    Target,
+    format_report,
+)
+from actors.bench.targets import CLUSTER_TARGETS, evaluate
 
 from .conftest import synthetic_result
 
@@ -67,8 +74,9 @@ def test_the_targets_are_the_issues() -> None:
         "point_read_vs_rocksdb": ">= 1",
         "batch_vs_sqlite3_executemany": ">= 1",
         "write_vs_sqlite3": ">= 1.5",
+        "cluster_sync_512_vs_local": ">= 0.5",
     }
-    assert TARGETS == STORE_TARGETS + PEER_TARGETS
+    assert TARGETS == STORE_TARGETS + PEER_TARGETS + CLUSTER_TARGETS
 
 
 def test_a_fast_synthetic_store_meets_every_measured_target() -> None:
@@ -109,3 +117,26 @@ def test_without_peers_no_peer_target_is_checked() -> None:
     checks = evaluate(result.figures(), PEER_TARGETS)
 
     assert [check.passed for check in checks] == [None] * len(PEER_TARGETS)
+
+
+CLUSTER_TARGET = "cluster_sync_512_vs_local"
+
+
+def test_the_cluster_target_is_checked_only_when_the_cluster_ran() -> None:
+    result = synthetic_result(20)
+    (cluster,) = [
+        c for c in result.checks if c.target.name == "cluster_sync_512_vs_local"
+    ]
+    assert cluster.passed is None  # not measured without --cluster
+
+    result.throughput["actorstore-cluster"] = {"durable_write_w512": 2560.0}
+    result.latency["actorstore-cluster"] = {"upsert_p50": 1e-3, "upsert_p99": 2e-3}
+    (cluster,) = [
+        c for c in result.checks if c.target.name == "cluster_sync_512_vs_local"
+    ]
+    assert cluster.value == pytest.approx(0.5)  # 2560 / the local 5120
+    assert cluster.passed
+
+    text = format_report(result)
+    assert "actorstore on a cluster, 512 in flight" in text
+    assert "actorstore on a cluster upsert_p50" in text
