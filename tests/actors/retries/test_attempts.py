@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,18 +12,6 @@ from retry import RetriesExhaustedError, RetryCallback, RetryPolicy
 from storage import StoreBusyError
 
 WAIT = 5.0
-
-
-@pytest.fixture
-def store(make_store: Callable[..., Store]) -> Store:
-    """Return an open store (2 workers) with table `docs` (str keys, JSON values).
-
-    It stands in for this package's `store` (table `users`): these tests came
-    from tests/retry, whose store had table `docs`.
-    """
-    store = make_store(threads=2)
-    store.create_table("docs", key_format="str", value_format="json")
-    return store
 
 
 class Recorder(RetryCallback):

@@ -24,18 +24,6 @@ WAIT = 5.0
 FAST = RetryPolicy(max_attempts=5, initial_wait=0.001)
 
 
-@pytest.fixture
-def store(make_store: Callable[..., Store]) -> Store:
-    """Return an open store (2 workers) with table `docs` (str keys, JSON values).
-
-    It stands in for this package's `store` (table `users`): these tests came
-    from tests/retry, whose store had table `docs`.
-    """
-    store = make_store(threads=2)
-    store.create_table("docs", key_format="str", value_format="json")
-    return store
-
-
 class Bump(Flow):
     """The flow of DESIGN.md: read a doc, write it back with n + 1, return the key."""
 

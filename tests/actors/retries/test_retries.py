@@ -19,18 +19,6 @@ from storage import KeyExistsError, NotFoundError, StoreBusyError
 WAIT = 5.0
 
 
-@pytest.fixture
-def store(make_store: Callable[..., Store]) -> Store:
-    """Return an open store (2 workers) with table `docs` (str keys, JSON values).
-
-    It stands in for this package's `store` (table `users`): these tests came
-    from tests/retry, whose store had table `docs`.
-    """
-    store = make_store(threads=2)
-    store.create_table("docs", key_format="str", value_format="json")
-    return store
-
-
 def busy() -> StoreBusyError:
     return StoreBusyError("the store is busy")
 
