@@ -29,6 +29,7 @@ from retry import (
 from storage import (
     InvalidInputError,
     StoreError,
+    TableCodecs,
     TableInfo,
     UnknownTableError,
     registered_formats,
@@ -121,15 +122,17 @@ def _parser() -> argparse.ArgumentParser:
     get = commands.add_parser("get", help="print the value of a key")
     get.add_argument("path", help=store_help)
     get.add_argument("table", help="the table")
-    get.add_argument("key", help="the key, as text (an int for int keys)")
+    get.add_argument("key", help="the key, as its format writes text")
     get.set_defaults(run=_get)
 
     put = commands.add_parser("put", help="write a key (value parsed per the table)")
     put.add_argument("path", help=store_help)
     put.add_argument("table", help="the table")
-    put.add_argument("key", help="the key, as text (an int for int keys)")
+    put.add_argument("key", help="the key, as its format writes text")
     put.add_argument(
-        "value", help="JSON for json tables, text for str, base64 for bytes"
+        "value",
+        help="as its format writes text: JSON for json, the text for str, a "
+        "number for int, base64 for bytes",
     )
     put.set_defaults(run=_put)
 
@@ -278,52 +281,16 @@ def _table_info(store: Store, table: str) -> TableInfo:
     return store.table_info(table)
 
 
+def _codecs(info: TableInfo) -> TableCodecs:
+    return TableCodecs(info.name, info.key_format, info.value_format)
+
+
 def _parse_key(info: TableInfo, text: str) -> Any:
-    return _parse(info.name, info.key_format, "key", text)
+    return _codecs(info).parse_text(text, what="key")
 
 
 def _parse_value(info: TableInfo, text: str) -> Any:
-    return _parse(info.name, info.value_format, "value", text)
-
-
-def _parse(table: str, format_: str, what: str, text: str) -> Any:
-    """Return command-line `text` as a `what` of format `format_`."""
-    if format_ == "int":
-        try:
-            return int(text)
-        except ValueError:
-            raise CliError(
-                f"table {table!r} has int {what}s; {text!r} is not one"
-            ) from None
-    if format_ == "json":
-        return _parse_json(text, what)
-    if format_ == "bytes" and what == "key":
-        return text.encode()
-    if format_ == "bytes":
-        try:
-            return base64.b64decode(text, validate=True)
-        except ValueError:
-            raise CliError(
-                f"table {table!r} has bytes values; give them in base64"
-            ) from None
-    return text
-
-
-def _parse_json(text: str, what: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise CliError(
-            f"the {what} is not valid JSON ({error}); quote strings"
-        ) from None
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False)
+    return _codecs(info).parse_text(text, what="value")
 
 
 def _jsonable(value: Any) -> Any:
@@ -380,7 +347,7 @@ def _get(args: argparse.Namespace) -> int:
     with _open(args.path) as store:
         info = _table_info(store, args.table)
         value = store.search(args.table, _parse_key(info, args.key)).get()
-    print(_show(value))
+    print(_codecs(info).format_text(value))
     return 0
 
 
@@ -412,13 +379,15 @@ def _scan(args: argparse.Namespace) -> int:
             end=bounds["end"],
             reverse=args.reverse,
         )
+        codecs = _codecs(info)
         for count, (key, value) in enumerate(pairs):
             if args.limit is not None and count >= args.limit:
                 break
             if args.json:
                 print(json.dumps({"key": _jsonable(key), "value": _jsonable(value)}))
             else:
-                print(f"{_show(key)}\t{_show(value)}")
+                shown_key = codecs.format_text(key, what="key")
+                print(f"{shown_key}\t{codecs.format_text(value)}")
     return 0
 
 

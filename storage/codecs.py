@@ -9,6 +9,7 @@ its input and decode its result, and all it knows of the table.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import re
@@ -18,7 +19,13 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from storage.errors import DecodeError, EncodeError, InvalidKeyError, UnknownFormatError
+from storage.errors import (
+    DecodeError,
+    EncodeError,
+    InvalidInputError,
+    InvalidKeyError,
+    UnknownFormatError,
+)
 
 __all__ = [
     "MAX_KEY_SIZE",
@@ -28,6 +35,7 @@ __all__ = [
     "JsonCodec",
     "StrCodec",
     "TableCodecs",
+    "TextForm",
     "get_codec",
     "register_codec",
     "registered_formats",
@@ -59,8 +67,29 @@ class Codec(Protocol):
         ...
 
 
+@runtime_checkable
+class TextForm(Protocol):
+    """A codec's text form, for people and command lines (optional)."""
+
+    def parse_text(self, text: str) -> Any:
+        """Return the object `text` stands for; raise ValueError saying why not."""
+        ...
+
+    def format_text(self, obj: Any) -> str:
+        """Return `obj` as text that `parse_text` reads back."""
+        ...
+
+
 class StrCodec:
-    """UTF-8 text; only `str` is accepted."""
+    """UTF-8 text; only `str` is accepted. Its text form is the text itself."""
+
+    def parse_text(self, text: str) -> str:
+        """Return `text` itself."""
+        return text
+
+    def format_text(self, obj: Any) -> str:
+        """Return `obj`, a str, itself."""
+        return str(obj)
 
     def encode(self, obj: Any) -> bytes:
         """Return `obj` as UTF-8."""
@@ -74,7 +103,21 @@ class StrCodec:
 
 
 class BytesCodec:
-    """Raw bytes; `bytes`, `bytearray` and `memoryview` are accepted."""
+    """Raw bytes; `bytes`, `bytearray` and `memoryview` are accepted.
+
+    Its text form is base64.
+    """
+
+    def parse_text(self, text: str) -> bytes:
+        """Return the bytes `text` holds in base64."""
+        try:
+            return base64.b64decode(text, validate=True)
+        except ValueError:
+            raise ValueError("give bytes in base64") from None
+
+    def format_text(self, obj: Any) -> str:
+        """Return `obj` in base64."""
+        return base64.b64encode(bytes(obj)).decode("ascii")
 
     def encode(self, obj: Any) -> bytes:
         """Return `obj` as bytes."""
@@ -97,6 +140,17 @@ class IntCodec:
     """
 
     _BIAS = 1 << 63
+
+    def parse_text(self, text: str) -> int:
+        """Return the int written in `text` (decimal)."""
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"{text[:40]!r} is not one") from None
+
+    def format_text(self, obj: Any) -> str:
+        """Return `obj` in decimal."""
+        return str(obj)
 
     def encode(self, obj: Any) -> bytes:
         """Return `obj` as 8 big-endian bytes, sign bit flipped."""
@@ -133,6 +187,17 @@ class JsonCodec:
         # codec wrote is UTF-8 text with nothing around the value, which
         # raw_decode reads in a third of the time.
         self._raw_decode = json.JSONDecoder().raw_decode
+
+    def parse_text(self, text: str) -> Any:
+        """Return the value `text` holds as JSON."""
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"it is not valid JSON ({exc}); quote strings") from None
+
+    def format_text(self, obj: Any) -> str:
+        """Return `obj` as JSON (non-ASCII kept as is)."""
+        return json.dumps(obj, ensure_ascii=False)
 
     def encode(self, obj: Any) -> bytes:
         """Return `obj` as compact JSON; raise ValueError for what is refused."""
@@ -411,6 +476,39 @@ class TableCodecs:
             self.encode_value(value)
             raise
         return encoded
+
+    def parse_text(self, text: str, *, what: str = "value") -> Any:
+        """Return a key or value (`what`) of this table from its text form.
+
+        Raises:
+            InvalidInputError: if the text is not one, or the format has no
+                text form (a codec without `parse_text`).
+        """
+        codec, format_ = (
+            (self.key_codec, self.key_format)
+            if what == "key"
+            else (self.value_codec, self.value_format)
+        )
+        if not isinstance(codec, TextForm):
+            raise InvalidInputError(
+                f"table {self.name!r}: {what} format {format_!r} has no text form; "
+                "give its codec parse_text() and format_text()",
+                table=self.name,
+            )
+        try:
+            return codec.parse_text(text)
+        except ValueError as exc:
+            raise InvalidInputError(
+                f"table {self.name!r} has {format_} {what}s; {exc}", table=self.name
+            ) from None
+
+    def format_text(self, obj: Any, *, what: str = "value") -> str:
+        """Return a key or value (`what`) of this table in its text form (or
+        its repr, for a format with none)."""
+        codec = self.key_codec if what == "key" else self.value_codec
+        if isinstance(codec, TextForm):
+            return codec.format_text(obj)
+        return repr(obj)
 
     def decode_key(self, data: bytes) -> Any:
         """Return the key stored as `data`.

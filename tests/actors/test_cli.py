@@ -349,3 +349,22 @@ def test_check_reports_each_table(store_path: str, capsys) -> None:
     assert "nums: ok, 1 record" in out
     code, out, _ = run(capsys, "check", store_path, "users")
     assert out.strip() == "users: ok, 1 record"
+
+
+def test_compact_of_a_table_another_process_has_open_is_one_line_and_exit_1(
+    store_path: str,
+) -> None:
+    with actors.open_store(store_path) as holder:  # this process holds the tables
+        holder.count("users").get(timeout=5)
+        result = subprocess.run(
+            [sys.executable, "-m", "actors", "compact", store_path, "users"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+    assert result.returncode == 1, result.stderr
+    assert f"pid {os.getpid()}" in result.stderr
+    assert "is open in another process" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
