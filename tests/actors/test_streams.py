@@ -136,7 +136,7 @@ def test_the_store_is_an_async_context_manager_that_never_blocks_the_loop(
     assert result["count"] == 2000
     assert result["reclaimed"] >= 0
     assert result["closed"]
-    assert len(result["lags"]) > 10  # the watchdog kept running throughout
+    assert len(result["lags"]) >= 3  # the watchdog ran while it all happened
     # A correctness bound, not a performance target: a blocked loop would
     # stall for the whole storm, flush, compaction or close.
     assert max(result["lags"]) < 0.5, max(result["lags"])
