@@ -225,8 +225,9 @@ class TableSession:
         wants_sync: Sequence[bool],
         outcomes: list[Outcome],
         on_write: Callable[[], object],
-    ) -> None:
-        """Keep the durability promise of a group this session just ran.
+    ) -> bool:
+        """Keep the durability promise of a group this session just ran; return
+        whether the table was synced here (nothing of it is left to sync).
 
         A SYNC table has nothing to do: its commit synced. On a NONE table
         the group wrote to, `on_write()` is called first (the table now has
@@ -236,7 +237,7 @@ class TableSession:
         with the error (its outcome is replaced).
         """
         if self.table.durability is Durability.SYNC:
-            return
+            return False
         wrote = sync = False
         for operation, asked, outcome in zip(
             operations, wants_sync, outcomes, strict=True
@@ -247,16 +248,18 @@ class TableSession:
                     sync = True
                     break
         if not wrote:
-            return
+            return False
         on_write()
         if not sync:
-            return
+            return False
         try:
             self.table.sync()
         except Exception as exc:  # noqa: BLE001 - the ops that asked for the sync fail
             for index, asked in enumerate(wants_sync):
                 if asked and outcomes[index].ok:
                     outcomes[index] = Outcome(error=exc)
+            return False
+        return True
 
     def compact(self) -> int:
         """Rewrite the table's file without its free pages; return bytes reclaimed.

@@ -178,9 +178,10 @@ class NodeOwner:
             requests = [(op, None) for op in operations if op is not None]
             ran = iter(session.run_group(requests))
             outcomes = [next(ran) if outcome is None else outcome for outcome in bound]
-            session.make_durable(
+            if session.make_durable(
                 operations, sync, outcomes, lambda: self._dirty.add(name)
-            )
+            ):
+                self._dirty.discard(name)  # synced before the call answers
         except Exception as exc:  # the group's ops fail, the owner serves on
             logger.debug("group of %d ops on %r failed", len(ops), name, exc_info=True)
             self._counts["failed"] += len(ops)
