@@ -31,6 +31,7 @@ __all__ = [
     "MAX_KEY_SIZE",
     "BytesCodec",
     "Codec",
+    "FastJsonCodec",
     "IntCodec",
     "JsonCodec",
     "StrCodec",
@@ -238,6 +239,58 @@ class JsonCodec:
             pass
         return json.loads(text)  # whitespace around the value, or the error
 
+
+class FastJsonCodec(JsonCodec):
+    """The `json` format through orjson: the same text, about a quarter faster.
+
+    Opt in (`pip install "actorstore[orjson]"`), before opening a store:
+    `storage.register_codec("json", storage.FastJsonCodec(), replace=True)`.
+    It reads what `JsonCodec` wrote and the other way round, and refuses
+    what `JsonCodec` refuses: whatever orjson would write differently (NaN
+    and infinities, which it writes as null; ints beyond 64 bits, which it
+    refuses or reads back as floats; non-str keys; deep nesting) goes
+    through the stdlib codec instead.
+    """
+
+    def __init__(self) -> None:
+        """Load orjson.
+
+        Raises:
+            UnknownFormatError: if orjson is not installed.
+        """
+        super().__init__()
+        try:
+            import orjson
+        except ImportError:
+            raise UnknownFormatError(
+                'FastJsonCodec needs orjson: pip install "actorstore[orjson]"'
+            ) from None
+        self._dumps = orjson.dumps
+        self._loads = orjson.loads
+
+    def encode(self, obj: Any) -> bytes:
+        """Return `obj` as compact JSON; raise ValueError for what is refused."""
+        try:
+            data: bytes = self._dumps(obj)
+        except TypeError:  # non-str keys, big ints, deep values: the stdlib's
+            return super().encode(obj)
+        if b"null" in data:  # orjson writes NaN and infinities as null
+            return super().encode(obj)
+        return data
+
+    def decode(self, data: bytes) -> Any:
+        """Return the object stored as JSON (in UTF-8) in `data`."""
+        raw = data if type(data) is bytes else bytes(data)
+        if _LONG_NUMBER.search(raw) is None:  # orjson would read it as a float
+            try:
+                return self._loads(raw)
+            except ValueError:
+                pass  # the stdlib's error, or what orjson does not read (depth)
+        return super().decode(raw)
+
+
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+"""A digit run that may be an int beyond 64 bits."""
 
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")

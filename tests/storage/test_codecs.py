@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import storage
 import storage.codecs
 from storage import (
     BytesCodec,
