@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import math
 import threading
 import time
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     from actors.op import Op
 
 __all__ = ["InFlight"]
+
+logger = logging.getLogger(__name__)
 
 _LATENCY_SAMPLES = 10_000
 _READ_SAMPLING = 16
@@ -44,6 +47,9 @@ class InFlight:
         self._ops: dict[int, Op] = {}
         self._slots = 0  # held by ops whose future is not done yet
         self.parked: deque[Op] = deque()
+        self.admitting = 0
+        """Ops taken from `parked` and not yet queued: like parked ones, they
+        keep later ops (and reads at once) behind them."""
         """Ops waiting for a slot without blocking (submitted on an event loop)."""
         self._seq = itertools.count(1)
         self._last_seq = 0
@@ -77,7 +83,9 @@ class InFlight:
                 `timeout` passed first.
         """
         with self._lock:
-            if internal or (self._slots < self.ops_max and not self.parked):
+            if internal or (
+                self._slots < self.ops_max and not self.parked and not self.admitting
+            ):
                 self._register(op, slot=True)
                 return True
             if not wait or on_store_thread():
@@ -91,7 +99,7 @@ class InFlight:
             deadline = None if timeout is None else time.monotonic() + timeout
             self._waiters += 1
             try:
-                while self._slots >= self.ops_max:
+                while self._slots >= self.ops_max or self.admitting:
                     left = None if deadline is None else deadline - time.monotonic()
                     if left is not None and left <= 0:
                         raise OpsMaxExceededError(ops_max=self.ops_max, timeout=timeout)
@@ -121,8 +129,7 @@ class InFlight:
             admitted = self._free_slots(ops)
             if self._waiters:
                 self._cond.notify_all()
-        for op in admitted:
-            self.admit(op)
+        self._admit_all(admitted)
 
     def remove(self, ops: list[Op], *, failed: bool) -> None:
         """Count `ops` as finished (flush stops waiting for them); free their slots."""
@@ -139,8 +146,23 @@ class InFlight:
             self.counts["failed" if failed else "completed"] += finished
             if self._waiters:
                 self._cond.notify_all()
-        for op in admitted:
-            self.admit(op)
+        self._admit_all(admitted)
+
+    def _admit_all(self, admitted: list[Op]) -> None:
+        """Hand each op given a slot to `admit`, then count them as no longer
+        being admitted (until then they still hold back reads at once)."""
+        try:
+            for op in admitted:
+                try:
+                    self.admit(op)
+                except BaseException:
+                    logger.error("admitting op %d failed", op.id, exc_info=True)
+        finally:
+            if admitted:
+                with self._lock:
+                    self.admitting -= len(admitted)
+                    if self._waiters:
+                        self._cond.notify_all()
 
     def _free_slots(self, ops: list[Op]) -> list[Op]:
         """Free the slots `ops` still hold, give them to parked ops in order, and
@@ -156,6 +178,7 @@ class InFlight:
             op.holds_slot = True
             self._slots += 1
             admitted.append(op)
+        self.admitting += len(admitted)
         return admitted
 
     def read_at_once(self, started: float) -> None:

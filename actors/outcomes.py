@@ -140,10 +140,16 @@ class Outcomes:
         return callback.callback
 
     def _notify_in_txn(self, op: Op, callback: AsyncCallback, result: Any) -> object:
-        op.notified = True
         if op.type is OpType.SEARCH:
             op.value = result
-        return callback.notify(op, None, result)
+        # `notified` marks a veto: its failure is the callback's own answer, so
+        # it is not told again. An attempt it accepted whose commit then fails
+        # (a full disk) is told of that failure.
+        op.notified = True
+        answer = callback.notify(op, None, result)
+        if answer is not False:
+            op.notified = False
+        return answer
 
     def _retry_callback_in_txn(
         self, op: Op, callback: RetryCallback, result: Any
@@ -241,10 +247,10 @@ class Outcomes:
         notified, op.notified = op.notified, False
         if notified:
             return  # it vetoed (or raised) inside the transaction: no second call
-        if not self.in_txn:
+        if self.callback_executor is None:
+            _notify_quietly(op, callback, error, None)  # (a cluster's: no txn)
+        else:  # refused (shut down), it is lost: logged and counted
             self._run_on_executor(op, _notify_quietly, op, callback, error, None)
-        else:
-            _notify_quietly(op, callback, error, None)
 
     def _after_commit(
         self, op: Op, callback: Callback | AsyncCallback, outcome: Outcome

@@ -6,6 +6,7 @@ import functools
 import threading
 from typing import TYPE_CHECKING, Any
 
+from actors.errors import OpSubmittedError
 from actors.methods import OpMethods
 from actors.op import make_op
 
@@ -63,6 +64,10 @@ class SerializedClient(OpMethods):
         Raises:
             as `Store` op methods: bad input, a closed store, `ops_max`.
         """
+        if op.future is not None:  # before touching its gate: it has one
+            raise OpSubmittedError(
+                f"op {op.id} was already submitted; use new_op() for another op"
+            )
         op.on_admitted = self._open_gate
         with self._lock:
             self._gates[op.id] = 2

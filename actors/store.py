@@ -130,7 +130,6 @@ class Store(OpMethods):
             wait_timeout=wait_timeout,
             reads_at_once=backend.reads_at_once,
         )
-        self._submission.callbacks_run_in_txn(self._outcomes.in_txn)
         self.submitter = self._submission
         self._outcomes.attach(self._submission)
         _open_stores.add(self)

@@ -25,7 +25,6 @@ from storage import (
     OpType,
     Outcome,
     StoreClosedError,
-    StoreError,
     build_operation,
 )
 
@@ -81,15 +80,10 @@ class Submission:
         self.wait_timeout = wait_timeout
         self._reads_at_once = reads_at_once
         self._routes: dict[str, tuple[OpTable, Dispatcher]] = {}
-        self._in_txn_callbacks = True
         self._closing = False
         self._closed = False
         self._opened_by = os.getpid()
         inflight.admit = self.admit
-
-    def callbacks_run_in_txn(self, in_txn: bool) -> None:
-        """Say whether callbacks run inside transactions (no `callback_executor`)."""
-        self._in_txn_callbacks = in_txn
 
     # -- submitting ---------------------------------------------------------------
 
@@ -109,15 +103,17 @@ class Submission:
         self._build(op, op_type, table)
         if (
             self._reads_at_once
+            and op.callback is None
             and op_type in _READS
             and not dispatcher.pending(op.table)
             and not self._inflight.parked
+            and not self._inflight.admitting
         ):
             return self._read_at_once(op, table)
         if self._admit(op, internal=False):
             try:
                 dispatcher.put(op)
-            except StoreClosedError as exc:
+            except BaseException as exc:  # noqa: BLE001 - the op ends with it
                 self._sink.complete(op, None, exc)
         assert op.future is not None
         return op.future
@@ -178,37 +174,37 @@ class Submission:
             raise
 
     def _read_at_once(self, op: Op, table: OpTable) -> OpFuture[Any]:
-        """Run read `op` now on this thread, in its own read transaction."""
+        """Run read `op` (it has no callback) now on this thread, in its own
+        read transaction; return a future born done.
+
+        Only reads without a callback come here: a callback is user code, and
+        it runs on a store thread (where blocking on the store fails at once),
+        never inside the caller's read transaction.
+        """
         op.submitted_at = started = time.monotonic()
-        if op.callback is None and op.reply_to is None:
-            # The plain read: one read transaction, and a future born done.
-            operation = op.operation
-            assert operation is not None
-            try:
-                result = table.read(operation.run)
-            except StoreError:
-                pass  # its error takes the general path (policy, retries)
-            else:
-                if op.type is OpType.SEARCH:
-                    op.value = result
-                op.future = OpFuture.resolved(op.id, result)
-                self._inflight.read_at_once(started)
-                return op.future
-        # With a callback, a reply or an error it may outlive this call (an
-        # executor, a retry): flush() must wait for it like any other op.
-        future: OpFuture[Any] = OpFuture(op.id)
-        op.future = future
-        self._inflight.track(op)
-        self._inflight.count("read_at_once")
-        before_commit = None
-        if op.callback is not None and self._in_txn_callbacks:
-            before_commit = self._sink.before_commit(op)
+        operation = op.operation
+        assert operation is not None
         try:
-            outcomes = table.run_group([(op.operation, before_commit)])  # type: ignore[list-item]
-        except StoreError as exc:
-            outcomes = [Outcome(error=exc)]
-        self._sink.finish_group([op], outcomes)
-        return future
+            result = table.read(operation.run)
+        except BaseException as exc:  # noqa: BLE001 - the op's own outcome
+            # It may be retried (a policy) or reply to an actor: tracked, so
+            # that flush() waits for it, and ended as any other op.
+            op.future = OpFuture(op.id)
+            self._inflight.track(op)
+            self._inflight.count("read_at_once")
+            self._sink.finish_group([op], [Outcome(error=exc)])
+            return op.future
+        if op.reply_to is not None:
+            op.future = OpFuture(op.id)
+            self._inflight.track(op)
+            self._inflight.count("read_at_once")
+            self._sink.finish_group([op], [Outcome(result=result)])
+            return op.future
+        if op.type is OpType.SEARCH:
+            op.value = result
+        op.future = OpFuture.resolved(op.id, result)
+        self._inflight.read_at_once(started)
+        return op.future
 
     def admit(self, op: Op) -> None:
         """Queue a parked op that now holds a slot (or hand it to its `on_admitted`)."""
@@ -219,10 +215,14 @@ class Submission:
             self.dispatch(op)
 
     def dispatch(self, op: Op) -> None:
-        """Queue an admitted op (again) at its owner; failing that, end it."""
+        """Queue an admitted op (again) at its owner; failing that, end it.
+
+        Never raises: whatever keeps the op from its owner (the store
+        closing, a remote owner that cannot be found) becomes its error.
+        """
         try:
             self._router.dispatcher_for(op.table).put(op)
-        except StoreClosedError as exc:
+        except BaseException as exc:  # noqa: BLE001 - the op ends with it
             self._sink.complete(op, None, exc)
 
     def submit_internal(

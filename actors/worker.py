@@ -8,7 +8,6 @@ ops as one group and reports to the store's `OwnerReports`, and
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -74,8 +73,10 @@ class Mailbox:
         tokens.append(None)
         self._ops.append(op)
         if self._closed:
-            with contextlib.suppress(ValueError):
+            try:
                 self._ops.remove(op)
+            except ValueError:
+                return  # the closing owner took it (and its token): it fails it
             self.done(op.table, 1)
             raise StoreClosedError("store")
         if self._scheduled:

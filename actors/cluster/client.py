@@ -10,7 +10,6 @@ per owner carries them in groups, one Ray call each.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
@@ -27,6 +26,7 @@ from actors.cluster.errors import translate_call_error
 from actors.cluster.names import NAMESPACE, validate_label
 from actors.cluster.node import START_TIMEOUT, start_node_owner
 from actors.cluster.remote import RemoteOwners
+from actors.cluster.wire import outcomes_of, wire_op
 from actors.options import check_interval
 from actors.store import DEFAULT_WAIT_TIMEOUT, Store
 from retry import DEAD_LETTER_TABLE, DeadLetter, RetryPolicy
@@ -137,6 +137,8 @@ class ClusterBackend:
         self._tables: dict[str, RemoteTable] = {}
         self._placement: dict[str, str] = {}
         self._router: RemoteOwners | None = None
+        self._stopping = threading.Event()
+        self._syncer: threading.Thread | None = None
         self._spool_path = os.fspath(
             spool_path
             if spool_path is not None
@@ -255,19 +257,29 @@ class ClusterBackend:
         callbacks_in_txn: bool,
         sync_interval: float,
     ) -> RemoteOwners:
-        """Make the router of remote mailboxes; sync NONE tables on the timer."""
+        """Make the router of remote mailboxes; sync NONE tables every
+        `sync_interval` seconds on a thread of its own.
+
+        Not on the store's timer: a sync is a call to every owner, which waits
+        while a node is down, and retries must not wait behind it.
+        """
         self._router = RemoteOwners(self.owner_of, reports)
         if math.isfinite(sync_interval):
-
-            def tick() -> None:
-                try:
-                    self.sync(raise_errors=False)
-                finally:
-                    with contextlib.suppress(RuntimeError):  # closing
-                        scheduler.call_later(sync_interval, tick)
-
-            scheduler.call_later(sync_interval, tick)
+            self._syncer = threading.Thread(
+                target=self._sync_every,
+                args=(sync_interval,),
+                name="ClusterSync",
+                daemon=True,
+            )
+            self._syncer.start()
         return self._router
+
+    def _sync_every(self, interval: float) -> None:
+        while not self._stopping.wait(interval):
+            try:
+                self.sync(raise_errors=False)
+            except BaseException:
+                logger.error("the cluster's periodic sync failed", exc_info=True)
 
     def create_table(
         self,
@@ -381,6 +393,7 @@ class ClusterBackend:
     def stop(self, timeout: float | None) -> bool:
         """Fail what is queued and wait for calls in flight (the owners stay up:
         other clients share them)."""
+        self._stopping.set()
         return self._router is None or self._router.stop(timeout)
 
     def close(self) -> None:
@@ -403,39 +416,48 @@ class ClusterBackend:
         return self._spool_path
 
     def _forward_spooled(self) -> None:
-        """Write spooled dead letters to the directory; keep what does not go."""
+        """Write the spooled dead letters to the directory, in one call.
+
+        The lock is held only to read and to trim the file, never across the
+        call: letters spooled meanwhile stay for the next round, and so do
+        all of them if the directory is still out of reach.
+        """
         with self._lock:
             try:
-                with open(self._spool_path, encoding="utf-8") as spool:
-                    lines = spool.readlines()
+                with open(self._spool_path, "rb") as spool:
+                    taken = spool.read()
             except FileNotFoundError:
                 return
-            left = []
-            codecs = TableCodecs(DEAD_LETTER_TABLE, "int", "json")
-            from storage import build_operation
-
-            for line in lines:
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                    op = build_operation(codecs, "upsert", record["id"], record)
-                    (outcome,) = _call(
-                        self._directory.run.remote([(DEAD_LETTER_TABLE, [op], [True])]),
-                        label=_DIRECTORY,
-                    )[0]
-                    if outcome.error is not None:
-                        raise outcome.error
-                except Exception:  # noqa: BLE001 - kept for the next try
-                    left.append(line)
-            tmp = self._spool_path + ".tmp"
-            with open(tmp, "w", encoding="utf-8") as spool:
-                spool.writelines(left)
-                spool.flush()
-                os.fsync(spool.fileno())
-            os.replace(tmp, self._spool_path)
-            if not left:
+        records = [json.loads(line) for line in taken.splitlines() if line.strip()]
+        if records:
+            ops = [wire_op("upsert", record["id"], record) for record in records]
+            try:
+                answer = _call(
+                    self._directory.run.remote(
+                        [(DEAD_LETTER_TABLE, ops, [True] * len(ops))]
+                    ),
+                    label=_DIRECTORY,
+                )
+            except StoreError:
+                return  # still out of reach: kept for the next round
+            failed = [o.error for o in outcomes_of(answer[0]) if o.error is not None]
+            if failed:
+                logger.error("spooled dead letters not forwarded: %r", failed[0])
+                return
+        with self._lock:
+            with open(self._spool_path, "rb") as spool:
+                now = spool.read()
+            left = now[len(taken) :]  # spooled while this round ran
+            if left:
+                tmp = self._spool_path + ".tmp"
+                with open(tmp, "wb") as spool:
+                    spool.write(left)
+                    spool.flush()
+                    os.fsync(spool.fileno())
+                os.replace(tmp, self._spool_path)
+            else:
                 os.remove(self._spool_path)
+        logger.info("forwarded %d spooled dead letters", len(records))
 
 
 def _call(ref: Any, *, label: str, timeout: float = CALL_TIMEOUT) -> Any:

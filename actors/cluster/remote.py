@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from actors.cluster.errors import translate_call_error
 from actors.cluster.wire import Group, GroupAnswer, outcomes_of, wire_op
+from actors.errors import OutcomeUnknownError, OwnerLostError
 from actors.threads import mark_owner_thread
-from storage import Durability, OpType, Outcome, StoreClosedError
+from storage import Durability, OpType, Outcome, StoreClosedError, StoreError
 
 if TYPE_CHECKING:
     from actors.dispatch import OwnerReports
@@ -153,11 +154,7 @@ class RemoteMailbox:
                 raise error or RuntimeError("a call ended with no answer")
         except BaseException as exc:  # noqa: BLE001 - every op of the call ends
             outcomes = [
-                Outcome(
-                    error=translate_call_error(
-                        exc, label=self.label, idempotent=op.type in IDEMPOTENT
-                    )
-                )
+                Outcome(error=self._call_failed(exc, op.type in IDEMPOTENT))
                 for op in ops
             ]
         with self._lock:
@@ -169,6 +166,23 @@ class RemoteMailbox:
         if following:
             self._send(following)
         self._report(self._reports.finish_group, ops, outcomes)
+
+    def _call_failed(self, error: BaseException, idempotent: bool) -> BaseException:
+        """Return one op's error for a call that failed with `error`.
+
+        A failure that is not the owner's (a lost object, a short answer)
+        leaves the op's fate unknown all the same: it is said so, never
+        handed on as is (each op gets its own error object).
+        """
+        translated = translate_call_error(
+            error, label=self.label, idempotent=idempotent
+        )
+        if isinstance(translated, StoreError):
+            return translated
+        kind = OwnerLostError if idempotent else OutcomeUnknownError
+        unknown = kind(label=self.label, reason=f"{type(error).__name__}: {error}")
+        unknown.__cause__ = error
+        return unknown
 
 
 def _grouped(ops: list[Op]) -> tuple[list[Group], list[tuple[int, int]]]:

@@ -199,7 +199,7 @@ store.close()
 
 
 def test_a_killed_node_ends_every_op_and_keeps_what_it_acknowledged(
-    store: ClusterStore, cluster: LabelledCluster, table_name: str
+    store: ClusterStore, cluster: LabelledCluster, table_name: str, tmp_path: Path
 ) -> None:
     on_a, on_b = f"{table_name[:60]}-a", f"{table_name[:60]}-b"
     store.create_table(on_a, node="a", durability="sync")
@@ -237,6 +237,9 @@ def test_a_killed_node_ends_every_op_and_keeps_what_it_acknowledged(
         letter for letter in store.dead_letters.list(WAIT) if letter.table == on_a
     ]
     assert sorted(letter.key for letter in letters) == [f"new{i}" for i in range(5)]
+    assert not (tmp_path / "spool.jsonl").exists()  # forwarded, then removed
+    store.flush(3 * WAIT)  # and not forwarded twice
+    assert len([x for x in store.dead_letters.list(WAIT) if x.table == on_a]) == 5
 
 
 def test_errors_cross_with_their_fields(store: ClusterStore, table_name: str) -> None:
