@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import copy
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -88,6 +89,9 @@ def give_up_error(
             allowed=policy.max_attempts if policy.stop is None else None,
             cut_short=cut_short,
         )
+    # The same error object may be every op's of a group that failed as one:
+    # each op's caller gets a copy that tells of its own letter.
+    error = _own_copy(error)
     if problem is None:
         error.add_note(f"dead-lettered as letter {letter.id} (see store.dead_letters)")
     else:
@@ -99,6 +103,19 @@ def give_up_error(
     with contextlib.suppress(AttributeError):  # an exception without a __dict__
         error.dead_letter = letter  # type: ignore[attr-defined]
     return error
+
+
+def _own_copy(error: BaseException) -> BaseException:
+    """Return a copy of `error` (cause, context and traceback kept), or `error`
+    itself if it cannot be copied."""
+    try:
+        copied = copy.copy(error)
+    except Exception:  # noqa: BLE001 - a user's error that cannot be rebuilt
+        return error
+    copied.__cause__ = error.__cause__
+    copied.__context__ = error.__context__
+    copied.__traceback__ = error.__traceback__
+    return copied
 
 
 class DeadLetters:

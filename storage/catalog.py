@@ -193,8 +193,11 @@ class Catalog:
             self._lock.release()
 
     def after_fork_in_child(self) -> None:
-        """In the child: the catalog is the parent's."""
+        """In the child: the catalog is the parent's; its lock starts afresh
+        (the parent held it across fork())."""
+        self._lock = threading.Lock()
         self._closed = True
+        self._fork_closed = False
 
     def close(self) -> None:
         """Close the catalog's environment; safe to call twice."""

@@ -34,6 +34,7 @@ boundaries (multiprocessing, Ray, logging handlers).
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 __all__ = [
@@ -82,7 +83,14 @@ class StoreError(Exception):
         with any pickled exception.
         """
         message = self.args[0] if len(self.args) == 1 else str(self)
-        return (_rebuild_error, (type(self), message), self.__dict__)
+        # A field holding another error (`last_error`) travels only if that
+        # error does: a user's error that cannot be rebuilt goes as a
+        # StoreError naming it, so this one always pickles.
+        state = {
+            name: _portable(value) if isinstance(value, BaseException) else value
+            for name, value in self.__dict__.items()
+        }
+        return (_rebuild_error, (type(self), message), state)
 
 
 class TransientError(StoreError):
@@ -286,6 +294,15 @@ class StoreCorruptedError(StorageError):
         super().__init__(message, table=table)
         self.path = path
         self.problem = problem
+
+
+def _portable(error: BaseException) -> BaseException:
+    """Return `error` if it survives pickling, else a StoreError naming it."""
+    try:
+        pickle.loads(pickle.dumps(error))
+    except Exception:  # noqa: BLE001 - any failure means it cannot travel
+        return StoreError(f"{type(error).__name__}: {error}")
+    return error
 
 
 def _rebuild_error(cls: type[StoreError], message: str) -> StoreError:

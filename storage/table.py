@@ -407,8 +407,14 @@ class Table:
         """
         if self._closed or not self.gate.acquire_exclusive(timeout):
             return
-        self._fork_map_size = int(self._env.info()["map_size"])
-        self._env.close()
+        try:
+            map_size = int(self._env.info()["map_size"])
+            self._env.close()
+        except BaseException:
+            logger.error("table %s: closing before fork() failed", self.name)
+            self.gate.release_exclusive()
+            raise
+        self._fork_map_size = map_size
 
     def after_fork_in_parent(self) -> None:
         """Reopen what `before_fork` closed, and let transactions in again."""
@@ -428,8 +434,15 @@ class Table:
             self.gate.release_exclusive()
 
     def after_fork_in_child(self) -> None:
-        """In the child: the table is the parent's; let go of its lock."""
+        """In the child: the table is the parent's; let go of its lock.
+
+        Its gate starts afresh (the parent held it across fork()), so the
+        child's calls on this table fail with `StoreClosedError` rather
+        than wait for ever.
+        """
         self._closed = True
+        self._fork_map_size = None
+        self.gate = ResizeGate()
         self._lock.forget_in_child()
 
     def close(self) -> None:

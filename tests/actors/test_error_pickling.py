@@ -156,3 +156,21 @@ def test_errors_unpickle_in_another_process() -> None:
     assert json.loads(done.stdout) == [
         [type(e).__name__, str(e), e.__notes__, sorted(vars(e))] for e in errors
     ]
+
+
+class AppError(Exception):
+    """A user's error whose keyword-only `__init__` cannot be rebuilt by pickle."""
+
+    def __init__(self, *, code: int) -> None:
+        super().__init__(f"code {code}")
+        self.code = code
+
+
+def test_an_error_carrying_a_user_error_that_cannot_travel_still_pickles() -> None:
+    error = retry.RetriesExhaustedError(
+        attempts=3, last_error=AppError(code=7), table="t", key="k"
+    )
+    copy = pickle.loads(pickle.dumps(error))
+    assert str(copy) == str(error)
+    assert type(copy.last_error) is StoreError
+    assert str(copy.last_error) == "AppError: code 7"

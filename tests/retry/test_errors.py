@@ -6,7 +6,13 @@ import pickle
 
 import pytest
 
-from retry import RetriesExhaustedError, UnknownDeadLetterError
+from retry import (
+    AttemptState,
+    RetriesExhaustedError,
+    RetryPolicy,
+    UnknownDeadLetterError,
+    give_up_error,
+)
 from storage import InvalidInputError, StoreBusyError, StoreError
 
 from .conftest import sample_letter
@@ -102,3 +108,26 @@ def test_the_errors_pickle_with_their_message_and_fields(
     assert str(again) == str(error)
     for name in fields:
         assert getattr(again, name) == getattr(error, name), name
+
+
+def test_each_op_given_up_on_gets_its_own_copy_of_a_shared_error() -> None:
+    # A group that fails as a whole hands every op the same error object.
+    shared = StoreClosedErrorLike("the group failed")
+    letters, errors = [], []
+    for key in ("a", "b"):
+        state = AttemptState()
+        state.failed(shared)
+        letter = sample_letter(key=key)
+        letters.append(letter)
+        errors.append(give_up_error(state, letter, None, RetryPolicy()))
+
+    first, second = errors
+    assert first is not second and first is not shared
+    assert first.dead_letter is letters[0]  # type: ignore[attr-defined]
+    assert second.dead_letter is letters[1]  # type: ignore[attr-defined]
+    assert len(first.__notes__) == len(second.__notes__) == 1
+    assert not getattr(shared, "__notes__", None)  # the shared one is untouched
+
+
+class StoreClosedErrorLike(Exception):
+    """A permanent error that is not retried (so it is annotated, not wrapped)."""
