@@ -488,7 +488,7 @@ class Outcomes:
             type(error).__name__,
         )
 
-        def parked(problem: BaseException | None) -> None:
+        def parked(problem: BaseException | None, where: str | None) -> None:
             if problem is None:
                 self.inflight.count("dead_lettered")
             final = give_up_error(
@@ -496,6 +496,7 @@ class Outcomes:
                 letter,
                 problem,
                 policy,
+                where=where,
                 cut_short=cut_short,
                 table=op.table,
                 key=op.key,
@@ -536,7 +537,7 @@ class Outcomes:
                     "dead-letter hook failed; writing to the table", exc_info=True
                 )
             else:
-                return OpFuture.resolved(0, None)
+                return OpFuture.resolved(0, "the dead-letter hook")
         written: OpFuture[Any] = self.dead_letters.add(letter)  # type: ignore[assignment]
         if self.spool is None:
             return written
@@ -560,7 +561,7 @@ class Outcomes:
                 where,
                 error,
             )
-            kept.set_result(None)
+            kept.set_result(f"the local spool {where}, until it is forwarded")
 
         written.add_completion_callback(spool_if_refused)
         return kept

@@ -32,26 +32,32 @@ logger = logging.getLogger(__name__)
 def park_then(
     park: Callable[[DeadLetter], FutureLike[Any]],
     letter: DeadLetter,
-    then: Callable[[BaseException | None], object],
+    then: Callable[[BaseException | None, str | None], object],
 ) -> None:
-    """Park `letter`, then call `then(problem)` once its write has ended.
+    """Park `letter`, then call `then(problem, where)` once its write has ended.
 
-    `problem` is None once the letter is written, else why it could not be
+    `problem` is None once the letter is kept, else why it could not be
     (the write failed, or `park` raised): the caller must then tell whoever
-    gets the op's error that the op is lost to the store.
+    gets the op's error that the op is lost to the store. `where` is what
+    the park said kept it (None: the dead-letter table).
     """
 
-    def ended(problem: BaseException | None) -> None:
+    def ended(done: FutureLike[Any] | None, problem: BaseException | None) -> None:
+        where = None
+        if problem is None and done is not None:
+            problem = done.exception(0)
+            if problem is None:
+                where = done.get(0)
         if problem is not None:
             logger.error("dead letter %d not written: %r", letter.id, problem)
-        then(problem)
+        then(problem, where if isinstance(where, str) else None)
 
     try:
         parked = park(letter)
     except BaseException as exc:  # noqa: BLE001 - a hook's failure reaches the caller
-        ended(exc)
+        ended(None, exc)
         return
-    parked.add_completion_callback(lambda done: ended(done.exception(0)))
+    parked.add_completion_callback(lambda done: ended(done, None))
 
 
 def give_up_error(
@@ -60,6 +66,7 @@ def give_up_error(
     problem: BaseException | None,
     policy: RetryPolicy,
     *,
+    where: str | None = None,
     cut_short: bool = False,
     table: str | None = None,
     key: object = None,
@@ -86,6 +93,7 @@ def give_up_error(
             key=key,
             dead_letter=letter,
             problem=problem,
+            kept_in=where,
             allowed=policy.max_attempts if policy.stop is None else None,
             cut_short=cut_short,
         )
@@ -93,7 +101,10 @@ def give_up_error(
     # each op's caller gets a copy that tells of its own letter.
     error = _own_copy(error)
     if problem is None:
-        error.add_note(f"dead-lettered as letter {letter.id} (see store.dead_letters)")
+        error.add_note(
+            f"dead-lettered as letter {letter.id} "
+            f"({'see store.dead_letters' if where is None else 'kept by ' + where})"
+        )
     else:
         error.add_note(
             f"the dead letter could not be written ({problem!r}), so the op is lost "

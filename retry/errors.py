@@ -33,6 +33,7 @@ class RetriesExhaustedError(StoreError):
         problem: BaseException | None = None,
         allowed: int | None = None,
         cut_short: bool = False,
+        kept_in: str | None = None,
     ) -> None:
         tried = f"{attempts} attempt{'' if attempts == 1 else 's'}"
         if cut_short:
@@ -43,10 +44,8 @@ class RetriesExhaustedError(StoreError):
         if dead_letter is None:
             fate = ""
         elif problem is None:
-            fate = (
-                f"; the op was dead-lettered as letter {dead_letter.id} "
-                "(see store.dead_letters)"
-            )
+            kept = "see store.dead_letters" if kept_in is None else f"kept by {kept_in}"
+            fate = f"; the op was dead-lettered as letter {dead_letter.id} ({kept})"
         else:
             fate = (
                 f"; the dead letter could not be written ({problem!r}), so the op "

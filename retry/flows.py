@@ -261,7 +261,7 @@ class _FlowRun:
         assert error is not None  # a stage is given up on only after it failed
         logger.warning("flow %s dead-lettered at stage %s: %r", self.flow, stage, error)
 
-        def parked(problem: BaseException | None) -> None:
+        def parked(problem: BaseException | None, where: str | None) -> None:
             if not self.future.done():
                 self.future.set_exception(
                     give_up_error(
@@ -269,6 +269,7 @@ class _FlowRun:
                         letter,
                         problem,
                         self.policy,
+                        where=where,
                         cut_short=cut_short,
                     )
                 )

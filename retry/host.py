@@ -76,7 +76,8 @@ class RetryHost(Protocol):
     def park(self, letter: DeadLetter) -> FutureLike[Any]:
         """Hand `letter` to the dead-letter hook, else write it durably.
 
-        The future fails if the letter could not be written.
+        The future's result says what kept the letter, in a few words (None:
+        the dead-letter table); it fails if the letter could not be kept.
         """
         ...
 

@@ -58,6 +58,7 @@ SAMPLES: dict[str, Any] = {
     "label": "a",
     "cut_short": True,
     "remove_batch": 20,
+    "kept_in": "the dead-letter hook",
 }
 """A value for every `__init__` parameter name an error class of the tree uses."""
 

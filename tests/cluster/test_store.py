@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -223,6 +224,16 @@ def test_a_killed_node_ends_every_op_and_keeps_what_it_acknowledged(
         type(future.exception(3 * WAIT)).__name__ for future in tried_once
     )
     assert set(ends) <= {"RetriesExhaustedError", "OutcomeUnknownError"}, ends
+    for future in tried_once:
+        error = future.exception(0)
+        if isinstance(error, retry.RetriesExhaustedError):
+            # Each says where its letter is: the spool while the directory
+            # is unreachable, else the dead-letter table.
+            assert error.written
+            assert re.search(
+                r"\((see store\.dead_letters|kept by the local spool .+)\)$",
+                str(error),
+            ), str(error)
     cluster.restore("a")
     wait_until_serving(owner_a, timeout=3 * WAIT)
     wait_until_serving(store.backend.directory, timeout=3 * WAIT)

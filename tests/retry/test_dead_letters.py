@@ -52,19 +52,29 @@ def dead_letters(host: FakeHost) -> DeadLetters:
 
 def test_park_then_reports_none_once_the_letter_is_written(host: FakeHost) -> None:
     letter = sample_letter()
-    problems: list[BaseException | None] = []
-    park_then(host.park, letter, problems.append)
-    assert problems == [None]
+    ended: list[tuple[BaseException | None, str | None]] = []
+    park_then(host.park, letter, lambda *args: ended.append(args))
+    assert ended == [(None, None)]
     assert host.letters == {letter.id: letter.to_json()}
+
+
+def test_park_then_passes_on_what_kept_the_letter() -> None:
+    ended: list[tuple[BaseException | None, str | None]] = []
+    park_then(
+        lambda letter: FakeFuture.of("the dead-letter hook"),
+        sample_letter(),
+        lambda *args: ended.append(args),
+    )
+    assert ended == [(None, "the dead-letter hook")]
 
 
 def test_park_then_waits_for_the_write_to_end() -> None:
     pending = FakeFuture()
-    problems: list[BaseException | None] = []
-    park_then(lambda letter: pending, sample_letter(), problems.append)
-    assert problems == []
+    ended: list[tuple[BaseException | None, str | None]] = []
+    park_then(lambda letter: pending, sample_letter(), lambda *a: ended.append(a))
+    assert ended == []
     pending.set_result(None)
-    assert problems == [None]
+    assert ended == [(None, None)]
 
 
 @pytest.mark.parametrize(
@@ -83,10 +93,10 @@ def test_park_then_reports_why_the_letter_was_not_written(
             raise problem
         return FakeFuture.failed(problem)
 
-    problems: list[BaseException | None] = []
+    ended: list[tuple[BaseException | None, str | None]] = []
     with caplog.at_level(logging.ERROR, logger="retry.dead_letters"):
-        park_then(park, letter, problems.append)
-    assert problems == [problem]
+        park_then(park, letter, lambda *args: ended.append(args))
+    assert ended == [(problem, None)]
     assert f"dead letter {letter.id} not written" in caplog.text
 
 
@@ -167,10 +177,45 @@ def test_a_permanent_error_stays_itself_with_a_note_and_the_letter() -> None:
     last = KeyExistsError(table="docs", key="k")
     letter = sample_letter()
     error = give_up_error(failed_state(last), letter, None, RetryPolicy())
-    assert error is last
+    # The caller's own copy: the same error, untouched where it was raised.
+    assert type(error) is KeyExistsError and str(error) == str(last)
+    assert error is not last and not hasattr(last, "__notes__")
     assert error.dead_letter is letter  # type: ignore[attr-defined]
     assert error.__notes__ == [
         f"dead-lettered as letter {letter.id} (see store.dead_letters)"
+    ]
+
+
+def test_each_op_of_a_group_gets_a_note_of_its_own_letter() -> None:
+    shared = busy()
+    policy = RetryPolicy(retry_on=lambda error: False)
+    first, second = sample_letter(key="a"), sample_letter(key="b")
+    one = give_up_error(failed_state(shared), first, None, policy)
+    other = give_up_error(failed_state(shared), second, None, policy)
+    assert one.dead_letter is first  # type: ignore[attr-defined]
+    assert other.dead_letter is second  # type: ignore[attr-defined]
+    assert one.__notes__ == [
+        f"dead-lettered as letter {first.id} (see store.dead_letters)"
+    ]
+    assert other.__notes__ == [
+        f"dead-lettered as letter {second.id} (see store.dead_letters)"
+    ]
+
+
+def test_a_letter_kept_elsewhere_says_where() -> None:
+    letter = sample_letter()
+    exhausted = give_up_error(
+        failed_state(busy()), letter, None, RetryPolicy(), where="the dead-letter hook"
+    )
+    assert str(exhausted).endswith(
+        f"dead-lettered as letter {letter.id} (kept by the dead-letter hook)"
+    )
+    last = KeyExistsError(table="docs", key="k")
+    permanent = give_up_error(
+        failed_state(last), letter, None, RetryPolicy(), where="the dead-letter hook"
+    )
+    assert permanent.__notes__ == [
+        f"dead-lettered as letter {letter.id} (kept by the dead-letter hook)"
     ]
 
 
@@ -178,7 +223,7 @@ def test_a_permanent_error_whose_letter_was_not_written_says_so() -> None:
     last = NotFoundError(table="docs", key="k", op="update")
     letter = sample_letter(op_type="update")
     error = give_up_error(failed_state(last), letter, OSError("gone"), RetryPolicy())
-    assert error is last
+    assert type(error) is NotFoundError and str(error) == str(last)
     assert error.__notes__ == [
         "the dead letter could not be written (OSError('gone')), so the op is lost "
         "to the store: keep it from this error's .dead_letter "
@@ -194,7 +239,7 @@ def test_a_raising_retry_on_counts_the_error_as_permanent() -> None:
     error = give_up_error(
         failed_state(last), sample_letter(), None, RetryPolicy(retry_on=broken)
     )
-    assert error is last
+    assert type(error) is type(last) and str(error) == str(last)
 
 
 def test_an_error_that_refuses_attributes_still_gets_its_note() -> None:
@@ -206,7 +251,7 @@ def test_an_error_that_refuses_attributes_still_gets_its_note() -> None:
 
     last = Sealed("sealed")
     error = give_up_error(failed_state(last), sample_letter(), None, RetryPolicy())
-    assert error is last
+    assert type(error) is Sealed and str(error) == "sealed"
     assert not hasattr(error, "dead_letter")
     assert "dead-lettered as letter" in error.__notes__[0]
 

@@ -197,10 +197,14 @@ def test_a_custom_hook_receives_the_record_and_the_table_stays_empty(
     store = make_store(dead_letter_hook=received.append)
     store.create_table("docs", key_format="str", value_format="json")
     future = store.upsert("docs", "k", {"n": 1}, callback=AlwaysBusy(max_attempts=2))
-    with pytest.raises(RetriesExhaustedError):
+    with pytest.raises(RetriesExhaustedError) as raised:
         future.get(WAIT)
     assert len(received) == 1
     letter = received[0]
+    # The error points where the letter went, not at an empty table.
+    assert str(raised.value).endswith(
+        f"dead-lettered as letter {letter.id} (kept by the dead-letter hook)"
+    )
     assert (letter.op_type, letter.table, letter.key) == ("upsert", "docs", "k")
     assert letter.value == {"n": 1}
     assert letter.attempts == 2
@@ -221,7 +225,7 @@ def test_a_hook_that_raises_falls_back_to_the_table(
     store = make_store(dead_letter_hook=broken)
     store.create_table("docs", key_format="str", value_format="json")
     future = store.upsert("docs", "k", {"n": 1}, callback=AlwaysBusy())
-    with pytest.raises(RetriesExhaustedError):
+    with pytest.raises(RetriesExhaustedError, match=r"\(see store\.dead_letters\)"):
         future.get(WAIT)
     (letter,) = store.dead_letters.list(WAIT)
     assert [c.id for c in calls] == [letter.id]
