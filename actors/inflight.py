@@ -225,7 +225,9 @@ class InFlight:
             result: dict[str, Any] = dict(self.counts)
             result["read_at_once"] += self._plain_reads
             result["completed"] += self._plain_reads
-            result["submitted"] = self._last_seq + result["read_at_once"]
+            # Plain reads at once never took a sequence number; the other
+            # reads at once (failed, or replying to an actor) did.
+            result["submitted"] = self._last_seq + self._plain_reads
             result["in_flight"] = len(self._ops)
             result["parked"] = len(self.parked)
         result["latency_p50"] = _percentile(samples, 0.50)

@@ -566,7 +566,7 @@ class Outcomes:
         written.add_completion_callback(spool_if_refused)
         return kept
 
-    def submit_internal(
+    def submit(
         self,
         op_type: str,
         key: Any = None,

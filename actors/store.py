@@ -371,8 +371,9 @@ class Store(OpMethods):
         stopping the workers).
 
         Raises:
-            OpTimeoutError: if ops are still running after `timeout` seconds;
-                the store stays open for them; call `close()` again.
+            OpTimeoutError: if ops are still running after `timeout` seconds.
+                The store goes on closing: it refuses new ops, the running
+                ones go on to their ends; call `close()` again to finish.
             BlockingCallError: on a store thread, where it would wait for
                 itself.
         """

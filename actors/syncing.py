@@ -71,7 +71,7 @@ class LazySync:
                 try:
                     self._directory.table(name, internal=True).sync()
                 except StoreClosedError:
-                    return
+                    continue  # dropped, or the store closed: nothing to sync
                 except Exception as exc:  # noqa: BLE001 - raised or logged below
                     failed.append((name, exc))
             self._dirty.update(name for name, _ in failed)

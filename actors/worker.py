@@ -193,14 +193,7 @@ class TableOwner(pykka.ThreadingActor):
             batch = self._mailbox.take(MAX_GROUP)  # none left: the owner is idle
             if not batch:
                 return
-            try:
-                self._run_batch(batch)
-            except BaseException as exc:  # its ops fail, not the owner
-                # Only a failure in finishing can get here (groups catch
-                # everything an op does). Dying would strand every queued op.
-                logger.error("a batch of %d ops failed", len(batch), exc_info=True)
-                left = [op for op in batch if op.future and not op.future.done()]
-                self._reports.finish_group(left, [Outcome(error=exc) for _ in left])
+            self._run_batch(batch)
             if not self.actor_inbox.empty():
                 # A stop (or another message) waits: pykka handles it first.
                 self._ring_if_queued()
@@ -220,9 +213,20 @@ class TableOwner(pykka.ThreadingActor):
             else:
                 same_table.append(op)
         for table, ops in by_table.items():
-            self._run_group(table, ops)
+            try:
+                outcomes = self._run_group(table, ops)
+            except BaseException as exc:  # its ops fail, never the owner
+                # Only the owner's own bookkeeping can get here (a group
+                # catches everything its ops do); dying would strand every
+                # queued op.
+                logger.error("a group of %d ops failed", len(ops), exc_info=True)
+                outcomes = [Outcome(error=exc) for _ in ops]
+            # Each op is handed over once, here: its retry or callback may
+            # still be running when the next group starts.
+            self._reports.finish_group(ops, outcomes)  # never raises
 
-    def _run_group(self, name: str, ops: list[Op]) -> None:
+    def _run_group(self, name: str, ops: list[Op]) -> list[Outcome]:
+        """Run `ops` (all on table `name`) as one group; return their outcomes."""
         try:
             try:
                 session = self._session(name)
@@ -249,7 +253,7 @@ class TableOwner(pykka.ThreadingActor):
         finally:
             # Committed (or failed): a read submitted from now on sees them.
             self._mailbox.done(name, len(ops))
-        self._reports.finish_group(ops, outcomes)
+        return outcomes
 
     def _session(self, name: str) -> TableSession:
         session = self._sessions.get(name)

@@ -152,7 +152,7 @@ class DeadLetters:
         """
         start: int | None = None
         while True:
-            pairs = self._host.submit_internal(
+            pairs = self._host.submit(
                 "scan", options={"start": start, "limit": self.page_size}
             ).get(timeout)
             for key, value in pairs:
@@ -192,7 +192,7 @@ class DeadLetters:
     def add(self, letter: DeadLetter) -> FutureLike[Any]:
         """Write `letter` to the dead-letter table; the future is done once it is
         on disk."""
-        return self._host.submit_internal("insert", letter.id, letter.to_json())
+        return self._host.submit("insert", letter.id, letter.to_json())
 
     def park(self, letter: DeadLetter) -> FutureLike[Any]:
         """Park `letter` as the store parks a given-up op: the store's
@@ -224,7 +224,7 @@ class DeadLetters:
         for letter_id, future in futures.items():
             try:
                 future.get(timeout)
-                self._host.submit_internal("remove", letter_id).get(timeout)
+                self._host.submit("remove", letter_id).get(timeout)
                 outcomes[letter_id] = None
             except Exception as exc:  # noqa: BLE001 - reported per letter
                 outcomes[letter_id] = exc
@@ -242,7 +242,7 @@ class DeadLetters:
         if not letters:
             return 0
         writes = [("remove", letter.id) for letter in letters]
-        return int(self._host.submit_internal("batch", value=writes).get(timeout))
+        return int(self._host.submit("batch", value=writes).get(timeout))
 
     def __len__(self) -> int:
-        return int(self._host.submit_internal("count").get())
+        return int(self._host.submit("count").get())

@@ -194,8 +194,11 @@ class _FlowRun:
         error = done.exception(0)
         if error is not None:
             if closing:
+                # No retry can run now: if the policy would have retried,
+                # the error says close() cut its retries short.
                 state.failed(error)
-                self.give_up(index, args, state)
+                retried = self.retry_delay(state, error) is not None
+                self.give_up(index, args, state, cut_short=retried)
             else:
                 self.stage_failed(index, args, state, error)
         elif index == len(self.stages) - 1:
@@ -216,14 +219,7 @@ class _FlowRun:
         error: BaseException,
     ) -> None:
         state.failed(error)
-        self.first_failed_at = state.first_failed_at
-        try:
-            delay = self.policy.next_delay_for(state)
-        except BaseException as exc:
-            logger.error("flow %s: retry policy failed", self.flow, exc_info=True)
-            exc.__context__ = error
-            state.last_error = exc
-            delay = None
+        delay = self.retry_delay(state, error)
         if delay is None:
             self.give_up(index, args, state)
             return
@@ -238,6 +234,20 @@ class _FlowRun:
             lambda: self.run_stage(index, args, state),
             lambda: self.give_up(index, args, state, cut_short=True),
         )
+
+    def retry_delay(self, state: AttemptState, error: BaseException) -> float | None:
+        """Return the policy's delay before the next attempt (None: give up).
+
+        A policy that raises gives up, with its failure as the last error.
+        """
+        self.first_failed_at = state.first_failed_at
+        try:
+            return self.policy.next_delay_for(state)
+        except BaseException as exc:  # a user policy's bug fails its flow
+            logger.error("flow %s: retry policy failed", self.flow, exc_info=True)
+            exc.__context__ = error
+            state.last_error = exc
+            return None
 
     def give_up(
         self,

@@ -81,7 +81,7 @@ class RetryHost(Protocol):
         """
         ...
 
-    def submit_internal(
+    def submit(
         self,
         op_type: str,
         key: Any = None,

@@ -913,6 +913,8 @@ def test_close_with_a_held_op_times_out_and_can_be_called_again(
         store.close(timeout=0.1)
     assert not store.is_closed
     assert not gate.future.done()
+    with pytest.raises(StoreClosedError):  # it goes on closing
+        store.upsert("users", "late", {"n": 1})
 
     gate.open()
     store.close(timeout=WAIT)
@@ -988,6 +990,20 @@ def test_stats_counts_ops_tables_and_latency(
     assert store.stats()["in_flight"] == 1
     gate.open()
     gate.future.get(timeout=WAIT)
+
+
+def test_stats_count_each_read_at_once_once(store: Store) -> None:
+    store.upsert("users", "here", {"n": 1}).get(timeout=WAIT)
+    assert store.search("users", "here").get(timeout=WAIT) == {"n": 1}
+    with pytest.raises(NotFoundError):
+        store.search("users", "gone").get(timeout=WAIT)
+    store.flush(WAIT)
+
+    stats = store.stats()
+
+    assert stats["read_at_once"] == 2
+    assert stats["submitted"] == 3
+    assert (stats["completed"], stats["failed"]) == (2, 1)
 
 
 def test_stats_of_a_fresh_store_has_no_latency(store: Store) -> None:

@@ -246,7 +246,7 @@ def test_a_sync_op_on_a_none_table_is_acked_only_after_its_sync(
     lazy_store: Store, hold: Callable[..., Any]
 ) -> None:
     table = lazy_store.directory.table("lazy")
-    key = table.encode_key("k")
+    key = table.codecs.encode_key("k")
     at_sync: list[tuple[bool, bool]] = []
     futures: list[OpFuture[Any]] = []
 
@@ -504,7 +504,7 @@ def test_no_op_is_stranded_when_submits_race_a_draining_owner(store: Store) -> N
     assert store.count("users").get(timeout=WAIT) == submitted
 
 
-def test_a_batch_that_fails_in_finishing_fails_its_ops_and_the_owner_goes_on(
+def test_a_group_whose_bookkeeping_fails_fails_its_ops_and_the_owner_goes_on(
     make_store: Callable[..., Store],
     hold: Callable[..., Any],
     monkeypatch: pytest.MonkeyPatch,
@@ -513,17 +513,17 @@ def test_a_batch_that_fails_in_finishing_fails_its_ops_and_the_owner_goes_on(
     store.create_table("users")
     gate = hold(store, "users")
     queued = [store.upsert("users", f"k{i}", i) for i in range(3)]
-    run_batch = TableOwner._run_batch
+    run_group = TableOwner._run_group
 
-    def fail_once(owner: TableOwner, batch: list[Any]) -> None:
-        monkeypatch.setattr(TableOwner, "_run_batch", run_batch)
-        raise RuntimeError("finishing failed")
+    def fail_once(owner: TableOwner, name: str, ops: list[Any]) -> Any:
+        monkeypatch.setattr(TableOwner, "_run_group", run_group)
+        raise RuntimeError("bookkeeping failed")
 
-    monkeypatch.setattr(TableOwner, "_run_batch", fail_once)
+    monkeypatch.setattr(TableOwner, "_run_group", fail_once)
     gate.open()
 
     for future in queued:  # each op fails with the error instead of hanging
-        with pytest.raises(RuntimeError, match="finishing failed"):
+        with pytest.raises(RuntimeError, match="bookkeeping failed"):
             future.get(timeout=WAIT)
     store.upsert("users", "after", 1).get(timeout=WAIT)  # the owner still runs
     store.flush(timeout=WAIT)

@@ -1,7 +1,7 @@
 """Fixtures of the retry tests: a fake `retry.RetryHost`, no store at all.
 
 The retry framework talks to whatever hosts it only through `RetryHost`
-(schedule, park, submit_internal, replay, track, policy), so here a small
+(schedule, park, submit, replay, track, policy), so here a small
 fake plays the store: a real `retry.Scheduler` for its timer, a dict for
 its dead-letter table, and `FakeFuture`s for its requests. Nothing here
 needs LMDB, pykka or a worker thread.
@@ -120,7 +120,7 @@ class FakeHost:
 
     - `park_error`: `park()` returns a future failed with it ("the dead
       letter could not be written"); `park_raises`: `park()` raises it;
-    - `fail_next[op_type]`: errors the next `submit_internal` calls of that
+    - `fail_next[op_type]`: errors the next `submit` calls of that
       type fail with, one per call;
     - `replay_errors[letter_id]`: the replayed op fails with it;
     - `remove_errors[letter_id]`: removing that letter fails with it.
@@ -162,9 +162,9 @@ class FakeHost:
             raise self.park_raises
         if self.park_error is not None:
             return FakeFuture.failed(self.park_error)
-        return self.submit_internal("insert", letter.id, letter.to_json())
+        return self.submit("insert", letter.id, letter.to_json())
 
-    def submit_internal(
+    def submit(
         self,
         op_type: str,
         key: Any = None,

@@ -459,7 +459,7 @@ def test_a_record_that_is_not_a_letter_is_skipped_not_fatal(
     letters = DeadLetters(host)
     good = sample_letter()
     letters.add(good).get(WAIT)
-    host.submit_internal("insert", good.id - 1, {"not": "a letter"}).get(WAIT)
+    host.submit("insert", good.id - 1, {"not": "a letter"}).get(WAIT)
 
     assert [letter.id for letter in letters.list(WAIT)] == [good.id]
     assert "is not a dead letter; skipped" in caplog.text

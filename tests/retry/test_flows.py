@@ -582,13 +582,43 @@ def test_a_retry_due_after_close_began_is_parked_at_once(
     request = store.held.get(timeout=WAIT)
     host.close()
     # The request fails after close began: its retry can no longer be
-    # scheduled, so the flow is parked on this thread, as it stands.
+    # scheduled, so the flow is parked on this thread, as it stands, and the
+    # error says close() cut its retries short (as an op's does).
     request.future.set_exception(busy())
     with pytest.raises(RetriesExhaustedError) as caught:
         future.get(0)
-    assert str(caught.value).startswith("gave up after 1 attempt: StoreBusyError")
+    assert str(caught.value).startswith(
+        "its pending retry was cut short by close() after 1 attempt of the 10 its "
+        "policy allowed: StoreBusyError"
+    )
     (letter,) = host.parked
     assert (letter.stage, letter.attempts) == ("go1Read", 1)
+
+
+def test_a_permanent_error_during_close_is_not_called_cut_short(
+    store: FakeStore, host: FakeHost
+) -> None:
+    store.hold()
+
+    class Held(Flow):
+        def go1Write(self) -> Any:
+            return self.store.upsert("docs", "a", 1)
+
+        def go2Never(self, _: Any) -> Any:
+            raise AssertionError("must not run")
+
+    future = Held(store).start("go")
+    request = store.held.get(timeout=WAIT)
+    host.close()
+    refused = InvalidInputError("a value the table refuses")
+    request.future.set_exception(refused)
+    # Never retried anyway: the error stays itself, with its letter's note.
+    error = future.exception(0)
+    assert type(error) is InvalidInputError and str(error) == str(refused)
+    (letter,) = host.parked
+    assert error.__notes__ == [
+        f"dead-lettered as letter {letter.id} (see store.dead_letters)"
+    ]
 
 
 def test_a_request_that_ends_during_close_parks_the_next_stage(
