@@ -213,46 +213,53 @@ class TableOwner(pykka.ThreadingActor):
             else:
                 same_table.append(op)
         for table, ops in by_table.items():
+            outcomes = self._run_group(table, ops)  # never raises
             try:
-                outcomes = self._run_group(table, ops)
-            except BaseException as exc:  # its ops fail, never the owner
-                # Only the owner's own bookkeeping can get here (a group
-                # catches everything its ops do); dying would strand every
-                # queued op.
-                logger.error("a group of %d ops failed", len(ops), exc_info=True)
-                outcomes = [Outcome(error=exc) for _ in ops]
-            # Each op is handed over once, here: its retry or callback may
-            # still be running when the next group starts.
-            self._reports.finish_group(ops, outcomes)  # never raises
+                # Each op is handed over once, here: its retry or callback
+                # may still be running when the next group starts.
+                self._reports.finish_group(ops, outcomes)
+            except BaseException:  # a bug: dying would strand every queued op
+                logger.critical(
+                    "handing over a group of %d ops on %s failed; they may never end",
+                    len(ops),
+                    table,
+                    exc_info=True,
+                )
 
     def _run_group(self, name: str, ops: list[Op]) -> list[Outcome]:
-        """Run `ops` (all on table `name`) as one group; return their outcomes."""
+        """Run `ops` (all on table `name`) as one group; return their outcomes.
+
+        Never raises: whatever an op or the table does becomes the ops' outcome.
+        """
         try:
-            try:
-                session = self._session(name)
-                if self._callbacks_in_txn:
-                    before_commit = self._reports.before_commit
-                    requests = [
-                        (op.operation, before_commit(op) if op.callback else None)
-                        for op in ops
-                    ]
-                else:
-                    requests = [(op.operation, None) for op in ops]
-                outcomes = session.run_group(requests)  # type: ignore[arg-type]
-                session.make_durable(
-                    [op.operation for op in ops],
-                    [op.durability is Durability.SYNC for op in ops],
-                    outcomes,
-                    lambda: self._on_dirty(name),
-                )
-            except BaseException as exc:
-                logger.debug(
-                    "group of %d ops on %s failed", len(ops), name, exc_info=True
-                )
-                outcomes = [Outcome(error=exc) for _ in ops]
-        finally:
+            session = self._session(name)
+            if self._callbacks_in_txn:
+                before_commit = self._reports.before_commit
+                requests = [
+                    (op.operation, before_commit(op) if op.callback else None)
+                    for op in ops
+                ]
+            else:
+                requests = [(op.operation, None) for op in ops]
+            outcomes = session.run_group(requests)  # type: ignore[arg-type]
+            session.make_durable(
+                [op.operation for op in ops],
+                [op.durability is Durability.SYNC for op in ops],
+                outcomes,
+                lambda: self._on_dirty(name),
+            )
+        except BaseException as exc:
+            logger.debug("group of %d ops on %s failed", len(ops), name, exc_info=True)
+            outcomes = [Outcome(error=exc) for _ in ops]
+        try:
             # Committed (or failed): a read submitted from now on sees them.
             self._mailbox.done(name, len(ops))
+        except BaseException:  # the outcomes above stand
+            # Reads of the table then keep going through this owner (slower,
+            # still in order); the ops' outcomes are true, so they stand.
+            logger.error(
+                "counting %d ops of %s as done failed", len(ops), name, exc_info=True
+            )
         return outcomes
 
     def _session(self, name: str) -> TableSession:

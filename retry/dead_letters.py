@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import copy
 import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,11 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+_OUR_NOTES = ("dead-lettered as letter ", "the dead letter could not be written ")
+"""How the notes that tie an error to its dead letter begin."""
+_TYING = threading.Lock()
+"""Held while an error is tied to a letter (two ops may share one error)."""
 
 
 def park_then(
@@ -97,34 +102,59 @@ def give_up_error(
             allowed=policy.max_attempts if policy.stop is None else None,
             cut_short=cut_short,
         )
-    # The same error object may be every op's of a group that failed as one:
-    # each op's caller gets a copy that tells of its own letter.
-    error = _own_copy(error)
     if problem is None:
-        error.add_note(
+        note = (
             f"dead-lettered as letter {letter.id} "
             f"({'see store.dead_letters' if where is None else 'kept by ' + where})"
         )
     else:
-        error.add_note(
+        note = (
             f"the dead letter could not be written ({problem!r}), so the op is lost "
             f"to the store: keep it from this error's .dead_letter "
             f"({letter.describe()})"
         )
-    with contextlib.suppress(AttributeError):  # an exception without a __dict__
-        error.dead_letter = letter  # type: ignore[attr-defined]
+    return _tie_to_letter(error, note, letter)
+
+
+def _tie_to_letter(
+    error: BaseException, note: str, letter: DeadLetter
+) -> BaseException:
+    """Add `note` and a `dead_letter` attribute to `error`; return it.
+
+    The same error object may be every op's of a group that failed as one:
+    the first op to give up gets the error itself, each later one a copy
+    that tells of its own letter only.
+    """
+    with _TYING:
+        if any(str(n).startswith(_OUR_NOTES) for n in getattr(error, "__notes__", ())):
+            error = _untied_copy(error)
+        error.add_note(note)
+        with contextlib.suppress(AttributeError):  # a class that refuses it
+            error.dead_letter = letter  # type: ignore[attr-defined]
     return error
 
 
-def _own_copy(error: BaseException) -> BaseException:
-    """Return a copy of `error` (cause, context and traceback kept), or `error`
-    itself if it cannot be copied."""
+def _untied_copy(error: BaseException) -> BaseException:
+    """Return a copy of `error` without its dead-letter notes and attribute, or
+    `error` itself if it cannot be copied.
+
+    The copy is made without calling the class's `__init__` (which may build
+    its message from its arguments, or do anything else): same class, args,
+    attributes, other notes, cause, context and traceback.
+    """
+    cls = type(error)
     try:
-        copied = copy.copy(error)
-    except Exception:  # noqa: BLE001 - a user's error that cannot be rebuilt
+        copied = cls.__new__(cls, *error.args)
+        copied.__dict__.update(error.__dict__)
+    except BaseException:  # noqa: BLE001 - a user class that cannot be copied so
+        logger.warning("cannot copy %r: ops that share it share its notes", error)
         return error
+    notes = getattr(error, "__notes__", [])
+    copied.__notes__ = [n for n in notes if not str(n).startswith(_OUR_NOTES)]
+    copied.__dict__.pop("dead_letter", None)
     copied.__cause__ = error.__cause__
     copied.__context__ = error.__context__
+    copied.__suppress_context__ = error.__suppress_context__
     copied.__traceback__ = error.__traceback__
     return copied
 
@@ -198,7 +228,8 @@ class DeadLetters:
         """Park `letter` as the store parks a given-up op: the store's
         `dead_letter_hook` if it has one, else the dead-letter table.
 
-        The future fails if the letter could not be written.
+        The future's result says what kept the letter, in a few words (None:
+        the dead-letter table); it fails if the letter could not be kept.
         """
         return self._host.park(letter)
 

@@ -17,9 +17,10 @@ class RetriesExhaustedError(StoreError):
 
     The last error is kept as `last_error` (and as `__cause__`). Where the op
     went is on the error too: `dead_letter` is its record (type, table, key,
-    value, attempts), and `written` says whether that record reached the
-    dead letters. When it did not, the op is lost to the store: the record
-    on this error is the only copy left.
+    value, attempts), and `written` says whether that record was kept: by
+    the dead-letter table, or by what `kept_in` names (the store's
+    dead-letter hook, a cluster client's local spool). When it was not, the
+    op is lost to the store: the record on this error is the only copy left.
     """
 
     def __init__(
@@ -61,6 +62,7 @@ class RetriesExhaustedError(StoreError):
         self.last_error = last_error
         self.dead_letter = dead_letter
         self.written = dead_letter is not None and problem is None
+        self.kept_in = kept_in
         self.__cause__ = last_error
 
     def __setstate__(self, state: dict[str, Any] | None) -> None:

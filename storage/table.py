@@ -115,7 +115,9 @@ class Table:
             return
         pids = ", ".join(map(str, lock.stale_holders))
         logger.warning(
-            "table %s: process %s died with it open; verifying the table",
+            "table %s: process %s died with it open; as a NONE table, the writes "
+            "it acknowledged since the table's last sync are lost if the "
+            "machine lost power too; verifying the table",
             self.name,
             pids,
         )

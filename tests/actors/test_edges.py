@@ -554,6 +554,66 @@ def test_a_dead_letter_on_a_full_disk_says_the_op_is_lost(small_disk: Path) -> N
     assert report["key"] not in report["letters"]
 
 
+FIRST_LETTERS_ON_A_FULL_DISK = """
+    import json, os, sys
+    import actors, retry, storage
+
+    disk = sys.argv[1]
+    store = actors.open_store(os.path.join(disk, "store"), initial_map_size=1 << 20)
+    store.create_table("t")
+    store.upsert("t", "before", 1).get(5)
+    # The dead-letter table has never been opened: its files do not exist yet.
+    filler = os.path.join(disk, "filler")
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(bytes(1 << 16))
+                f.flush()
+        except OSError:
+            pass
+    report = {}
+    try:
+        report["listed"] = [x.key for x in store.dead_letters.list(5)]
+    except storage.StoreError as exc:
+        report["listed"] = type(exc).__name__
+
+    def busy(error, result):
+        if error is None:
+            raise storage.StoreBusyError("busy", table="t")
+
+    policy = retry.RetryPolicy(max_attempts=1)
+    error = store.upsert("t", "k", "v", callback=busy, retry=policy).exception(5)
+    report["type"] = type(error).__name__
+    report["written"] = error.written
+    report["message"] = str(error)
+    os.remove(filler)
+    store.upsert("t", "after", 1).get(5)
+    report["after"] = store.search("t", "after").get(5)
+    report["letters"] = [x.key for x in store.dead_letters.list(5)]
+    store.close(5)
+    print(json.dumps(report))
+"""
+
+
+def test_first_opening_the_dead_letters_on_a_full_disk_is_an_error_not_a_signal(
+    small_disk: Path,
+) -> None:
+    # Opening a table creates its lock file, which LMDB maps: on a full tmpfs
+    # that was SIGBUS (listing the letters, writing the first one).
+    report = run_python(FIRST_LETTERS_ON_A_FULL_DISK, small_disk)
+
+    assert report["listed"] in ([], "DiskFullError"), report
+    assert report["type"] == "RetriesExhaustedError"
+    if report["written"]:
+        assert "dead-lettered as letter" in report["message"]
+        assert report["letters"] == ["k"]
+    else:
+        assert "lost to the store" in report["message"], report
+        assert "DiskFullError" in report["message"], report
+        assert report["letters"] == []
+    assert report["after"] == 1
+
+
 # -- 5. close() with a pending retry ---------------------------------------------------
 
 

@@ -176,6 +176,41 @@ def test_a_none_table_is_verified_once_after_an_unclean_shutdown(
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.parametrize("synced", [0, RECORDS], ids=["before-its-first-sync", "later"])
+def test_a_none_table_that_lost_its_unsynced_writes_opens_with_a_warning(
+    spawn_child: Callable[..., Child], store_path: Path, synced: int
+) -> None:
+    if synced:
+        data = make_table(store_path, durability="none")
+    else:
+        with StoreDirectory(store_path) as store:
+            store.create_table("t", durability="none")
+            store.session("t").count()
+        data = store_path / "tables" / "t" / "data.mdb"
+    on_disk = data.read_bytes()  # what a power loss leaves: the last sync
+    pid = die_with_the_table_open(spawn_child, store_path)  # wrote "last"
+    data.write_bytes(on_disk)
+    logged_reader = "import logging\nlogging.basicConfig()\n" + READER
+    done = subprocess.run(
+        [sys.executable, "-c", logged_reader, str(store_path)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
+        timeout=CHILD_WAIT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    # An intact table without its last writes is what NONE risks: it opens,
+    # and says plainly that writes may be gone.
+    assert done.stdout.split() == ["count", str(synced), "scanned", str(synced)]
+    assert (
+        f"table t: process {pid} died with it open; as a NONE table, the writes "
+        "it acknowledged since the table's last sync are lost if the machine "
+        "lost power too"
+    ) in done.stderr
+
+
+@pytest.mark.timeout(120)
 def test_check_finds_damage_that_opening_after_a_clean_shutdown_does_not_look_for(
     store_path: Path,
 ) -> None:

@@ -177,29 +177,58 @@ def test_a_permanent_error_stays_itself_with_a_note_and_the_letter() -> None:
     last = KeyExistsError(table="docs", key="k")
     letter = sample_letter()
     error = give_up_error(failed_state(last), letter, None, RetryPolicy())
-    # The caller's own copy: the same error, untouched where it was raised.
-    assert type(error) is KeyExistsError and str(error) == str(last)
-    assert error is not last and not hasattr(last, "__notes__")
+    assert error is last
     assert error.dead_letter is letter  # type: ignore[attr-defined]
     assert error.__notes__ == [
         f"dead-lettered as letter {letter.id} (see store.dead_letters)"
     ]
 
 
-def test_each_op_of_a_group_gets_a_note_of_its_own_letter() -> None:
-    shared = busy()
-    policy = RetryPolicy(retry_on=lambda error: False)
+def test_a_shared_user_error_is_copied_without_running_its_init() -> None:
+    class Bad(Exception):
+        made = 0
+
+        def __init__(self, n: int) -> None:
+            Bad.made += 1
+            super().__init__(f"bad {n}")
+
+    try:
+        try:
+            raise OSError("under it")
+        except OSError as cause:
+            raise Bad(3) from cause
+    except Bad as raised:
+        shared = raised
+    shared.add_note("the user's own note")
+    shared.extra = "kept"  # type: ignore[attr-defined]
     first, second = sample_letter(key="a"), sample_letter(key="b")
-    one = give_up_error(failed_state(shared), first, None, policy)
-    other = give_up_error(failed_state(shared), second, None, policy)
-    assert one.dead_letter is first  # type: ignore[attr-defined]
-    assert other.dead_letter is second  # type: ignore[attr-defined]
-    assert one.__notes__ == [
-        f"dead-lettered as letter {first.id} (see store.dead_letters)"
-    ]
+    give_up_error(failed_state(shared), first, None, RetryPolicy())
+    other = give_up_error(failed_state(shared), second, None, RetryPolicy())
+
+    assert Bad.made == 1
+    assert type(other) is Bad and str(other) == "bad 3"
+    assert other.extra == "kept"  # type: ignore[attr-defined]
+    assert other.__cause__ is shared.__cause__ and other.__suppress_context__
+    assert other.__traceback__ is shared.__traceback__
     assert other.__notes__ == [
-        f"dead-lettered as letter {second.id} (see store.dead_letters)"
+        "the user's own note",
+        f"dead-lettered as letter {second.id} (see store.dead_letters)",
     ]
+    assert shared.__notes__ == [
+        "the user's own note",
+        f"dead-lettered as letter {first.id} (see store.dead_letters)",
+    ]
+
+
+def test_a_copy_keeps_a_context_that_was_not_suppressed() -> None:
+    shared = ValueError("stage failed")
+    shared.__context__ = LookupError("the policy's own bug")
+    policy = RetryPolicy(retry_on=lambda error: False)
+    give_up_error(failed_state(shared), sample_letter(), None, policy)
+    other = give_up_error(failed_state(shared), sample_letter(), None, policy)
+    assert other is not shared
+    assert other.__context__ is shared.__context__
+    assert not other.__suppress_context__
 
 
 def test_a_letter_kept_elsewhere_says_where() -> None:
@@ -223,7 +252,7 @@ def test_a_permanent_error_whose_letter_was_not_written_says_so() -> None:
     last = NotFoundError(table="docs", key="k", op="update")
     letter = sample_letter(op_type="update")
     error = give_up_error(failed_state(last), letter, OSError("gone"), RetryPolicy())
-    assert type(error) is NotFoundError and str(error) == str(last)
+    assert error is last
     assert error.__notes__ == [
         "the dead letter could not be written (OSError('gone')), so the op is lost "
         "to the store: keep it from this error's .dead_letter "
@@ -239,7 +268,7 @@ def test_a_raising_retry_on_counts_the_error_as_permanent() -> None:
     error = give_up_error(
         failed_state(last), sample_letter(), None, RetryPolicy(retry_on=broken)
     )
-    assert type(error) is type(last) and str(error) == str(last)
+    assert error is last
 
 
 def test_an_error_that_refuses_attributes_still_gets_its_note() -> None:
@@ -251,7 +280,7 @@ def test_an_error_that_refuses_attributes_still_gets_its_note() -> None:
 
     last = Sealed("sealed")
     error = give_up_error(failed_state(last), sample_letter(), None, RetryPolicy())
-    assert type(error) is Sealed and str(error) == "sealed"
+    assert error is last
     assert not hasattr(error, "dead_letter")
     assert "dead-lettered as letter" in error.__notes__[0]
 

@@ -122,11 +122,17 @@ def test_each_op_given_up_on_gets_its_own_copy_of_a_shared_error() -> None:
         errors.append(give_up_error(state, letter, None, RetryPolicy()))
 
     first, second = errors
-    assert first is not second and first is not shared
+    # The first op gets the error itself; the next a copy of its own.
+    assert first is shared and second is not shared
+    assert type(second) is StoreClosedErrorLike and str(second) == str(shared)
     assert first.dead_letter is letters[0]  # type: ignore[attr-defined]
     assert second.dead_letter is letters[1]  # type: ignore[attr-defined]
-    assert len(first.__notes__) == len(second.__notes__) == 1
-    assert not getattr(shared, "__notes__", None)  # the shared one is untouched
+    assert first.__notes__ == [
+        f"dead-lettered as letter {letters[0].id} (see store.dead_letters)"
+    ]
+    assert second.__notes__ == [
+        f"dead-lettered as letter {letters[1].id} (see store.dead_letters)"
+    ]
 
 
 class StoreClosedErrorLike(Exception):

@@ -205,6 +205,8 @@ def test_a_custom_hook_receives_the_record_and_the_table_stays_empty(
     assert str(raised.value).endswith(
         f"dead-lettered as letter {letter.id} (kept by the dead-letter hook)"
     )
+    assert raised.value.written
+    assert raised.value.kept_in == "the dead-letter hook"
     assert (letter.op_type, letter.table, letter.key) == ("upsert", "docs", "k")
     assert letter.value == {"n": 1}
     assert letter.attempts == 2
