@@ -85,11 +85,14 @@ class OutcomeUnknownError(StoreError):
     dead-lettered (marked with this error) so that it is not lost.
     """
 
+    _advice = (
+        "the op may or may not have committed, check the data before writing it again"
+    )
+
     def __init__(self, *, label: str, reason: str = "") -> None:
         super().__init__(
             f"the owner of node {label!r} died after the call was sent"
-            f"{': ' + reason if reason else ''}; the op may or may not have "
-            "committed, check the data before writing it again",
+            f"{': ' + reason if reason else ''}; {self._advice}",
         )
         self.label = label
 
@@ -98,11 +101,4 @@ class OwnerLostError(OutcomeUnknownError, TransientError):
     """An `OutcomeUnknownError` of an idempotent op (upsert, search, exists,
     count, scan): running it again is safe, so retry policies retry it."""
 
-    def __init__(self, *, label: str, reason: str = "") -> None:
-        StoreError.__init__(
-            self,
-            f"the owner of node {label!r} died after the call was sent"
-            f"{': ' + reason if reason else ''}; the op is idempotent, so "
-            "running it again is safe",
-        )
-        self.label = label
+    _advice = "the op is idempotent, so running it again is safe"

@@ -27,10 +27,6 @@ class Policies:
         else:
             self._tables[table] = policy
 
-    def table(self, table: str) -> RetryPolicy | None:
-        """Return the policy set for `table`, if any."""
-        return self._tables.get(table)
-
     def for_op(self, op: Op) -> RetryPolicy | None:
         """Return `op`'s policy: its own, else its table's, else the store's."""
         if op.retry is not None:

@@ -289,14 +289,11 @@ class RetryPolicy:
                     "name it; give this policy per store or per op",
                 )
             names.append(name)
-        return {
-            "max_attempts": self.max_attempts,
-            "initial_wait": self.initial_wait,
-            "max_wait": self.max_wait,
-            "multiplier": self.multiplier,
-            "jitter": self.jitter,
-            "retry_on": names,
+        mapping: dict[str, object] = {
+            name: getattr(self, name) for name in _MAPPING_KEYS
         }
+        mapping["retry_on"] = names
+        return mapping
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, object]) -> RetryPolicy:

@@ -161,9 +161,7 @@ class TableLock:
         it until it exits, and the parent could never compact the table.
         """
         self._record = None
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        self.release()
 
 
 def _alive(pid: int) -> bool:

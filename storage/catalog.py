@@ -6,7 +6,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -111,23 +111,10 @@ class Catalog:
         If the table is already recorded (by another thread or process), the
         existing record is returned unchanged.
         """
-        info = TableInfo(name, key_format, value_format, durability, time.time())
-        with self._lock:
-            if self._closed:
-                raise StoreClosedError("catalog")
-            try:
-                with self._env.begin(write=True) as txn:
-                    existing = txn.get(name.encode())
-                    if existing is not None:
-                        info = TableInfo.from_json(existing)
-                    else:
-                        txn.put(name.encode(), info.to_json())
-            except lmdb.Error as exc:
-                raise translate(
-                    exc, what=f"cannot record table {name!r}", path=self.path
-                ) from exc
-            self._tables[name] = info
-        return info
+        new = TableInfo(name, key_format, value_format, durability, time.time())
+        return self._update(
+            name, lambda existing: new if existing is None else existing
+        )
 
     def set_options(self, name: str, options: Mapping[str, Any]) -> TableInfo:
         """Record `options` (JSON-able) as table `name`'s, durably; return its record.
@@ -142,16 +129,29 @@ class Catalog:
             raise EncodeError(
                 f"table {name!r}: options must be JSON-able: {exc}", table=name
             ) from exc
+
+        def with_options(existing: TableInfo | None) -> TableInfo:
+            if existing is None:
+                raise UnknownTableError(table=name)
+            return replace(existing, options=dict(options))
+
+        return self._update(name, with_options)
+
+    def _update(
+        self, name: str, change: Callable[[TableInfo | None], TableInfo]
+    ) -> TableInfo:
+        """Record `change(table name's record, or None)` durably, in one write
+        transaction (unless it returns the record unchanged); return it."""
         with self._lock:
             if self._closed:
                 raise StoreClosedError("catalog")
             try:
                 with self._env.begin(write=True) as txn:
-                    existing = txn.get(name.encode())
-                    if existing is None:
-                        raise UnknownTableError(table=name)
-                    info = replace(TableInfo.from_json(existing), options=dict(options))
-                    txn.put(name.encode(), info.to_json())
+                    data = txn.get(name.encode())
+                    existing = None if data is None else TableInfo.from_json(data)
+                    info = change(existing)
+                    if info is not existing:
+                        txn.put(name.encode(), info.to_json())
             except lmdb.Error as exc:
                 raise translate(
                     exc, what=f"cannot record table {name!r}", path=self.path

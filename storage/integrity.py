@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 from lmdb import verify as lmdb_verify
 
-__all__ = ["CheckResult", "find_problem"]
+from storage._lmdb import DATA_FILE
 
-_DATA_FILE = "data.mdb"
+__all__ = ["CheckResult", "find_problem"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +42,7 @@ def find_problem(path: str) -> str | None:
     its write transaction, or be its only user), or the walk may see a page
     being rewritten.
     """
-    data_file = os.path.join(path, _DATA_FILE)
+    data_file = os.path.join(path, DATA_FILE)
     if not os.path.exists(data_file):
         return None  # a table never opened: nothing to damage
     try:

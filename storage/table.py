@@ -19,6 +19,7 @@ import storage.compaction as compaction
 import storage.group_commit as group_commit
 from storage._headroom import Headroom
 from storage._lmdb import (
+    DATA_FILE,
     ResizeGate,
     fsync_directory,
     make_directory,
@@ -38,8 +39,6 @@ __all__ = ["MAX_KEY_SIZE", "Table"]
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-_DATA_FILE = "data.mdb"
 
 
 class Table:
@@ -65,7 +64,7 @@ class Table:
         self.codecs = TableCodecs(info.name, info.key_format, info.value_format)
         self.key_codec = self.codecs.key_codec
         self.value_codec = self.codecs.value_codec
-        self.data_file = os.path.join(path, _DATA_FILE)
+        self.data_file = os.path.join(path, DATA_FILE)
         self.gate = ResizeGate()
         self._closed = False
         self._fork_map_size: int | None = None
@@ -137,6 +136,11 @@ class Table:
             map_size=map_size,
             table=self.name,
         )
+
+    def _reopen(self, map_size: int) -> None:
+        """Open the environment again (after `close()` of it), headroom too."""
+        self._env = self._open(map_size)
+        self._headroom = self._new_headroom()
 
     def _new_headroom(self) -> Headroom | None:
         """SYNC tables keep zeros ahead of their last page (see `Headroom`)."""
@@ -395,8 +399,7 @@ class Table:
             os.replace(new_file, self.data_file)
             fsync_directory(self.path)
         finally:
-            self._env = self._open(map_size)
-            self._headroom = self._new_headroom()
+            self._reopen(map_size)
 
     # -- fork (see storage._fork) ------------------------------------------------
 
@@ -424,8 +427,7 @@ class Table:
         if map_size is None:
             return
         try:
-            self._env = self._open(map_size)
-            self._headroom = self._new_headroom()
+            self._reopen(map_size)
         except BaseException:
             # The table cannot serve any more; its ops fail with the reason.
             logger.error(
