@@ -304,6 +304,7 @@ def test_text_that_is_not_of_the_format_says_what_was_expected() -> None:
         codecs.parse_text("{bad")
 
 
+@pytest.mark.usefixtures("registry")
 def test_a_codec_without_a_text_form_is_named() -> None:
     class Opaque:
         def encode(self, obj: object) -> bytes:
