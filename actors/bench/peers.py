@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 from actors.bench.engines import AIOSQLITE, DISKCACHE, ROCKSDB, SQLITE3
-from actors.bench.timing import rate
+from actors.bench.timing import rate, unsynced_rates
 from actors.bench.window import async_sliding_window
 from actors.bench.workload import Workload
 
@@ -86,7 +86,6 @@ class Sqlite3Peer(Peer):
     def measure(self, workload: Workload, root: str) -> dict[str, float]:
         """Time sqlite3's four workloads (see the module docstring)."""
         records = workload.records
-        figures: dict[str, float] = {}
         db = self._connect(os.path.join(root, "sqlite3.db"), "NORMAL")
         try:
 
@@ -107,10 +106,8 @@ class Sqlite3Peer(Peer):
                     )
                     db.execute("COMMIT")
 
-            figures["write"] = rate(len(records), write)
-            figures["point_read"] = rate(len(records), read)
-            figures["batch_1000"] = rate(
-                workload.batches * workload.batch_size, batches
+            figures = unsynced_rates(
+                workload, write=write, point_read=read, batch_1000=batches
             )
         finally:
             db.close()
@@ -139,7 +136,6 @@ class RocksDBPeer(Peer):
         import rocksdict
 
         records = workload.records
-        figures: dict[str, float] = {}
         db = rocksdict.Rdict(
             os.path.join(root, "rocksdb"), rocksdict.Options(raw_mode=True)
         )
@@ -167,10 +163,8 @@ class RocksDBPeer(Peer):
                     key, value = workload.record(i)
                     db.put(key.encode(), json.dumps(value).encode(), sync)
 
-            figures["write"] = rate(len(records), write)
-            figures["point_read"] = rate(len(records), read)
-            figures["batch_1000"] = rate(
-                workload.batches * workload.batch_size, batches
+            figures = unsynced_rates(
+                workload, write=write, point_read=read, batch_1000=batches
             )
             figures["durable_write"] = rate(workload.sync_ops, durable_write)
         finally:
@@ -189,7 +183,6 @@ class DiskCachePeer(Peer):
         import diskcache
 
         records = workload.records
-        figures: dict[str, float] = {}
         cache = diskcache.Cache(os.path.join(root, "diskcache"), sqlite_synchronous=1)
         try:
 
@@ -207,10 +200,8 @@ class DiskCachePeer(Peer):
                         for key, value in workload.batch(number):
                             cache.set(key, json.dumps(value))
 
-            figures["write"] = rate(len(records), write)
-            figures["point_read"] = rate(len(records), read)
-            figures["batch_1000"] = rate(
-                workload.batches * workload.batch_size, batches
+            figures = unsynced_rates(
+                workload, write=write, point_read=read, batch_1000=batches
             )
         finally:
             cache.close()

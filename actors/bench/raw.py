@@ -13,7 +13,7 @@ import os
 
 import lmdb
 
-from actors.bench.timing import rate
+from actors.bench.timing import rate, unsynced_rates
 from actors.bench.workload import Workload
 
 __all__ = ["measure_raw_lmdb", "open_raw_env"]
@@ -33,7 +33,6 @@ def measure_raw_lmdb(workload: Workload, root: str) -> dict[str, float]:
     a time (raw LMDB has nothing in flight); `write` is the same without sync.
     """
     records = workload.records
-    figures: dict[str, float] = {}
     env = open_raw_env(os.path.join(root, "raw-nosync"), sync=False)
     try:
 
@@ -53,10 +52,8 @@ def measure_raw_lmdb(workload: Workload, root: str) -> dict[str, float]:
                     for key, value in workload.batch(number):
                         txn.put(key.encode(), json.dumps(value).encode())
 
-        figures["write"] = rate(len(records), put_each)
-        figures["point_read"] = rate(len(records), get_each)
-        figures["batch_1000"] = rate(
-            workload.batches * workload.batch_size, put_batches
+        figures = unsynced_rates(
+            workload, write=put_each, point_read=get_each, batch_1000=put_batches
         )
     finally:
         env.close()
