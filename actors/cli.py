@@ -281,16 +281,10 @@ def _table_info(store: Store, table: str) -> TableInfo:
     return store.table_info(table)
 
 
-def _codecs(info: TableInfo) -> TableCodecs:
+def _codecs(store: Store, table: str) -> TableCodecs:
+    """Return the codecs of a user table, which read and write its text forms."""
+    info = _table_info(store, table)
     return TableCodecs(info.name, info.key_format, info.value_format)
-
-
-def _parse_key(info: TableInfo, text: str) -> Any:
-    return _codecs(info).parse_text(text, what="key")
-
-
-def _parse_value(info: TableInfo, text: str) -> Any:
-    return _codecs(info).parse_text(text, what="value")
 
 
 def _jsonable(value: Any) -> Any:
@@ -345,17 +339,17 @@ def _create(args: argparse.Namespace) -> int:
 
 def _get(args: argparse.Namespace) -> int:
     with _open(args.path) as store:
-        info = _table_info(store, args.table)
-        value = store.search(args.table, _parse_key(info, args.key)).get()
-    print(_codecs(info).format_text(value))
+        codecs = _codecs(store, args.table)
+        value = store.search(args.table, codecs.parse_text(args.key, what="key")).get()
+    print(codecs.format_text(value))
     return 0
 
 
 def _put(args: argparse.Namespace) -> int:
     with _open(args.path) as store:
-        info = _table_info(store, args.table)
-        key = _parse_key(info, args.key)
-        store.upsert(args.table, key, _parse_value(info, args.value)).get()
+        codecs = _codecs(store, args.table)
+        key = codecs.parse_text(args.key, what="key")
+        store.upsert(args.table, key, codecs.parse_text(args.value)).get()
     return 0
 
 
@@ -363,9 +357,9 @@ def _scan(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 0:
         raise CliError(f"--limit must be >= 0, not {args.limit}")
     with _open(args.path) as store:
-        info = _table_info(store, args.table)
+        codecs = _codecs(store, args.table)
         bounds = {
-            name: _parse_key(info, text) if text is not None else None
+            name: codecs.parse_text(text, what="key") if text is not None else None
             for name, text in (
                 ("prefix", args.prefix),
                 ("start", args.start),
@@ -379,7 +373,6 @@ def _scan(args: argparse.Namespace) -> int:
             end=bounds["end"],
             reverse=args.reverse,
         )
-        codecs = _codecs(info)
         for count, (key, value) in enumerate(pairs):
             if args.limit is not None and count >= args.limit:
                 break
