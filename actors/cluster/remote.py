@@ -68,6 +68,8 @@ class RemoteMailbox:
         self._pending: dict[str, int] = {}
         self._calling = False
         self._closed = False
+        self.calls = 0
+        """Calls sent so far (how well ops are carried in groups)."""
 
     def put(self, op: Op) -> None:
         """Queue `op`; send a call if none is in flight.
@@ -127,6 +129,7 @@ class RemoteMailbox:
     def _send(self, ops: list[Op]) -> None:
         """Send `ops` as one call; its outcomes come back through `_ended`."""
         groups, places = _grouped(ops)
+        self.calls += 1
         try:
             future = self._owner.run.remote(groups).future()
         except BaseException as exc:  # noqa: BLE001 - the call's ops end with it
