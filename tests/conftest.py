@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +17,41 @@ from storage import StoreClosedError
 
 CLOSE_WAIT = 2.0
 """Seconds teardown lets a store close before failing the ops that never ended."""
+
+
+@pytest.fixture
+def mount_tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
+    """Return `mount_tmpfs(size)`: mount a tmpfs of `size` (say "4m") in `tmp_path`.
+
+    For full-disk tests (run what could crash the interpreter in a child).
+    Skips the test where mounting is not allowed; unmounts in teardown.
+    """
+    mounted: list[Path] = []
+
+    def mount(size: str) -> Path:
+        point = tmp_path / f"disk{len(mounted)}"
+        point.mkdir()
+        if shutil.which("mount") is None:
+            pytest.skip("no mount command here")
+        try:
+            done = subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            pytest.skip(f"cannot mount a tmpfs here: {exc}")
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        mounted.append(point)
+        return point
+
+    yield mount
+    for point in reversed(mounted):
+        if subprocess.run(["umount", str(point)], check=False, timeout=30).returncode:
+            subprocess.run(["umount", "-l", str(point)], check=False, timeout=30)
 
 
 @pytest.fixture

@@ -25,8 +25,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from actors import OpFuture, OpsMaxExceededError, OpType, Store
-from retry import AsyncCallback, Callback, RetryCallback, RetryPolicy
+from retry import Callback, RetryCallback, RetryPolicy
 from storage import KeyExistsError, NotFoundError, StoreBusyError, TableBusyError
+from tests.actors.helpers import Notes, when
 
 WAIT = 5.0
 """Seconds a test waits for something that signals; far above what it takes."""
@@ -35,29 +36,6 @@ AT_ONCE = 1.0
 """A call that must not wait at all returns well within this many seconds."""
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = WAIT) -> bool:
-    """Return once `condition()` holds (True) or `timeout` passes (False).
-
-    Polls, for a state nothing signals (a thread now blocked in a wait).
-    """
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        threading.Event().wait(0.0005)
-    return True
-
-
-def when(condition: Callable[[], bool], then: Callable[[], object]) -> None:
-    """Call `then()` on another thread as soon as `condition()` holds."""
-
-    def run() -> None:
-        wait_for(condition)
-        then()
-
-    threading.Thread(target=run, daemon=True).start()
 
 
 # -- 9. the ops_max default contract ---------------------------------------------------
@@ -152,6 +130,7 @@ def test_a_plain_thread_past_ops_max_waits_for_a_slot(
 
     future = store.upsert("t", "k", 1)
 
+    assert gate.released.is_set()  # it returned only once its wait freed a slot
     assert future.get(timeout=WAIT) is None
     assert gate.future.get(timeout=0) is None
 
@@ -565,15 +544,6 @@ def test_search_leaves_the_record_found_in_op_value(
     gate.open()
     assert future.get(timeout=WAIT) == {"name": "Norma"}
     assert queued.value == {"name": "Norma"}
-
-
-class Notes(AsyncCallback):
-    def __init__(self) -> None:
-        self.calls: list[tuple[Any, Any, Any]] = []
-
-    def notify(self, op: Any, error: BaseException | None, result: Any) -> object:
-        self.calls.append((op.type, error, result))
-        return None
 
 
 class Told(Callback):

@@ -12,13 +12,12 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,6 @@ import pytest
 
 from actors import BlockingCallError, OpFuture, Store
 from retry import (
-    AsyncCallback,
     Callback,
     Flow,
     RetriesExhaustedError,
@@ -36,6 +34,7 @@ from retry import (
     on_timer_thread,
 )
 from storage import KeyExistsError, StoreBusyError
+from tests.actors.helpers import Notes, wait_for, when
 
 WAIT = 5.0
 """Seconds a test waits for something that signals; far above what it takes."""
@@ -107,31 +106,6 @@ class Collector(pykka.ThreadingActor):
 
     def on_receive(self, message: Any) -> None:
         self.messages.append(message)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = WAIT) -> bool:
-    """Return once `condition()` holds (True) or `timeout` passes (False).
-
-    Polls, for states nothing signals (a thread now blocked in a wait, a
-    retry now on the timer).
-    """
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        threading.Event().wait(0.0005)
-    return True
-
-
-def when(condition: Callable[[], bool], then: Callable[[], object]) -> None:
-    """Call `then()` on another thread as soon as `condition()` holds (or after
-    WAIT seconds anyway, so a test never hangs on it)."""
-
-    def run() -> None:
-        wait_for(condition)
-        then()
-
-    threading.Thread(target=run, daemon=True).start()
 
 
 def try_blocking_calls(store: Store, pending: OpFuture[Any]) -> dict[str, Any]:
@@ -471,23 +445,9 @@ def test_a_dead_letter_that_does_not_fit_says_the_op_is_lost(
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """An 8 MiB tmpfs mounted in `tmp_path` (skips where mounting is not allowed)."""
-    mount_point = tmp_path / "disk"
-    mount_point.mkdir()
-    if shutil.which("mount") is None:
-        pytest.skip("no mount command here")
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    yield mount_point
-    if subprocess.run(["umount", str(mount_point)], check=False).returncode:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+def small_disk(mount_tmpfs: Callable[[str], Path]) -> Path:
+    """An 8 MiB tmpfs (skips where mounting is not allowed)."""
+    return mount_tmpfs("8m")
 
 
 FULL_DISK = """
@@ -649,15 +609,6 @@ def test_close_says_a_pending_retry_was_cut_short_after_1_attempt_of_5(
 # -- 6. a callback executor that was shut down -----------------------------------------
 
 
-class Notified(AsyncCallback):
-    def __init__(self) -> None:
-        self.calls: list[Any] = []
-
-    def notify(self, op: Any, error: BaseException | None, result: Any) -> object:
-        self.calls.append((op.type, error, result))
-        return None
-
-
 def test_a_shut_down_callback_executor_reports_committed_ops_as_committed(
     make_store: Callable[..., Store], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -675,7 +626,7 @@ def test_a_shut_down_callback_executor_reports_committed_ops_as_committed(
             called.append(result)
             return None
 
-    notified = Notified()
+    notified = Notes()
     futures = [
         store.insert("t", "fn", 1, callback=function),
         store.insert("t", "obj", 2, callback=Kept()),
@@ -704,7 +655,7 @@ def test_a_failed_op_whose_async_callback_is_lost_counts_one_lost_callback(
     store = make_store(callback_executor=pool)
     store.create_table("t")
     store.upsert("t", "k", 1).get(timeout=WAIT)
-    notified = Notified()
+    notified = Notes()
 
     error = store.insert("t", "k", 2, callback=notified).exception(timeout=WAIT)
 
@@ -794,6 +745,7 @@ def test_an_infinite_wait_timeout_waits_for_a_slot(
 
     future = store.upsert("t", "k", 1, wait_timeout=float("inf"))
 
+    assert gate.released.is_set()  # it returned only once its wait freed a slot
     assert future.get(timeout=WAIT) is None
 
 

@@ -167,6 +167,11 @@ def test_stats_flush_and_close(store: ClusterStore, table_name: str) -> None:
     assert tables[table_name]["node"] == "b"
     assert store.check(table_name)[table_name].ok
 
+    store.close(3 * WAIT)
+    assert store.is_closed
+    with pytest.raises(storage.StoreClosedError):
+        store.upsert(table_name, "late", 0)
+
 
 def test_a_second_driver_finds_the_same_owners_and_tables(
     store: ClusterStore, cluster: LabelledCluster, table_name: str

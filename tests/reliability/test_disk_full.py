@@ -12,7 +12,7 @@ import errno
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -47,25 +47,9 @@ except storage.StoreError as exc:
 
 
 @pytest.fixture
-def disk(tmp_path: Path) -> Iterator[Path]:
-    """Mount a 4 MiB tmpfs for the test (skip where mounting is not allowed)."""
-    mount_point = tmp_path / "disk"
-    mount_point.mkdir()
-    try:
-        done = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", f"size={DISK_SIZE}", "tmpfs", mount_point],
-            capture_output=True,
-            timeout=30,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        pytest.skip(f"cannot mount a tmpfs here: {exc}")
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", mount_point], timeout=30, check=True)
+def disk(mount_tmpfs: Callable[[str], Path]) -> Path:
+    """A 4 MiB tmpfs for the test (skips where mounting is not allowed)."""
+    return mount_tmpfs(str(DISK_SIZE))
 
 
 def fill(disk: Path) -> Path:

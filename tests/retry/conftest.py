@@ -12,18 +12,26 @@ from __future__ import annotations
 import json
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from retry import DEAD_LETTER_TABLE, DeadLetter, RetryPolicy, Scheduler
+from retry import (
+    DEAD_LETTER_TABLE,
+    AttemptState,
+    DeadLetter,
+    RetryPolicy,
+    Scheduler,
+)
 from retry.letters import new_dead_letter_id
 from storage import (
     InvalidOptionError,
     KeyExistsError,
     NotFoundError,
+    StoreBusyError,
     StoreClosedError,
 )
 
@@ -269,6 +277,53 @@ def sample_letter(**changes: Any) -> DeadLetter:
     }
     fields.update(changes)
     return DeadLetter(**fields)
+
+
+def busy() -> StoreBusyError:
+    """Return a fresh transient error, the one the retry framework retries."""
+    return StoreBusyError("the store is busy")
+
+
+def failed_state(*errors: BaseException, started_ago: float = 0.0) -> AttemptState:
+    """Return the state of an op whose attempts failed with `errors`, in order,
+    started `started_ago` seconds before now."""
+    state = AttemptState(started_at=time.monotonic() - started_ago)
+    for error in errors:
+        state.failed(error)
+    return state
+
+
+class FakeAttempt:
+    """A stand-in `retry.Attempt` that records what a handler asked of it.
+
+    `calls` holds `(what, argument)` in order; `scheduled` the functions
+    `schedule()` was given, for the test to run.
+    """
+
+    def __init__(self, attempts: int = 1, policy: RetryPolicy | None = None) -> None:
+        self.op_id = 1
+        self.op_type = "upsert"
+        self.table = "docs"
+        self.key = "k"
+        self.attempts = attempts
+        self.elapsed = 0.0
+        self.state = AttemptState()
+        self.policy = policy or RetryPolicy()
+        self.calls: list[tuple[str, Any]] = []
+        self.scheduled: list[Callable[[], object]] = []
+
+    def schedule(self, delay: float, fn: Callable[[], object]) -> None:
+        self.calls.append(("schedule", delay))
+        self.scheduled.append(fn)
+
+    def resubmit(self) -> None:
+        self.calls.append(("resubmit", None))
+
+    def dead_letter(self, error: BaseException) -> None:
+        self.calls.append(("dead_letter", error))
+
+    def fail(self, error: BaseException) -> None:
+        self.calls.append(("fail", error))
 
 
 @dataclass

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 
 from retry import (
     Attempt,
-    AttemptState,
     RetryCallback,
     RetryPolicy,
     current_attempt,
@@ -18,34 +15,9 @@ from retry import (
 )
 from storage import StoreBusyError
 
+from .conftest import FakeAttempt
+
 WAIT = 5.0
-
-
-class FakeAttempt:
-    """A stand-in `Attempt` that records what a handler asked of it."""
-
-    def __init__(self, attempts: int = 1, policy: RetryPolicy | None = None) -> None:
-        self.op_id = 1
-        self.op_type = "upsert"
-        self.table = "docs"
-        self.key = "k"
-        self.attempts = attempts
-        self.elapsed = 0.0
-        self.state = AttemptState()
-        self.policy = policy or RetryPolicy()
-        self.calls: list[tuple[str, Any]] = []
-
-    def schedule(self, delay: float, fn: Callable[[], object]) -> None:
-        self.calls.append(("schedule", delay))
-
-    def resubmit(self) -> None:
-        self.calls.append(("resubmit", None))
-
-    def dead_letter(self, error: BaseException) -> None:
-        self.calls.append(("dead_letter", error))
-
-    def fail(self, error: BaseException) -> None:
-        self.calls.append(("fail", error))
 
 
 def test_current_attempt_outside_a_handler_raises_runtime_error() -> None:

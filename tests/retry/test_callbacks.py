@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -10,7 +9,6 @@ import tenacity
 
 from retry import (
     AsyncCallback,
-    AttemptState,
     Callback,
     FunctionCallback,
     RetryCallback,
@@ -22,42 +20,9 @@ from storage import (
     InvalidOptionError,
     KeyExistsError,
     NotFoundError,
-    StoreBusyError,
 )
 
-
-def busy() -> StoreBusyError:
-    return StoreBusyError("the store is busy")
-
-
-class FakeAttempt:
-    """A stand-in `retry.Attempt` that records what a handler asked of it."""
-
-    def __init__(self, attempts: int = 1, policy: RetryPolicy | None = None) -> None:
-        self.op_id = 1
-        self.op_type = "upsert"
-        self.table = "docs"
-        self.key = "k"
-        self.attempts = attempts
-        self.elapsed = 0.0
-        self.state = AttemptState()
-        self.policy = policy or RetryPolicy()
-        self.calls: list[tuple[str, Any]] = []
-        self.scheduled: list[Callable[[], object]] = []
-
-    def schedule(self, delay: float, fn: Callable[[], object]) -> None:
-        self.calls.append(("schedule", delay))
-        self.scheduled.append(fn)
-
-    def resubmit(self) -> None:
-        self.calls.append(("resubmit", None))
-
-    def dead_letter(self, error: BaseException) -> None:
-        self.calls.append(("dead_letter", error))
-
-    def fail(self, error: BaseException) -> None:
-        self.calls.append(("fail", error))
-
+from .conftest import FakeAttempt, busy
 
 # -- Callback, FunctionCallback, as_callback ------------------------------------
 

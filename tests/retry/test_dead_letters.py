@@ -9,7 +9,6 @@ import pytest
 import tenacity
 
 from retry import (
-    AttemptState,
     DeadLetter,
     DeadLetters,
     RetriesExhaustedError,
@@ -26,19 +25,14 @@ from storage import (
     StoreFullError,
 )
 
-from .conftest import WAIT, FakeFuture, FakeHost, sample_letter
-
-
-def busy() -> StoreBusyError:
-    return StoreBusyError("the store is busy")
-
-
-def failed_state(*errors: BaseException) -> AttemptState:
-    """Return the state of an op whose attempts failed with `errors`, in order."""
-    state = AttemptState()
-    for error in errors:
-        state.failed(error)
-    return state
+from .conftest import (
+    WAIT,
+    FakeFuture,
+    FakeHost,
+    busy,
+    failed_state,
+    sample_letter,
+)
 
 
 @pytest.fixture

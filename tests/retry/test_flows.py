@@ -25,54 +25,10 @@ from storage import (
     StoreError,
 )
 
-from .conftest import TIMER, WAIT, FakeFuture, FakeHost, FakeStore
+from .conftest import TIMER, WAIT, FakeFuture, FakeHost, FakeStore, busy
+from .flow_samples import Bump, FlakyCompose
 
 FAST = RetryPolicy(max_attempts=5, initial_wait=0.001)
-
-
-def busy() -> StoreBusyError:
-    return StoreBusyError("the store is busy")
-
-
-class Bump(Flow):
-    """The flow of DESIGN.md: read a doc, write it back with n + 1, return the key."""
-
-    def __init__(self, store: FakeStore, *, policy: RetryPolicy | None = None) -> None:
-        super().__init__(store, policy=policy)
-        self.threads: dict[str, list[str]] = {}
-        self.calls: dict[str, list[float]] = {}
-
-    def _enter(self, stage: str) -> None:
-        self.calls.setdefault(stage, []).append(time.monotonic())
-        self.threads.setdefault(stage, []).append(threading.current_thread().name)
-
-    def bump1Prepare(self, key: str) -> Any:
-        self._enter("prepare")
-        return self.store.search("docs", key), key
-
-    def bump2Compose(self, doc: dict[str, int], key: str) -> Any:
-        self._enter("compose")
-        return self.store.upsert("docs", key, {"n": doc["n"] + 1}), key
-
-    def bump3Finish(self, _: None, key: str) -> Any:
-        self._enter("finish")
-        return key
-
-
-class FlakyCompose(Bump):
-    """Compose raises `StoreBusyError` the first `failures` times."""
-
-    def __init__(
-        self, store: FakeStore, failures: int, *, policy: RetryPolicy | None = None
-    ) -> None:
-        super().__init__(store, policy=policy)
-        self.failures = failures
-
-    def bump2Compose(self, doc: dict[str, int], key: str) -> Any:
-        if len(self.calls.get("compose", [])) < self.failures:
-            self._enter("compose")
-            raise busy()
-        return super().bump2Compose(doc, key)
 
 
 class Given(Flow):

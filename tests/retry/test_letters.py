@@ -5,41 +5,22 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Any
 
 from retry import AttemptState, DeadLetter
 from retry.letters import error_record, jsonable, new_dead_letter_id
 from storage import KeyExistsError, StoreBusyError
 
-from .conftest import WAIT
-
-
-def sample(**changes: Any) -> DeadLetter:
-    fields: dict[str, Any] = {
-        "id": 1,
-        "op_type": "upsert",
-        "table": "docs",
-        "key": "k",
-        "value": {"n": 1},
-        "error": {"type": "StoreBusyError", "message": "busy"},
-        "attempts": 3,
-        "first_failed_at": 100.0,
-        "last_failed_at": 101.5,
-        "key_bytes": b"k",
-        "value_bytes": b'{"n": 1}',
-    }
-    fields.update(changes)
-    return DeadLetter(**fields)
+from .conftest import WAIT, sample_letter
 
 
 def test_a_dead_letter_round_trips_through_json() -> None:
-    letter = sample()
+    letter = sample_letter()
     text = json.dumps(letter.to_json())
     assert DeadLetter.from_json(json.loads(text)) == letter
 
 
 def test_bytes_are_stored_as_base64_text() -> None:
-    record = sample(key_bytes=b"\x00\xffkey", value_bytes=b"\x01").to_json()
+    record = sample_letter(key_bytes=b"\x00\xffkey", value_bytes=b"\x01").to_json()
     assert isinstance(record["key_bytes"], str)
     assert isinstance(record["value_bytes"], str)
     assert DeadLetter.from_json(record).key_bytes == b"\x00\xffkey"
@@ -47,17 +28,17 @@ def test_bytes_are_stored_as_base64_text() -> None:
 
 def test_a_batch_round_trips_through_json() -> None:
     batch = [("upsert", b"a", b"1"), ("remove", b"b", None)]
-    letter = sample(op_type="batch", key=None, key_bytes=None, batch=batch)
+    letter = sample_letter(op_type="batch", key=None, key_bytes=None, batch=batch)
     again = DeadLetter.from_json(json.loads(json.dumps(letter.to_json())))
     assert again.batch == batch
     assert again.replayable
 
 
 def test_replayable_needs_the_encoded_op_and_no_flow() -> None:
-    assert sample().replayable
-    assert not sample(key_bytes=None).replayable
-    assert sample(op_type="count", key_bytes=None).replayable
-    assert not sample(flow="bump", stage="bump2Compose").replayable
+    assert sample_letter().replayable
+    assert not sample_letter(key_bytes=None).replayable
+    assert sample_letter(op_type="count", key_bytes=None).replayable
+    assert not sample_letter(flow="bump", stage="bump2Compose").replayable
 
 
 def test_jsonable_keeps_json_and_reprs_the_rest() -> None:
@@ -91,7 +72,7 @@ def test_dead_letter_ids_are_unique_and_increasing_across_threads() -> None:
 
 
 def test_from_json_never_executes_or_unpickles_anything() -> None:
-    record = sample().to_json()
+    record = sample_letter().to_json()
     record["key"] = "__import__('os').system('false')"
     record["value"] = {"__reduce__": ["os.system", ["false"]], "py/object": "os"}
     letter = DeadLetter.from_json(record)
@@ -160,10 +141,10 @@ def test_new_from_a_state_with_no_failure_uses_now() -> None:
 
 
 def test_describe_names_the_op_or_the_flow_and_stage() -> None:
-    assert sample().describe() == "upsert on table 'docs' key 'k'"
+    assert sample_letter().describe() == "upsert on table 'docs' key 'k'"
     assert (
-        sample(flow="bump", stage="bump2Compose").describe()
+        sample_letter(flow="bump", stage="bump2Compose").describe()
         == "flow bump stage bump2Compose"
     )
-    long = sample(key="x" * 100).describe()
+    long = sample_letter(key="x" * 100).describe()
     assert long == f"upsert on table 'docs' key {repr('x' * 100)[:57]}..."

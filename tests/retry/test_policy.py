@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 
 import pytest
 import tenacity
@@ -23,6 +22,8 @@ from storage.errors import (
     TransientError,
 )
 
+from .conftest import busy, failed_state
+
 
 def make_retry_state(attempt: int, elapsed: float = 0.0) -> tenacity.RetryCallState:
     """Build the state after failed attempt `attempt`, as tenacity's tests do."""
@@ -30,10 +31,6 @@ def make_retry_state(attempt: int, elapsed: float = 0.0) -> tenacity.RetryCallSt
     state.attempt_number = attempt
     state.outcome_timestamp = state.start_time + elapsed
     return state
-
-
-def busy() -> StoreBusyError:
-    return StoreBusyError("the store is busy")
 
 
 # -- delays ------------------------------------------------------------------
@@ -377,13 +374,6 @@ def test_a_policy_holding_code_cannot_become_config(policy: RetryPolicy) -> None
 
 
 # -- next_delay_for: the decision over an AttemptState ----------------------------
-
-
-def failed_state(*errors: BaseException, started_ago: float = 0.0) -> AttemptState:
-    state = AttemptState(started_at=time.monotonic() - started_ago)
-    for error in errors:
-        state.failed(error)
-    return state
 
 
 def test_next_delay_for_reads_the_last_error_and_the_attempt_count() -> None:

@@ -343,7 +343,7 @@ def test_check_of_a_sound_store_reports_every_table(store: StoreDirectory) -> No
     assert store.check("users") == {"users": CheckResult(ok=True, records=500)}
 
 
-def test_check_waits_for_no_writer_and_leaves_the_table_writable(
+def test_check_leaves_the_table_writable(
     store: StoreDirectory,
 ) -> None:
     store.create_table("users")

@@ -32,17 +32,9 @@ def test_the_store_reports_every_window_latency_and_memory(
     assert {"durable_write_w1", "durable_write_w8", "durable_write_w512"} <= set(
         tiny_run.throughput["actorstore"]
     )
-    assert tiny_run.latency == {
-        "actorstore": {
-            "upsert_p50": pytest.approx(tiny_run.latency["actorstore"]["upsert_p50"]),
-            "upsert_p99": pytest.approx(tiny_run.latency["actorstore"]["upsert_p99"]),
-            "search_p50": pytest.approx(tiny_run.latency["actorstore"]["search_p50"]),
-            "search_p99": pytest.approx(tiny_run.latency["actorstore"]["search_p99"]),
-        },
-        "pykka-actor": {
-            "ask_p50": pytest.approx(tiny_run.latency["pykka-actor"]["ask_p50"]),
-            "ask_p99": pytest.approx(tiny_run.latency["pykka-actor"]["ask_p99"]),
-        },
+    assert {engine: set(figures) for engine, figures in tiny_run.latency.items()} == {
+        "actorstore": {"upsert_p50", "upsert_p99", "search_p50", "search_p99"},
+        "pykka-actor": {"ask_p50", "ask_p99"},
     }
     latencies = [v for figures in tiny_run.latency.values() for v in figures.values()]
     assert all(value > 0 for value in latencies)
