@@ -65,7 +65,11 @@ class InFlight:
             "callback_failed": 0,
         }
         self.latencies: deque[float] = deque(maxlen=_LATENCY_SAMPLES)
-        self._plain_reads = 0  # counted apart: a dict update costs the hot path
+        # Plain reads at once are counted apart, without the lock: next() on
+        # an itertools.count is atomic. stats() reads the tally with a next()
+        # of its own, so it subtracts the ones it took.
+        self._plain_reads = itertools.count(1)
+        self._tally_reads = 0
 
     def add(
         self, op: Op, *, wait: bool, timeout: float | None, internal: bool = False
@@ -184,9 +188,7 @@ class InFlight:
     def read_at_once(self, started: float) -> None:
         """Count a plain read that ran at once and succeeded (it began at
         `started`); its latency is sampled, one read in `_READ_SAMPLING`."""
-        with self._lock:
-            self._plain_reads = count = self._plain_reads + 1
-        if not count % _READ_SAMPLING:
+        if not next(self._plain_reads) % _READ_SAMPLING:
             self.latencies.append(time.monotonic() - started)
 
     def count(self, name: str) -> None:
@@ -223,11 +225,13 @@ class InFlight:
         samples = sorted(self.latencies)
         with self._cond:
             result: dict[str, Any] = dict(self.counts)
-            result["read_at_once"] += self._plain_reads
-            result["completed"] += self._plain_reads
+            self._tally_reads += 1
+            plain_reads = next(self._plain_reads) - self._tally_reads
+            result["read_at_once"] += plain_reads
+            result["completed"] += plain_reads
             # Plain reads at once never took a sequence number; the other
             # reads at once (failed, or replying to an actor) did.
-            result["submitted"] = self._last_seq + self._plain_reads
+            result["submitted"] = self._last_seq + plain_reads
             result["in_flight"] = len(self._ops)
             result["parked"] = len(self.parked)
         result["latency_p50"] = _percentile(samples, 0.50)

@@ -19,6 +19,7 @@ import errno
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -267,26 +268,40 @@ class ResizeGate:
     """
 
     def __init__(self) -> None:
-        # Every transaction passes here: the hot paths take the bare lock
-        # (a Condition's own `with` is a Python-level call); waits go through
-        # a Condition over the same lock.
+        # Every transaction passes here, so the shared side takes no lock: a
+        # holder appends a token to a deque and then reads the flag, and a
+        # resizer sets the flag (under the lock) and then counts the tokens.
+        # Deque appends and pops are atomic, so either the resizer sees the
+        # token and waits for it, or the holder sees the flag and backs off.
+        # Waits go through a Condition over the lock.
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
-        self._active = 0
+        self._tokens: deque[None] = deque()
         self._resizing = False
 
+    @property
+    def active(self) -> int:
+        """How many holders are inside shared now."""
+        return len(self._tokens)
+
     def enter(self) -> None:
-        """Enter shared; waits while a resize runs."""
+        """Enter shared; waits while a resize waits or runs."""
+        self._tokens.append(None)
+        if self._resizing:
+            self._enter_after_resize()
+
+    def _enter_after_resize(self) -> None:
+        self.leave()  # back off: the resizer may be waiting for this token
         with self._lock:
             while self._resizing:
                 self._cond.wait()
-            self._active += 1
+            self._tokens.append(None)  # under the lock: no resizer between
 
     def leave(self) -> None:
         """Leave shared."""
-        with self._lock:
-            self._active -= 1
-            if self._resizing and self._active == 0:
+        self._tokens.pop()
+        if self._resizing:  # a resizer may wait for the last token
+            with self._lock:
                 self._cond.notify_all()
 
     @contextmanager
@@ -318,7 +333,7 @@ class ResizeGate:
                 if not self._wait_until(deadline):
                     return False
             self._resizing = True
-            while self._active:
+            while self._tokens:
                 if not self._wait_until(deadline):
                     self._resizing = False
                     self._cond.notify_all()

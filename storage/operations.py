@@ -500,14 +500,13 @@ def build_operation(
             values or options.
     """
     codecs = table if isinstance(table, TableCodecs) else table.codecs
-    if type(op_type) is not OpType:
-        try:
-            op_type = OpType(op_type)
-        except ValueError:
-            raise InvalidInputError(
-                f"unknown op type {op_type!r}; use one of {[t.value for t in OpType]}",
-                table=codecs.name,
-            ) from None
+    try:  # the common case first: an OpType other than SCAN, no options
+        builder = _BUILDERS.get(op_type)  # type: ignore[arg-type]
+    except TypeError:  # unhashable: not an op type
+        builder = None
+    if builder is not None and not options:
+        return builder(codecs, key, value)
+    op_type = _op_type(op_type, codecs.name)
     if op_type is OpType.SCAN:
         return Scan(codecs, **options)
     if options:
@@ -515,6 +514,21 @@ def build_operation(
             f"{op_type.value}() takes no options {sorted(options)}", table=codecs.name
         )
     return _BUILDERS[op_type](codecs, key, value)
+
+
+def _op_type(op_type: OpType | str, table: str) -> OpType:
+    """Return `op_type` as an OpType.
+
+    Raises:
+        InvalidInputError: if it names none.
+    """
+    try:
+        return OpType(op_type)
+    except (ValueError, TypeError):
+        raise InvalidInputError(
+            f"unknown op type {op_type!r}; use one of {[t.value for t in OpType]}",
+            table=table,
+        ) from None
 
 
 _BUILDERS: dict[OpType, Callable[[TableCodecs, Any, Any], Operation]] = {

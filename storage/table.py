@@ -248,6 +248,11 @@ class Table:
             StoreClosedError: if the table is closed.
             StoreBusyError: if LMDB cannot begin now (readers table full).
         """
+        if not self._closed:
+            try:  # the common case, without the loop below
+                return self._env.begin(write=write)
+            except lmdb.Error:
+                pass  # the loop begins again, and says what failed
         for _ in range(3):
             if self._closed:
                 raise StoreClosedError("table", table=self.name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -63,9 +64,15 @@ def test_build_operation_of_every_kind(
         assert op.codecs is table.codecs
 
 
-def test_build_operation_refuses_an_unknown_kind(table: Table) -> None:
-    with pytest.raises(InvalidInputError, match=r"unknown op type 'frob'; use one of"):
-        build_operation(table, "frob", "k")
+@pytest.mark.parametrize(
+    ("kind", "shown"), [("frob", "'frob'"), (["search"], "['search']"), (None, "None")]
+)
+def test_build_operation_refuses_an_unknown_kind(
+    table: Table, kind: object, shown: str
+) -> None:
+    expected = rf"unknown op type {re.escape(shown)}; use one of"
+    with pytest.raises(InvalidInputError, match=expected):
+        build_operation(table, kind, "k")  # type: ignore[arg-type]
 
 
 def test_build_operation_refuses_options_except_for_scan(table: Table) -> None:
