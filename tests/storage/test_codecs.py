@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import json.encoder
 import math
 from typing import Any
 
@@ -152,6 +154,55 @@ def test_json_codec_writes_compact_utf8() -> None:
     assert JsonCodec().encode({"a": [1, 2], "é": "ü"}) == (
         '{"a":[1,2],"é":"ü"}'.encode()
     )
+
+
+JSON_KEYS = st.recursive(  # what json turns into str keys, too
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.tuples(children, children)
+        | st.dictionaries(
+            st.text()
+            | st.integers()
+            | st.floats(allow_nan=False, allow_infinity=False)
+            | st.booleans(),
+            children,
+            max_size=4,
+        )
+    ),
+    max_leaves=12,
+)
+
+
+@given(JSON_KEYS)
+def test_json_codec_writes_what_json_dumps_writes(value: Any) -> None:
+    expected = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    assert JsonCodec().encode(value) == expected.encode()
+
+
+def test_json_codec_without_the_c_encoder_writes_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(json.encoder, "c_make_encoder", None)
+    codec = JsonCodec()
+    value = {"a": [1, 2.5, None, True], "é": "ü", "3": {"x": []}}
+    assert codec.encode(value) == JsonCodec().encode(value)
+    with pytest.raises(ValueError, match="Out of range float"):
+        codec.encode([math.inf])
+
+
+def test_json_codec_refuses_a_value_that_contains_itself() -> None:
+    loop: list[object] = [1]
+    loop.append({"back": loop})
+    with pytest.raises(ValueError, match="Circular reference detected"):
+        JsonCodec().encode(loop)
+    with pytest.raises(EncodeError, match="Circular reference detected"):
+        encode_with(JsonCodec(), loop, what="value", table="t")
+    assert JsonCodec().encode([loop[0]]) == b"[1]"  # nothing left behind
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, [math.nan]])
