@@ -95,6 +95,10 @@ class Operation:
 
     type: ClassVar[OpType]
     writes: ClassVar[bool] = True
+    single_write: ClassVar[bool] = False
+    """Whether `run()` writes at most once, with its last LMDB call, and
+    raises a `StoreError` of its own only when it wrote nothing: such an op
+    can run straight in its group's transaction, without a child of its own."""
     __slots__ = ("codecs", "key")
 
     def __init__(self, codecs: TableCodecs, key: Any = None) -> None:
@@ -126,6 +130,7 @@ class Operation:
 
 
 class _KeyValueOp(Operation):
+    single_write = True
     __slots__ = ("key_bytes", "value", "value_bytes")
 
     def __init__(self, codecs: TableCodecs, key: Any, value: Any) -> None:
@@ -187,6 +192,7 @@ class Upsert(_KeyValueOp):
 
 
 class _KeyOp(Operation):
+    single_write = True
     __slots__ = ("key_bytes",)
 
     def __init__(self, codecs: TableCodecs, key: Any, value: Any = None) -> None:
@@ -241,6 +247,7 @@ class Count(Operation):
 
     type = OpType.COUNT
     writes = False
+    single_write = True
     __slots__ = ()
 
     def run(self, txn: lmdb.Transaction[bytes]) -> int:
@@ -255,6 +262,7 @@ class Scan(Operation):
 
     type = OpType.SCAN
     writes = False
+    single_write = True
     __slots__ = ("_end", "_limit", "_prefix", "_reverse", "_start")
 
     def __init__(

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import random
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from storage import (
     Durability,
@@ -115,6 +118,60 @@ def test_run_group_aborts_only_the_failing_ops(
     assert isinstance(outcomes[4].error, NotFoundError)
     assert isinstance(outcomes[5].error, KeyExistsError)
     assert dict(users.scan()) == {"a": 1, "c": 3, "e": 5}
+
+
+GROUP_OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["insert", "update", "upsert", "remove", "search", "exists"]),
+        st.sampled_from("abcd"),
+        st.integers(0, 9),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(start=st.dictionaries(st.sampled_from("abcd"), st.integers(0, 9)), ops=GROUP_OPS)
+def test_a_group_run_straight_ends_as_with_a_child_per_op(
+    start: dict[str, int], ops: list[tuple[str, str, int]]
+) -> None:
+    # Without a before_commit, plain ops run straight in the group's
+    # transaction; any before_commit gives each op a child of its own.
+    ends = []
+    with tempfile.TemporaryDirectory() as root:
+        directory = StoreDirectory(Path(root), initial_map_size=MIB)
+        try:
+            for name, before_commit in (("straight", None), ("children", accept)):
+                directory.create_table(name, key_format="str", value_format="json")
+                session = directory.session(name)
+                for k, v in start.items():
+                    session.upsert(k, v)
+                table = directory.table(name)
+                requests = [
+                    (
+                        build_operation(table, kind, k, v if kind in WRITES else None),
+                        before_commit,
+                    )
+                    for kind, k, v in ops
+                ]
+                outcomes = session.run_group(requests)
+                ends.append(
+                    (
+                        [(outcome.result, type(outcome.error)) for outcome in outcomes],
+                        dict(session.scan()),
+                    )
+                )
+        finally:
+            directory.close()
+    assert ends[0] == ends[1]
+
+
+WRITES = {"insert", "update", "upsert"}
+
+
+def accept(_result: object) -> None:
+    """A before_commit that lets its op commit."""
 
 
 def test_run_group_keeps_a_raising_before_commit_to_its_own_op(
