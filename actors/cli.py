@@ -239,6 +239,12 @@ def _parser() -> argparse.ArgumentParser:
         help="upserts of the RSS check (1,000,000; 100,000)",
     )
     bench.add_argument(
+        "--rounds",
+        type=int,
+        help="runs of actorstore's and raw py-lmdb's workloads, in turns; each "
+        "figure is their median (3; 1 with --quick)",
+    )
+    bench.add_argument(
         "--quick", action="store_true", help="a run ten times smaller, for a look"
     )
     bench.add_argument(
@@ -567,7 +573,7 @@ def _bench(args: argparse.Namespace) -> int:
     # Imported here: `import actors.cli` never loads the bench or its peers.
     from actors.bench import Workload, format_report, plot, run_bench
 
-    minimums = {"ops": 1000, "sync_ops": 1, "memory_ops": 10}
+    minimums = {"ops": 1000, "sync_ops": 1, "memory_ops": 10, "rounds": 1}
     for name, minimum in minimums.items():
         given = getattr(args, name)
         if given is not None and given < minimum:
@@ -575,7 +581,10 @@ def _bench(args: argparse.Namespace) -> int:
             raise CliError(f"{flag} must be >= {minimum}, not {given}")
     base = Workload.quick() if args.quick else Workload()
     workload = base.replace(
-        ops=args.ops, sync_ops=args.sync_ops, memory_ops=args.memory_ops
+        ops=args.ops,
+        sync_ops=args.sync_ops,
+        memory_ops=args.memory_ops,
+        rounds=args.rounds,
     )
     if args.plot:
         try:

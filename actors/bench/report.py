@@ -26,6 +26,14 @@ def format_report(result: BenchResult) -> str:
         f"actorstore bench: {workload.ops:,} ops per workload, "
         f"{workload.window} in flight, {workload.sync_ops:,} fsync-per-op ops, "
         f"{workload.memory_ops:,} memory ops",
+        *(
+            [
+                f"actorstore and raw py-lmdb: the median of {workload.rounds} "
+                "rounds, run in turns"
+            ]
+            if workload.rounds > 1
+            else []
+        ),
         "",
         *_engine_table(result),
         "",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import gc
+import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from actors.bench.window import Pending
@@ -12,7 +13,7 @@ from actors.bench.window import Pending
 if TYPE_CHECKING:
     from actors.bench.workload import Workload
 
-__all__ = ["percentile", "rate", "round_trips", "unsynced_rates"]
+__all__ = ["medians", "percentile", "rate", "round_trips", "unsynced_rates"]
 
 
 def rate(count: int, run: Callable[[], object]) -> float:
@@ -24,6 +25,20 @@ def rate(count: int, run: Callable[[], object]) -> float:
     start = time.perf_counter()
     run()
     return count / (time.perf_counter() - start)
+
+
+def medians(rounds: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """Return, for each figure of the first round, its median over `rounds`.
+
+    Raises:
+        ValueError: if `rounds` is empty.
+    """
+    if not rounds:
+        raise ValueError("no rounds")
+    return {
+        name: statistics.median(figures[name] for figures in rounds)
+        for name in rounds[0]
+    }
 
 
 def unsynced_rates(

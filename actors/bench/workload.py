@@ -32,6 +32,10 @@ class Workload:
         memory_ops: upserts of the memory-growth check (RSS after a tenth of
             them versus after all).
         in_flight: ops held in flight to measure the bytes each one holds.
+        rounds: how many times the store's and raw py-lmdb's workloads run,
+            taking turns; each of their figures is the median of its rounds
+            (a single run of a fraction of a second moves by 10-30% with
+            whatever else the machine does).
     """
 
     ops: int = 50_000
@@ -42,6 +46,7 @@ class Workload:
     latency_samples: int = 2000
     memory_ops: int = 1_000_000
     in_flight: int = 20_000
+    rounds: int = 3
 
     def __post_init__(self) -> None:
         sizes = {
@@ -51,6 +56,7 @@ class Workload:
             "batch_size": self.batch_size,
             "latency_samples": self.latency_samples,
             "in_flight": self.in_flight,
+            "rounds": self.rounds,
         }
         for name, size in sizes.items():
             if size < 1:
@@ -71,6 +77,7 @@ class Workload:
             latency_samples=500,
             memory_ops=100_000,
             in_flight=2_000,
+            rounds=1,
         )
 
     def replace(self, **sizes: Any) -> Workload:

@@ -15,8 +15,10 @@ TINY = Workload(
     latency_samples=50,
     memory_ops=200,
     in_flight=50,
+    rounds=2,
 )
-"""A few hundred ops: the bench's code runs in a second; its timings mean nothing."""
+"""A few hundred ops: the bench's code runs in a second; its timings mean nothing
+(two rounds, so that the medians are taken)."""
 
 ROWS = ("write", "durable_write", "point_read", "batch_1000")
 

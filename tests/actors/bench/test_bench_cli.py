@@ -82,12 +82,13 @@ def test_json_output_parses_and_says_which_targets_passed(
 
 def test_flags_make_the_workload(fake_run: FakeRun) -> None:
     main(["bench", "--quick", "--ops", "2000", "--peers", "--dir", "/tmp"])
-    main(["bench", "--sync-ops", "7", "--memory-ops", "50"])
+    main(["bench", "--sync-ops", "7", "--memory-ops", "50", "--rounds", "5"])
 
     (quick, options), (full, _) = fake_run.calls
     assert quick == Workload.quick().replace(ops=2000)
+    assert quick.rounds == 1
     assert options == {"path": "/tmp", "peers": True, "cluster": False}
-    assert full == Workload(sync_ops=7, memory_ops=50)
+    assert full == Workload(sync_ops=7, memory_ops=50, rounds=5)
 
 
 @pytest.mark.parametrize(
@@ -96,6 +97,7 @@ def test_flags_make_the_workload(fake_run: FakeRun) -> None:
         (["--ops", "999"], "--ops must be >= 1000, not 999"),
         (["--sync-ops", "0"], "--sync-ops must be >= 1, not 0"),
         (["--memory-ops", "9"], "--memory-ops must be >= 10, not 9"),
+        (["--rounds", "0"], "--rounds must be >= 1, not 0"),
     ],
 )
 def test_bad_sizes_exit_2_with_the_flag_named(

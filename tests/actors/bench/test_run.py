@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from actors.bench import PEERS, BenchResult, format_report, plot
+from actors.bench import PEERS, BenchResult, Workload, format_report, plot, run_bench
 from actors.bench.targets import CLUSTER_TARGETS
+from actors.bench.timing import medians
 
 from .conftest import ROWS, TINY
 
@@ -111,6 +112,7 @@ def test_the_report_shows_the_engine_table_and_each_target(
         assert row in report
     assert "point read" in report
     assert "batch of 100 " in report
+    assert "the median of 2 rounds, run in turns" in report
     for check in tiny_run.checks:
         assert check.target.description in report
 
@@ -122,3 +124,38 @@ def test_plot_writes_a_png(tiny_run: BenchResult, tmp_path: Path) -> None:
     plot(tiny_run, str(target))
 
     assert target.read_bytes().startswith(b"\x89PNG")
+
+
+def test_each_round_runs_in_its_own_directory_and_medians_are_kept(
+    tmp_path: Path,
+) -> None:
+    result = run_bench(TINY.replace(rounds=3), path=str(tmp_path))
+
+    assert result.workload.rounds == 3
+    assert result.to_json()["workload"]["rounds"] == 3
+    assert all(value > 0 for value in result.throughput["actorstore"].values())
+    assert list(tmp_path.iterdir()) == []  # the temporary directory is gone
+
+
+@pytest.mark.parametrize(
+    ("rounds", "expected"),
+    [
+        ([{"a": 3.0, "b": 1.0}], {"a": 3.0, "b": 1.0}),
+        ([{"a": 3.0}, {"a": 1.0}, {"a": 2.0}], {"a": 2.0}),
+        ([{"a": 4.0}, {"a": 1.0}], {"a": 2.5}),
+    ],
+)
+def test_medians_takes_each_figure_s_median(
+    rounds: list[dict[str, float]], expected: dict[str, float]
+) -> None:
+    assert medians(rounds) == expected
+
+
+def test_medians_of_no_rounds_is_an_error() -> None:
+    with pytest.raises(ValueError, match="no rounds"):
+        medians([])
+
+
+def test_a_workload_needs_a_round() -> None:
+    with pytest.raises(ValueError, match=r"Workload\.rounds must be >= 1, not 0"):
+        Workload(rounds=0)
