@@ -271,7 +271,8 @@ class ResizeGate:
         # Every transaction passes here, so the shared side takes no lock: a
         # holder appends a token to a deque and then reads the flag, and a
         # resizer sets the flag (under the lock) and then counts the tokens.
-        # Deque appends and pops are atomic, so either the resizer sees the
+        # Deque appends and pops are atomic, and the GIL orders them with the
+        # flag (as the Mailbox relies on too), so either the resizer sees the
         # token and waits for it, or the holder sees the flag and backs off.
         # Waits go through a Condition over the lock.
         self._lock = threading.Lock()
@@ -281,7 +282,8 @@ class ResizeGate:
 
     @property
     def active(self) -> int:
-        """How many holders are inside shared now."""
+        """How many holders are inside shared now (a moment long, this also
+        counts one arriving during a resize, before it backs off)."""
         return len(self._tokens)
 
     def enter(self) -> None:

@@ -1,4 +1,8 @@
-"""Group commit: a group of ops, each its own child transaction, one top-level commit.
+"""Group commit: a group of ops in one top-level transaction, one commit.
+
+Each op runs in a child transaction of its own, which commits or aborts
+alone; when no op of the group has a before_commit, the plain ops (see
+`Operation.single_write`) run straight in the top-level transaction.
 
 A group fills the map now and then; growing it (up to the table's maximum)
 is part of running a group, so it lives here too.
@@ -172,8 +176,10 @@ def run_group(host: GroupHost, requests: Requests) -> list[Outcome]:
     """Run each request in its own transaction, as one group; return outcomes.
 
     Writes run as one top-level write transaction in which each op is a
-    nested (child) transaction that commits or aborts alone; one top-level
-    commit (one fsync on a SYNC table) makes the group durable. A group of
+    nested (child) transaction that commits or aborts alone, or, when no op
+    of the group has a `before_commit`, each plain op (`single_write`) runs
+    straight in it; one top-level commit (one fsync on a SYNC table) makes
+    the group durable. A group of
     only reads shares one read transaction. An outcome is final when this
     returns: if the top-level commit fails, every op it held fails with that
     error.
@@ -310,11 +316,13 @@ def _run_writes(
                 index += 1
         except BaseException:
             parent.abort()
+            _forget(outcomes, start, len(todo))  # nothing of this pass landed
             raise
         try:
             parent.commit()
         except lmdb.MapFullError:
-            commit_full = True  # nothing of this pass landed
+            commit_full = True
+            _forget(outcomes, start, index - start)  # nothing of this pass landed
         except lmdb.Error as exc:
             error = translate(
                 exc, what="commit failed", table=host.name, path=host.path
@@ -392,6 +400,12 @@ def _leave_reserve(host: GroupHost) -> None:
             host.env.set_mapsize(limit)  # LMDB keeps at least the pages in use
         except lmdb.Error as exc:
             logger.debug("table %s: map stays in the reserve: %r", host.name, exc)
+
+
+def _forget(outcomes: list[Outcome | None], start: int, count: int) -> None:
+    """Clear the outcomes of `count` ops from `start`, whose pass was aborted:
+    they are redone, or fail with what stopped the group (see `run_group`)."""
+    outcomes[start : start + count] = [None] * count
 
 
 class _RedoWithChildren(Exception):

@@ -197,8 +197,9 @@ class Table:
     ) -> list[Outcome]:
         """Run each request in its own transaction, as one group; return outcomes.
 
-        See `storage.group_commit.run_group`: one child transaction per op,
-        one top-level commit; the map grows when it fills.
+        See `storage.group_commit.run_group`: one top-level transaction and
+        commit, a child transaction per op (none for plain ops in a group
+        without a before_commit); the map grows when it fills.
 
         Raises:
             InvalidInputError: if an op belongs to another table.

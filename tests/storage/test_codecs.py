@@ -190,7 +190,8 @@ def test_json_codec_without_the_c_encoder_writes_the_same(
     monkeypatch.setattr(json.encoder, "c_make_encoder", None)
     codec = JsonCodec()
     value = {"a": [1, 2.5, None, True], "é": "ü", "3": {"x": []}}
-    assert codec.encode(value) == JsonCodec().encode(value)
+    expected = '{"a":[1,2.5,null,true],"é":"ü","3":{"x":[]}}'
+    assert codec.encode(value) == expected.encode()
     with pytest.raises(ValueError, match="Out of range float"):
         codec.encode([math.inf])
 
@@ -202,7 +203,6 @@ def test_json_codec_refuses_a_value_that_contains_itself() -> None:
         JsonCodec().encode(loop)
     with pytest.raises(EncodeError, match="Circular reference detected"):
         encode_with(JsonCodec(), loop, what="value", table="t")
-    assert JsonCodec().encode([loop[0]]) == b"[1]"  # nothing left behind
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, [math.nan]])

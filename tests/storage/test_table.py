@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import lmdb
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -27,7 +28,9 @@ from storage import (
     TableSession,
     build_operation,
 )
-from storage.group_commit import write_limit
+from storage.codecs import TableCodecs
+from storage.group_commit import run_group, write_limit
+from storage.operations import Operation, OpType
 
 MIB = 1 << 20
 CHUNK = 100_000
@@ -172,6 +175,90 @@ WRITES = {"insert", "update", "upsert"}
 
 def accept(_result: object) -> None:
     """A before_commit that lets its op commit."""
+
+
+class Records(Operation):
+    """A plain op that records the transaction it runs in."""
+
+    type = OpType.UPSERT
+    single_write = True
+    __slots__ = ("seen",)
+
+    def __init__(self, codecs: TableCodecs, seen: list[object]) -> None:
+        super().__init__(codecs)
+        self.seen = seen
+
+    def run(self, txn: lmdb.Transaction[bytes]) -> None:
+        self.seen.append(txn)
+
+
+class Explodes(Operation):
+    """A plain op whose run raises what is not a StoreError of its own."""
+
+    type = OpType.UPSERT
+    single_write = True
+    __slots__ = ()
+
+    def run(self, txn: lmdb.Transaction[bytes]) -> None:
+        raise RuntimeError("not a StoreError")
+
+
+class SecondBeginFails:
+    """The group host of a real table whose second top-level begin fails,
+    as when the table is closed between two passes of a group."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.begins = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.table, name)
+
+    def begin(self, *, write: bool) -> lmdb.Transaction[bytes]:
+        self.begins += 1
+        if self.begins > 1:
+            raise StoreClosedError("table", table=self.table.name)
+        return self.table.begin(write=write)
+
+
+def test_plain_ops_share_the_group_s_transaction_unless_one_has_a_before_commit(
+    table: Table, users: TableSession
+) -> None:
+    for before_commit, shared in ((None, True), (accept, False)):
+        seen: list[object] = []
+        ops = [Records(table.codecs, seen) for _ in range(3)]
+        users.run_group([(op, before_commit) for op in ops])
+        assert len(seen) == 3
+        assert (seen[0] is seen[1] is seen[2]) is shared
+
+
+def test_an_op_failing_straight_redoes_the_group_with_a_child_each(
+    table: Table, users: TableSession
+) -> None:
+    requests = [
+        (build_operation(table, "upsert", "a", 1), None),
+        (build_operation(table, "upsert", "b", 2), None),
+        (Explodes(table.codecs), None),
+    ]
+    outcomes = users.run_group(requests)
+    assert [outcome.ok for outcome in outcomes] == [True, True, False]
+    assert isinstance(outcomes[2].error, RuntimeError)
+    assert dict(users.scan()) == {"a": 1, "b": 2}
+
+
+def test_when_the_redo_cannot_start_no_op_of_the_aborted_pass_is_reported_ok(
+    table: Table, users: TableSession
+) -> None:
+    requests = [
+        (build_operation(table, "upsert", "a", 1), None),
+        (build_operation(table, "upsert", "b", 2), None),
+        (Explodes(table.codecs), None),
+    ]
+    host = SecondBeginFails(table)
+    outcomes = run_group(host, requests)  # type: ignore[arg-type]
+    assert host.begins == 2
+    assert all(isinstance(outcome.error, StoreClosedError) for outcome in outcomes)
+    assert users.count() == 0
 
 
 def test_run_group_keeps_a_raising_before_commit_to_its_own_op(
