@@ -29,7 +29,7 @@ def format_report(result: BenchResult) -> str:
         *(
             [
                 f"actorstore and raw py-lmdb: the median of {workload.rounds} "
-                "rounds, run in turns"
+                "rounds, run in turns; the others: one run"
             ]
             if workload.rounds > 1
             else []

@@ -23,6 +23,9 @@ class BenchResult:
         memory: the store's memory figures (bytes).
         peers_run: whether the peers were asked for.
         missing: why a peer was not measured (`"not installed"`), by name.
+        rounds: each round's own figures of the engines that run in rounds
+            (by engine, then `"throughput"`/`"latency"`, then by figure);
+            their figures above are the medians of these.
     """
 
     workload: Workload
@@ -31,6 +34,7 @@ class BenchResult:
     memory: dict[str, float]
     peers_run: bool = False
     missing: dict[str, str] = field(default_factory=dict)
+    rounds: list[dict[str, dict[str, dict[str, float]]]] = field(default_factory=list)
 
     def figures(self) -> dict[str, float]:
         """Return every figure by its flat name (`throughput.actorstore.write`)."""
@@ -64,6 +68,7 @@ class BenchResult:
             "latency": self.latency,
             "memory": self.memory,
             "peers": {"run": self.peers_run, "missing": self.missing},
+            "rounds": self.rounds,
             "targets": [check.to_json() for check in self.checks],
             "targets_met": not self.missed,
         }

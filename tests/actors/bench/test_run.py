@@ -88,6 +88,7 @@ def test_json_carries_every_figure_and_check(tiny_run: BenchResult) -> None:
         "latency",
         "memory",
         "peers",
+        "rounds",
         "targets",
         "targets_met",
     }
@@ -112,7 +113,7 @@ def test_the_report_shows_the_engine_table_and_each_target(
         assert row in report
     assert "point read" in report
     assert "batch of 100 " in report
-    assert "the median of 2 rounds, run in turns" in report
+    assert "the median of 2 rounds, run in turns; the others: one run" in report
     for check in tiny_run.checks:
         assert check.target.description in report
 
@@ -126,12 +127,25 @@ def test_plot_writes_a_png(tiny_run: BenchResult, tmp_path: Path) -> None:
     assert target.read_bytes().startswith(b"\x89PNG")
 
 
-def test_each_round_runs_in_its_own_directory_and_medians_are_kept(
-    tmp_path: Path,
+def test_the_figures_of_the_engines_run_in_rounds_are_their_rounds_medians(
+    tiny_run: BenchResult,
 ) -> None:
+    assert len(tiny_run.rounds) == TINY.rounds == 2
+    for engine, kind, figures in (
+        ("actorstore", "throughput", tiny_run.throughput["actorstore"]),
+        ("actorstore", "latency", tiny_run.latency["actorstore"]),
+        ("raw-lmdb", "throughput", tiny_run.throughput["raw-lmdb"]),
+    ):
+        for name, value in figures.items():
+            each = [one[engine][kind][name] for one in tiny_run.rounds]
+            assert value == pytest.approx(sum(each) / 2), (engine, name)
+    assert json.loads(json.dumps(tiny_run.to_json()))["rounds"] == tiny_run.rounds
+
+
+def test_three_rounds_run_and_leave_nothing_behind(tmp_path: Path) -> None:
     result = run_bench(TINY.replace(rounds=3), path=str(tmp_path))
 
-    assert result.workload.rounds == 3
+    assert len(result.rounds) == 3
     assert result.to_json()["workload"]["rounds"] == 3
     assert all(value > 0 for value in result.throughput["actorstore"].values())
     assert list(tmp_path.iterdir()) == []  # the temporary directory is gone
