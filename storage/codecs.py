@@ -272,7 +272,13 @@ class JsonCodec:
 
 
 class FastJsonCodec(JsonCodec):
-    """The `json` format through orjson: the same text, about a quarter faster.
+    """The `json` format through orjson: the same text, faster on larger values.
+
+    Measured on the store (NONE upserts and searches, 64 in flight): with
+    1.6 kB documents it writes 2.3 times and reads 1.6 times as many per
+    second as `JsonCodec`; with small ones (50 bytes) both run at the same
+    speed (`JsonCodec` builds its C encoder once, so encoding a small value
+    is no longer where an op spends its time).
 
     Opt in (`pip install "actorstore[orjson]"`), before opening a store:
     `storage.register_codec("json", storage.FastJsonCodec(), replace=True)`.
@@ -312,7 +318,10 @@ class FastJsonCodec(JsonCodec):
     def decode(self, data: bytes) -> Any:
         """Return the object stored as JSON (in UTF-8) in `data`."""
         raw = data if type(data) is bytes else bytes(data)
-        if _LONG_NUMBER.search(raw) is None:  # orjson would read it as a float
+        # A run of 19 digits may be an int beyond 64 bits, which orjson would
+        # read as a float. Looked for with translate() and `in`, both in C: a
+        # regex search took 13 us on 1.6 kB, twice orjson's whole parse.
+        if _LONG_DIGIT_RUN not in raw.translate(_DIGITS_AS_ZEROS):
             try:
                 return self._loads(raw)
             except ValueError:
@@ -320,8 +329,11 @@ class FastJsonCodec(JsonCodec):
         return super().decode(raw)
 
 
-_LONG_NUMBER = re.compile(rb"[0-9]{19}")
-"""A digit run that may be an int beyond 64 bits."""
+_DIGITS_AS_ZEROS = bytes(
+    ord("0") if ord("0") <= byte <= ord("9") else ord(" ") for byte in range(256)
+)
+_LONG_DIGIT_RUN = b"0" * 19
+"""A digit run, once digits read as zeros, that may be an int beyond 64 bits."""
 
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import storage
 from storage import JsonCodec, StoreDirectory, get_codec, register_codec
@@ -32,6 +34,23 @@ def test_fast_json_reads_what_the_stdlib_wrote_and_the_other_way_round(
     assert fast.decode(stdlib.encode(value)) == value
     assert stdlib.decode(fast.encode(value)) == value
     assert fast.decode(fast.encode(value)) == value
+
+
+@given(
+    st.lists(
+        st.integers(min_value=-(2**80), max_value=2**80)
+        | st.sampled_from([2**63, 2**64 - 1, 2**64, -(2**63) - 1, 10**18, 10**19])
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(alphabet="0123456789 x", max_size=30),
+        max_size=6,
+    )
+)
+def test_fast_json_reads_back_every_int_whatever_its_digits(value: list[Any]) -> None:
+    fast, stdlib = storage.FastJsonCodec(), JsonCodec()
+    for written in (stdlib.encode(value), fast.encode(value)):
+        read = fast.decode(written)
+        assert read == value
+        assert [type(item) for item in read] == [type(item) for item in value]
 
 
 @pytest.mark.parametrize(
