@@ -130,12 +130,16 @@ def test_int_codec_decode_needs_exactly_8_bytes(data: bytes) -> None:
         IntCodec().decode(data)
 
 
-JSON = st.recursive(
+JSON_SCALARS = (
     st.none()
     | st.booleans()
     | st.integers()
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(),
+    | st.text()
+)
+
+JSON = st.recursive(
+    JSON_SCALARS,
     lambda children: (
         st.lists(children, max_size=4)
         | st.dictionaries(st.text(), children, max_size=4)
@@ -157,22 +161,11 @@ def test_json_codec_writes_compact_utf8() -> None:
 
 
 JSON_KEYS = st.recursive(  # what json turns into str keys, too
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(),
+    JSON_SCALARS,
     lambda children: (
         st.lists(children, max_size=4)
         | st.tuples(children, children)
-        | st.dictionaries(
-            st.text()
-            | st.integers()
-            | st.floats(allow_nan=False, allow_infinity=False)
-            | st.booleans(),
-            children,
-            max_size=4,
-        )
+        | st.dictionaries(JSON_SCALARS, children, max_size=4)
     ),
     max_leaves=12,
 )

@@ -30,7 +30,7 @@ from storage import (
 )
 from storage.codecs import TableCodecs
 from storage.group_commit import run_group, write_limit
-from storage.operations import Operation, OpType
+from storage.operations import BeforeCommit, Operation, OpType
 
 MIB = 1 << 20
 CHUNK = 100_000
@@ -177,6 +177,9 @@ def accept(_result: object) -> None:
     """A before_commit that lets its op commit."""
 
 
+Request = tuple[Operation, BeforeCommit | None]
+
+
 class Records(Operation):
     """A plain op that records the transaction it runs in."""
 
@@ -232,15 +235,19 @@ def test_plain_ops_share_the_group_s_transaction_unless_one_has_a_before_commit(
         assert (seen[0] is seen[1] is seen[2]) is shared
 
 
-def test_an_op_failing_straight_redoes_the_group_with_a_child_each(
-    table: Table, users: TableSession
-) -> None:
-    requests = [
+def two_upserts_then_one_that_explodes(table: Table) -> list[Request]:
+    """A group whose third op fails run straight (so the pass is redone)."""
+    return [
         (build_operation(table, "upsert", "a", 1), None),
         (build_operation(table, "upsert", "b", 2), None),
         (Explodes(table.codecs), None),
     ]
-    outcomes = users.run_group(requests)
+
+
+def test_an_op_failing_straight_redoes_the_group_with_a_child_each(
+    table: Table, users: TableSession
+) -> None:
+    outcomes = users.run_group(two_upserts_then_one_that_explodes(table))
     assert [outcome.ok for outcome in outcomes] == [True, True, False]
     assert isinstance(outcomes[2].error, RuntimeError)
     assert dict(users.scan()) == {"a": 1, "b": 2}
@@ -249,13 +256,8 @@ def test_an_op_failing_straight_redoes_the_group_with_a_child_each(
 def test_when_the_redo_cannot_start_no_op_of_the_aborted_pass_is_reported_ok(
     table: Table, users: TableSession
 ) -> None:
-    requests = [
-        (build_operation(table, "upsert", "a", 1), None),
-        (build_operation(table, "upsert", "b", 2), None),
-        (Explodes(table.codecs), None),
-    ]
     host = SecondBeginFails(table)
-    outcomes = run_group(host, requests)  # type: ignore[arg-type]
+    outcomes = run_group(host, two_upserts_then_one_that_explodes(table))  # type: ignore[arg-type]
     assert host.begins == 2
     assert all(isinstance(outcome.error, StoreClosedError) for outcome in outcomes)
     assert users.count() == 0
