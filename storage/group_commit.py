@@ -248,22 +248,24 @@ def _run_all_writes(
     children = not all(
         before_commit is None and op.single_write for op, before_commit in requests
     )
-    while done < len(requests):
-        try:
-            done, grew, tight = _run_writes(
-                host, requests, outcomes, done, size, children=children
-            )
-        except _RedoWithChildren:
-            children = True  # nothing of the pass landed: redo it the careful way
-            continue
-        into_reserve = into_reserve or grew
-        if tight:
-            # At the limit, a top-level commit holding many ops did not fit:
-            # one op per commit then, so that each can use the pages the
-            # commits before it freed.
-            size = 1
-    if into_reserve:
-        _leave_reserve(host)
+    try:
+        while done < len(requests):
+            try:
+                done, grew, tight = _run_writes(
+                    host, requests, outcomes, done, size, children=children
+                )
+            except _RedoWithChildren:
+                children = True  # nothing of the pass landed: redo it with children
+                continue
+            into_reserve = into_reserve or grew
+            if tight:
+                # At the limit, a top-level commit holding many ops did not
+                # fit: one op per commit then, so that each can use the pages
+                # the commits before it freed.
+                size = 1
+    finally:
+        if into_reserve:  # even when a later pass failed
+            _leave_reserve(host)
 
 
 def _run_writes(
@@ -315,8 +317,8 @@ def _run_writes(
                 outcomes[index] = outcome
                 index += 1
         except BaseException:
+            _forget(outcomes, start, len(todo))  # nothing of this pass lands
             parent.abort()
-            _forget(outcomes, start, len(todo))  # nothing of this pass landed
             raise
         try:
             parent.commit()
@@ -334,8 +336,9 @@ def _run_writes(
         full_size = int(host.env.info()["map_size"])
     finally:
         gate.leave()
-    if commit_full:
-        removes = all(only_removes(op) for op, _ in requests[start:index])
+    if commit_full:  # all of the pass is redone, and the op that filled the map
+        redone = requests[start : index + 1 if map_full else index]
+        removes = all(only_removes(op) for op, _ in redone)
     else:
         removes = only_removes(requests[index][0])
     try:
@@ -424,16 +427,18 @@ def _run_straight(
     straight in `txn`; return the index after the last.
 
     Raises:
-        _RedoWithChildren: if an op fails with anything but a `StoreError`
-            of its own, raised before it wrote anything.
+        _RedoWithChildren: if an op fails with an exception but a
+            `StoreError` of its own (raised before it wrote anything).
     """
     for op, _ in todo:
         try:
             outcome = Outcome(result=op.run(txn))
         except StoreError as exc:  # its own error: it wrote nothing
             outcome = Outcome(error=exc)
-        except BaseException:  # noqa: BLE001 - LMDB's, or an interrupt: redone
+        except Exception:  # noqa: BLE001 - LMDB's, say: redone with children
             raise _RedoWithChildren from None
+        # An interrupt (KeyboardInterrupt, SystemExit) goes on up: the pass is
+        # aborted and nothing of it lands, as anywhere else in a group's run.
         outcomes[index] = outcome
         index += 1
     return index

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from storage.durability import Durability
-from storage.errors import InvalidInputError, StoreClosedError
+from storage.errors import InvalidInputError, StoreClosedError, StoreError
 from storage.operations import (
     Batch,
     BeforeCommit,
@@ -86,7 +86,9 @@ class TableSession:
         Raises:
             InvalidInputError: if an op belongs to another table, or the
                 session is used from a thread that is not its own.
-            StoreClosedError: if the table is closed.
+            StoreClosedError: if the table is closed when the group starts
+                (the ops after a compaction fail with it instead, if the
+                table closed meanwhile).
         """
         self._check_thread()
         for op, _ in requests:
@@ -102,12 +104,23 @@ class TableSession:
         for index, (op, _) in enumerate(requests):
             if type(op) is Compact:
                 if start < index:
-                    outcomes += self.table.run_group(requests[start:index])
+                    outcomes += self._run_part(requests[start:index])
                 outcomes.append(self._compact_outcome())
                 start = index + 1
         if start < len(requests):
-            outcomes += self.table.run_group(requests[start:])
+            outcomes += self._run_part(requests[start:])
         return outcomes
+
+    def _run_part(
+        self, requests: Sequence[tuple[Operation, BeforeCommit | None]]
+    ) -> list[Outcome]:
+        """Run the ops between compactions as a group; if it cannot start (the
+        table was closed meanwhile), each fails with why. Never raises: the
+        ops before them may have committed, and keep their outcomes."""
+        try:
+            return self.table.run_group(requests)
+        except StoreError as exc:
+            return [Outcome(error=exc) for _ in requests]
 
     def _compact_outcome(self) -> Outcome:
         try:

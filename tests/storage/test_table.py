@@ -196,13 +196,15 @@ class Records(Operation):
 
 
 class Explodes(Operation):
-    """A plain op whose run raises what is not a StoreError of its own."""
+    """A plain op whose run writes record "x", then raises what is not a
+    StoreError of its own (the write must not land)."""
 
     type = OpType.UPSERT
     single_write = True
     __slots__ = ()
 
     def run(self, txn: lmdb.Transaction[bytes]) -> None:
+        txn.put(self.codecs.encode_key("x"), self.codecs.encode_value(0))
         raise RuntimeError("not a StoreError")
 
 
@@ -222,6 +224,44 @@ class SecondBeginFails:
         if self.begins > 1:
             raise StoreClosedError("table", table=self.table.name)
         return self.table.begin(write=write)
+
+
+class CommitFindsTheMapFull:
+    """The group host of a real table whose top-level commit fails with a
+    full map and which is closed then, so the map cannot grow (as when the
+    store closes at that moment)."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.full = False
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.table, name)
+
+    @property
+    def is_closed(self) -> bool:
+        return self.full or self.table.is_closed
+
+    def begin(self, *, write: bool) -> FullAtCommit:
+        return FullAtCommit(self, self.table.begin(write=write))
+
+
+class FullAtCommit:
+    """A real transaction whose commit aborts it and says the map is full."""
+
+    def __init__(
+        self, host: CommitFindsTheMapFull, txn: lmdb.Transaction[bytes]
+    ) -> None:
+        self.host = host
+        self.txn = txn
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.txn, name)
+
+    def commit(self) -> None:
+        self.txn.abort()
+        self.host.full = True
+        raise lmdb.MapFullError("the commit found the map full")
 
 
 def test_plain_ops_share_the_group_s_transaction_unless_one_has_a_before_commit(
@@ -247,10 +287,19 @@ def two_upserts_then_one_that_explodes(table: Table) -> list[Request]:
 def test_an_op_failing_straight_redoes_the_group_with_a_child_each(
     table: Table, users: TableSession
 ) -> None:
-    outcomes = users.run_group(two_upserts_then_one_that_explodes(table))
-    assert [outcome.ok for outcome in outcomes] == [True, True, False]
-    assert isinstance(outcomes[2].error, RuntimeError)
-    assert dict(users.scan()) == {"a": 1, "b": 2}
+    seen: list[object] = []
+    requests = [
+        (Records(table.codecs, seen), None),
+        (Records(table.codecs, seen), None),
+        *two_upserts_then_one_that_explodes(table),
+    ]
+    outcomes = users.run_group(requests)
+    assert [outcome.ok for outcome in outcomes] == [True, True, True, True, False]
+    assert isinstance(outcomes[4].error, RuntimeError)
+    assert dict(users.scan()) == {"a": 1, "b": 2}  # not "x"
+    straight, redone = seen[:2], seen[2:]
+    assert straight[0] is straight[1]
+    assert redone[0] is not redone[1]
 
 
 def test_when_the_redo_cannot_start_no_op_of_the_aborted_pass_is_reported_ok(
@@ -514,6 +563,41 @@ def test_compact_returns_the_bytes_reclaimed_and_keeps_the_data(
         assert again.session("big").count() == 6
 
 
+class ClosesAfterCompaction:
+    """A real table that is closed right after it compacts (as when the
+    store closes while a group that compacts runs)."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.table, name)
+
+    def compact(self) -> int:
+        reclaimed = self.table.compact()
+        self.table.close()
+        return reclaimed
+
+
+def test_ops_after_a_compaction_in_a_group_fail_alone_if_the_table_closed(
+    store: StoreDirectory, store_path: Path, users: TableSession
+) -> None:
+    table = store.table("users")
+    session = TableSession(ClosesAfterCompaction(table))  # type: ignore[arg-type]
+    outcomes = session.run_group(
+        [
+            (build_operation(table, "upsert", "a", 1), None),
+            (build_operation(table, "compact"), None),
+            (build_operation(table, "upsert", "b", 2), None),
+        ]
+    )
+    assert [outcome.ok for outcome in outcomes] == [True, True, False]
+    assert isinstance(outcomes[2].error, StoreClosedError)
+    store.close()
+    with StoreDirectory(store_path) as again:
+        assert dict(again.session("users").scan()) == {"a": 1}
+
+
 def test_compact_of_a_compact_table_reclaims_nothing_more(table: Table) -> None:
     table.compact()
     assert table.compact() == 0
@@ -678,3 +762,17 @@ def test_at_the_limit_a_group_of_single_removes_fits_one_per_commit(
     outcomes = session.run_group(requests)
     assert [o.error for o in outcomes] == [None] * 500
     assert session.count() == count - 500
+
+
+def test_when_a_commit_finds_the_map_full_and_it_cannot_grow_no_op_is_reported_ok(
+    table: Table, users: TableSession
+) -> None:
+    requests: list[Request] = [
+        (build_operation(table, "upsert", "a", 1), None),
+        (build_operation(table, "upsert", "b", 2), None),
+    ]
+    host = CommitFindsTheMapFull(table)
+    outcomes = run_group(host, requests)  # type: ignore[arg-type]
+    assert host.full
+    assert all(isinstance(outcome.error, StoreClosedError) for outcome in outcomes)
+    assert users.count() == 0
