@@ -154,7 +154,9 @@ class TableOwner(pykka.ThreadingActor):
     as a stop (so a busy owner is not rung once per batch). A batch is split
     by table keeping each table's order, and each table's ops run as one
     group: one top-level write transaction, one child transaction per op
-    (with its callback inside it, when callbacks run in transactions). Only
+    (with its callback inside it, when callbacks run in transactions; plain
+    ops of a group without such callbacks need none, see
+    `storage.group_commit`). Only
     after the group's commit (and, for a SYNC op on a NONE table, a sync) are
     the ops handed to `OwnerReports.finish_group`, which acknowledges them.
     Nothing an op does can raise out of the handler, so the actor never dies

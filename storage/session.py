@@ -73,8 +73,10 @@ class TableSession:
     def run_group(
         self, requests: Sequence[tuple[Operation, BeforeCommit | None]]
     ) -> list[Outcome]:
-        """Run many ops as one group: each its own child txn, one top-level commit.
+        """Run many ops as one group: one top-level transaction and commit.
 
+        Each op commits or aborts alone (in a child transaction of its own,
+        or, when it cannot matter, straight: see `storage.group_commit`).
         Returns one `Outcome` per request, final once this returns. A
         `Compact` in the group runs in its place: the ops before it commit
         first, then the table is compacted, then the ops after it run as a
