@@ -156,6 +156,29 @@ def test_many_ops_go_in_few_calls_and_await_works(
     assert mailbox.calls - calls < 3000 / 8
 
 
+def test_a_table_s_ops_apply_in_submission_order_across_calls_in_flight(
+    store: ClusterStore, table_name: str
+) -> None:
+    store.create_table(table_name, node="a", durability="none")
+    assert store.count(table_name).get(WAIT) == 0  # the owner's mailbox is made
+    (mailbox,) = [m for m in store.backend.router.mailboxes() if m.label == "a"]
+    calls = mailbox.calls
+    window: collections.deque[actors.OpFuture[Any]] = collections.deque()
+    reads = []
+    for i in range(4000):
+        if len(window) == 512:
+            window.popleft().get(WAIT)
+        window.append(store.upsert(table_name, f"k{i % 7}", i))
+        if i % 50 == 0:  # a read right after a write sees it
+            reads.append((i, store.search(table_name, f"k{i % 7}")))
+    for future in window:
+        future.get(WAIT)
+    assert mailbox.calls - calls > 3  # calls overlapped
+    assert [(i, read.get(WAIT)) for i, read in reads] == [(i, i) for i, _ in reads]
+    last = {f"k{j}": max(i for i in range(4000) if i % 7 == j) for j in range(7)}
+    assert dict(store.scan(table_name).get(WAIT)) == last
+
+
 def test_stats_flush_and_close(store: ClusterStore, table_name: str) -> None:
     store.create_table(table_name, node="b", durability="none")
     for i in range(100):
