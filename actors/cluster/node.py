@@ -154,10 +154,11 @@ class NodeOwner:
         """Run each group of the call in order; answer each with its ops' outcomes.
 
         A group is `(table name, ops, sync flags)`; its ops run as one
-        `run_group` (each op its own child transaction, one top-level
-        commit), and a NONE table is synced before answering if an op that
-        wrote asked for SYNC. Never raises: a group that cannot run (unknown
-        table, closed store) fails each of its ops with that error.
+        `run_group` (one top-level transaction and commit, each op
+        committing or aborting alone), and a NONE table is synced before
+        answering if an op that wrote asked for SYNC. Never raises: a group
+        that cannot run (unknown table, closed store) fails each of its ops
+        with that error.
         """
         self._counts["calls"] += 1
         return [self._run_group(name, ops, sync) for name, ops, sync in groups]
