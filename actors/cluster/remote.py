@@ -1,10 +1,9 @@
 """The remote transport: a `Dispatcher` per Ray owner, and the `Router` over them.
 
 One Ray call costs about as much as a few hundred local ops, so a call
-carries a group, not an op: each `RemoteMailbox` keeps up to
-`CALLS_IN_FLIGHT` calls in flight and merges every op queued meanwhile
-into the next call (up to `MAX_CALL`), grouped by table in submission
-order. One ObjectRef answers a
+carries a group, not an op: each `RemoteMailbox` keeps one call in flight
+and merges every op queued meanwhile into the next call (up to
+`MAX_CALL`), grouped by table in submission order. One ObjectRef answers a
 whole call; its outcomes go to the store's `OwnerReports` on one reporter
 thread (a store thread, never one of Ray's), as a local owner's would.
 """
@@ -36,11 +35,6 @@ logger = logging.getLogger(__name__)
 MAX_CALL = 512
 """Most ops one call to an owner carries."""
 
-CALLS_IN_FLIGHT = 2
-"""Calls each owner has in flight: while it runs one, the next is on its way
-and the answer before it is being taken in (one call at a time left the
-owner idle half of each round trip)."""
-
 IDEMPOTENT = frozenset(
     {OpType.UPSERT, OpType.SEARCH, OpType.EXISTS, OpType.COUNT, OpType.SCAN}
 )
@@ -48,13 +42,10 @@ IDEMPOTENT = frozenset(
 
 
 class RemoteMailbox:
-    """The `Dispatcher` of one remote owner: a few calls in flight, the rest queued.
+    """The `Dispatcher` of one remote owner: one call in flight, the rest queued.
 
-    Never blocks a submitter: `put` queues, and sends a call only when fewer
-    than `CALLS_IN_FLIGHT` are in flight. Calls leave in the order their ops
-    were taken, and the owner (one call at a time) runs them in that order,
-    so each table's ops run in submission order. Every op it took ends: with
-    its outcome, or with the error
+    Never blocks a submitter: `put` queues, and sends a call only when none
+    is in flight. Every op it took ends: with its outcome, or with the error
     its call failed with (`OwnerUnavailableError`: nothing ran;
     `OutcomeUnknownError`/`OwnerLostError`: the owner died after the call
     was sent).
@@ -73,13 +64,9 @@ class RemoteMailbox:
         self._report = report
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
-        # Held from taking a call's ops until it is sent, so that calls leave
-        # in order; reentrant, as a call that fails to leave ends (and sends
-        # the next) on the sending thread.
-        self._sending = threading.RLock()
         self._queue: deque[Op] = deque()
         self._pending: dict[str, int] = {}
-        self._calls = 0  # in flight, or about to be sent
+        self._calling = False
         self._closed = False
         self.calls = 0
         """Calls sent so far (how well ops are carried in groups)."""
@@ -95,10 +82,11 @@ class RemoteMailbox:
                 raise StoreClosedError("store", table=op.table)
             self._queue.append(op)
             self._pending[op.table] = self._pending.get(op.table, 0) + 1
-            if self._calls >= CALLS_IN_FLIGHT:
+            if self._calling:
                 return
-            self._calls += 1
-        self._send_queued()
+            self._calling = True
+            ops = self._take()
+        self._send(ops)
 
     def pending(self, table: str) -> bool:
         """Return whether an op of `table` is queued here or in a call."""
@@ -117,7 +105,7 @@ class RemoteMailbox:
         """Wait until no call is in flight; False if `timeout` passed first."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
-            while self._calls:
+            while self._calling:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return False
@@ -137,20 +125,6 @@ class RemoteMailbox:
                 self._pending[op.table] = left
             else:
                 del self._pending[op.table]
-
-    def _send_queued(self) -> None:
-        """Send what is queued as one call, in order with every other call;
-        the caller has counted it in `_calls` (it is uncounted if nothing
-        is queued any more)."""
-        with self._sending:
-            with self._lock:
-                ops = self._take() if not self._closed else []
-                if not ops:
-                    self._calls -= 1
-                    if not self._calls:
-                        self._idle.notify_all()
-                    return
-            self._send(ops)
 
     def _send(self, ops: list[Op]) -> None:
         """Send `ops` as one call; its outcomes come back through `_ended`."""
@@ -186,14 +160,12 @@ class RemoteMailbox:
             ]
         with self._lock:
             self._forget(ops)
-            self._calls -= 1
-            more = bool(self._queue) and not self._closed
-            if more:
-                self._calls += 1
-            elif not self._calls:
+            following = self._take() if self._queue and not self._closed else []
+            if not following:
+                self._calling = False
                 self._idle.notify_all()
-        if more:
-            self._send_queued()
+        if following:
+            self._send(following)
         self._report(self._reports.finish_group, ops, outcomes)
 
     def _call_failed(self, error: BaseException, idempotent: bool) -> BaseException:
