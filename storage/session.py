@@ -117,8 +117,9 @@ class TableSession:
         self, requests: Sequence[tuple[Operation, BeforeCommit | None]]
     ) -> list[Outcome]:
         """Run the ops between compactions as a group; if it cannot start (the
-        table was closed meanwhile), each fails with why. Never raises: the
-        ops before them may have committed, and keep their outcomes."""
+        table was closed meanwhile), each fails with why rather than the
+        error being raised: the ops before them may have committed, and keep
+        their outcomes."""
         try:
             return self.table.run_group(requests)
         except StoreError as exc:
