@@ -187,23 +187,23 @@ class Submission:
         try:
             result = table.read(operation.run)
         except BaseException as exc:  # noqa: BLE001 - the op's own outcome
-            # It may be retried (a policy) or reply to an actor: tracked, so
-            # that flush() waits for it, and ended as any other op.
-            op.future = OpFuture(op.id)
-            self._inflight.track(op)
-            self._inflight.count("read_at_once")
-            self._sink.finish_group([op], [Outcome(error=exc)])
-            return op.future
+            return self._end_as_any_op(op, Outcome(error=exc))
         if op.reply_to is not None:
-            op.future = OpFuture(op.id)
-            self._inflight.track(op)
-            self._inflight.count("read_at_once")
-            self._sink.finish_group([op], [Outcome(result=result)])
-            return op.future
+            return self._end_as_any_op(op, Outcome(result=result))
         if op.type is OpType.SEARCH:
             op.value = result
         op.future = OpFuture.resolved(op.id, result)
         self._inflight.read_at_once(started)
+        return op.future
+
+    def _end_as_any_op(self, op: Op, outcome: Outcome) -> OpFuture[Any]:
+        """End a read that ran at once as any other op ends, and return its
+        future: it may be retried (a policy) or reply to an actor, so it is
+        tracked (flush() waits for it) and handed to the sink."""
+        op.future = OpFuture(op.id)
+        self._inflight.track(op)
+        self._inflight.count("read_at_once")
+        self._sink.finish_group([op], [outcome])
         return op.future
 
     def admit(self, op: Op) -> None:
