@@ -204,15 +204,7 @@ class OpFuture(Generic[T]):
             return
         if context is not None:
             fn = _InContext(fn, context)
-        # The same as add_completion_callback(fn), inline: the serialized
-        # client adds one callback per op.
-        with _lock:
-            if self._state != _DONE:
-                if self._callbacks is None:
-                    self._callbacks = []
-                self._callbacks.append(fn)
-                return
-        _run_done_callback(fn, self)
+        self.add_completion_callback(fn)
 
     def _add_on_loop(
         self,
@@ -222,13 +214,8 @@ class OpFuture(Generic[T]):
     ) -> None:
         if context is None:
             context = contextvars.copy_context()
-        with _lock:
-            if self._state != _DONE:
-                if self._callbacks is None:
-                    self._callbacks = []
-                self._callbacks.append(_OnLoop(fn, loop, context))
-                return
-        loop.call_soon(fn, self, context=context)
+        if not self._kept(_OnLoop(fn, loop, context)):
+            loop.call_soon(fn, self, context=context)
 
     def add_completion_callback(self, fn: Callable[[OpFuture[T]], object]) -> None:
         """Call `fn(self)` on the thread that completes the op, whoever adds it.
@@ -238,13 +225,19 @@ class OpFuture(Generic[T]):
         for a loop to run nor outlive it. `fn` must be quick, and touch a
         loop only through its thread-safe calls.
         """
+        if not self._kept(fn):
+            _run_done_callback(fn, self)
+
+    def _kept(self, callback: Callable[[OpFuture[T]], object]) -> bool:
+        """Keep `callback` to be called when the op completes; return False,
+        keeping nothing, if it already has."""
         with _lock:
-            if self._state != _DONE:
-                if self._callbacks is None:
-                    self._callbacks = []
-                self._callbacks.append(fn)
-                return
-        _run_done_callback(fn, self)
+            if self._state == _DONE:
+                return False
+            if self._callbacks is None:
+                self._callbacks = []
+            self._callbacks.append(callback)
+            return True
 
     def remove_done_callback(self, fn: Callable[[OpFuture[T]], object]) -> int:
         """Remove every pending call of `fn`; return how many were removed.
