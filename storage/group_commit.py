@@ -20,7 +20,7 @@ the pages in use), so other writes cannot eat the reserve.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import lmdb
@@ -139,6 +139,10 @@ class GroupHost(Protocol):
         """Begin a top-level transaction; the caller holds the gate shared."""
         ...
 
+    def read(self, fn: Callable[[lmdb.Transaction[bytes]], None]) -> None:
+        """Run `fn` in one read transaction (the gate held shared)."""
+        ...
+
     def before_write(self) -> None:
         """Prepare the file for a write transaction that has just begun."""
         ...
@@ -220,17 +224,13 @@ def run_group(host: GroupHost, requests: Requests) -> list[Outcome]:
 def _run_reads(
     host: GroupHost, requests: Requests, outcomes: list[Outcome | None]
 ) -> None:
-    gate = host.gate
-    gate.enter()  # not `with gate.shared()`: a generator per group costs
-    try:
-        txn = host.begin(write=False)
-        try:
-            for index, (op, before_commit) in enumerate(requests):
-                outcomes[index] = _run_one(op, before_commit, txn, host.path)
-        finally:
-            txn.abort()
-    finally:
-        gate.leave()
+    path = host.path
+
+    def run_all(txn: lmdb.Transaction[bytes]) -> None:
+        for index, (op, before_commit) in enumerate(requests):
+            outcomes[index] = _run_one(op, before_commit, txn, path)
+
+    host.read(run_all)
 
 
 def _run_all_writes(
