@@ -1,9 +1,15 @@
-"""actorstore's actors: the Store, its worker actors, futures and ops."""
+"""actorstore: an embedded, durable key-value store driven through actors.
+
+`import actorstore` is all a program needs: the store, its futures and ops,
+the error tree rooted at `StoreError`, durability, retry policies, callback
+bases, flows, dead letters and codecs. `actorstore.storage` and
+`actorstore.retry` are the layers below, importable on their own;
+`actorstore.cluster` runs table owners on Ray nodes.
+"""
 
 import logging as _logging
 
-from actors.dispatch import Dispatcher, OwnerReports, Router
-from actors.errors import (
+from actorstore.errors import (
     BlockingCallError,
     OpsMaxExceededError,
     OpSubmittedError,
@@ -13,37 +19,120 @@ from actors.errors import (
     OwnerUnavailableError,
     StoreForkedError,
 )
-from actors.futures import OpFuture
-from actors.messages import OpCompleted
-from actors.methods import OpMethods, OpOptions
-from actors.op import Op
-from actors.serialized import SerializedClient
-from actors.store import ScanIterator, Store, open_store
-from storage import Durability, OpType
+from actorstore.futures import OpFuture
+from actorstore.messages import OpCompleted
+from actorstore.op import Op
+from actorstore.retry import (
+    DEAD_LETTER_TABLE,
+    AsyncCallback,
+    AttemptState,
+    Callback,
+    DeadLetter,
+    Flow,
+    Next,
+    RetriesExhaustedError,
+    RetryCallback,
+    RetryPolicy,
+    UnknownDeadLetterError,
+)
+from actorstore.serialized import SerializedClient
+from actorstore.storage import (
+    BytesCodec,
+    CheckResult,
+    Codec,
+    DecodeError,
+    DiskFullError,
+    Durability,
+    EncodeError,
+    FastJsonCodec,
+    IntCodec,
+    InvalidInputError,
+    InvalidKeyError,
+    InvalidOptionError,
+    InvalidTableNameError,
+    JsonCodec,
+    KeyExistsError,
+    NotFoundError,
+    OpType,
+    OpVetoedError,
+    StorageError,
+    StoreBusyError,
+    StoreClosedError,
+    StoreCorruptedError,
+    StoreError,
+    StoreFullError,
+    StrCodec,
+    TableBusyError,
+    TableExistsError,
+    TableInfo,
+    TransientError,
+    UnknownFormatError,
+    UnknownTableError,
+    register_codec,
+    registered_formats,
+)
+from actorstore.store import ScanIterator, Store, open_store
 
 __all__ = [
+    "DEAD_LETTER_TABLE",
+    "AsyncCallback",
+    "AttemptState",
     "BlockingCallError",
-    "Dispatcher",
+    "BytesCodec",
+    "Callback",
+    "CheckResult",
+    "Codec",
+    "DeadLetter",
+    "DecodeError",
+    "DiskFullError",
     "Durability",
+    "EncodeError",
+    "FastJsonCodec",
+    "Flow",
+    "IntCodec",
+    "InvalidInputError",
+    "InvalidKeyError",
+    "InvalidOptionError",
+    "InvalidTableNameError",
+    "JsonCodec",
+    "KeyExistsError",
+    "Next",
+    "NotFoundError",
     "Op",
     "OpCompleted",
     "OpFuture",
-    "OpMethods",
-    "OpOptions",
     "OpSubmittedError",
     "OpTimeoutError",
     "OpType",
+    "OpVetoedError",
     "OpsMaxExceededError",
     "OutcomeUnknownError",
     "OwnerLostError",
-    "OwnerReports",
     "OwnerUnavailableError",
-    "Router",
+    "RetriesExhaustedError",
+    "RetryCallback",
+    "RetryPolicy",
     "ScanIterator",
     "SerializedClient",
+    "StorageError",
     "Store",
+    "StoreBusyError",
+    "StoreClosedError",
+    "StoreCorruptedError",
+    "StoreError",
     "StoreForkedError",
+    "StoreFullError",
+    "StrCodec",
+    "TableBusyError",
+    "TableExistsError",
+    "TableInfo",
+    "TransientError",
+    "UnknownDeadLetterError",
+    "UnknownFormatError",
+    "UnknownTableError",
     "open_store",
+    "register_codec",
+    "registered_formats",
 ]
 
 _logging.getLogger(__name__).addHandler(_logging.NullHandler())

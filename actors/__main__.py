@@ -1,7 +1,7 @@
-"""`python -m actors`: the actorstore command line."""
+"""`python -m actorstore`: the actorstore command line."""
 
 import sys
 
-from actors.cli import main
+from actorstore.cli import main
 
 sys.exit(main())

@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from actors.dispatch import OwnerReports, Router
-    from retry import DeadLetter, Scheduler
-    from storage import (
+    from actorstore.dispatch import OwnerReports, Router
+    from actorstore.retry import DeadLetter, Scheduler
+    from actorstore.storage import (
         BeforeCommit,
         CheckResult,
         Durability,

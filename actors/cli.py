@@ -17,16 +17,16 @@ import sys
 from collections.abc import Sequence
 from typing import IO, Any
 
-from actors.futures import OpFuture
-from actors.store import Store, open_store
-from retry import (
+from actorstore.futures import OpFuture
+from actorstore.store import Store, open_store
+from actorstore.retry import (
     DEAD_LETTER_TABLE,
     AttemptState,
     DeadLetter,
     RetryPolicy,
     UnknownDeadLetterError,
 )
-from storage import (
+from actorstore.storage import (
     InvalidInputError,
     StoreError,
     TableCodecs,
@@ -571,7 +571,7 @@ def _format_letter(letter: DeadLetter, *, as_json: bool) -> str:
 
 def _bench(args: argparse.Namespace) -> int:
     # Imported here: `import actors.cli` never loads the bench or its peers.
-    from actors.bench import Workload, format_report, plot, run_bench
+    from actorstore.bench import Workload, format_report, plot, run_bench
 
     minimums = {"ops": 1000, "sync_ops": 1, "memory_ops": 10, "rounds": 1}
     for name, minimum in minimums.items():

@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from actors.op import Op
-    from storage import BeforeCommit, Outcome
+    from actorstore.op import Op
+    from actorstore.storage import BeforeCommit, Outcome
 
 __all__ = ["Dispatcher", "OwnerReports", "Router"]
 

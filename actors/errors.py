@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from storage import InvalidInputError, StoreClosedError, StoreError, TransientError
+from actorstore.storage import InvalidInputError, StoreClosedError, StoreError, TransientError
 
 __all__ = [
     "BlockingCallError",

@@ -16,9 +16,9 @@ from asyncio import _get_running_loop
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, Generic, NoReturn, TypeVar
 
-from actors.errors import BlockingCallError, OpTimeoutError
-from actors.threads import on_store_thread
-from storage import InvalidOptionError
+from actorstore.errors import BlockingCallError, OpTimeoutError
+from actorstore.threads import on_store_thread
+from actorstore.storage import InvalidOptionError
 
 __all__ = ["OpFuture"]
 

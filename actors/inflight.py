@@ -12,11 +12,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from actors.errors import OpsMaxExceededError
-from actors.threads import on_store_thread
+from actorstore.errors import OpsMaxExceededError
+from actorstore.threads import on_store_thread
 
 if TYPE_CHECKING:
-    from actors.op import Op
+    from actorstore.op import Op
 
 __all__ = ["InFlight"]
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from actors.syncing import LazySync
-from actors.worker import LocalOwners
-from retry import DEAD_LETTER_TABLE
-from storage import Durability, InvalidOptionError
+from actorstore.syncing import LazySync
+from actorstore.worker import LocalOwners
+from actorstore.retry import DEAD_LETTER_TABLE
+from actorstore.storage import Durability, InvalidOptionError
 
 if TYPE_CHECKING:
-    from actors.dispatch import OwnerReports
-    from retry import DeadLetter, Scheduler
-    from storage import CheckResult, StoreDirectory, Table, TableInfo
+    from actorstore.dispatch import OwnerReports
+    from actorstore.retry import DeadLetter, Scheduler
+    from actorstore.storage import CheckResult, StoreDirectory, Table, TableInfo
 
 __all__ = ["LocalBackend"]
 
@@ -100,7 +100,7 @@ class LocalBackend:
         if node is not None:
             raise InvalidOptionError(
                 f"node={node!r}: a local store keeps every table on this host; "
-                "node= is for actors.cluster.connect_store()"
+                "node= is for actorstore.cluster.connect_store()"
             )
         return self.directory.create_table(
             name,

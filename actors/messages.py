@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from storage import OpType
+from actorstore.storage import OpType
 
 __all__ = ["OpCompleted"]
 

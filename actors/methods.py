@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 if TYPE_CHECKING:
     import pykka
 
-    from actors.futures import OpFuture
-    from actors.op import Submitter
-    from retry import CallbackLike, RetryPolicy
-    from storage import Durability
+    from actorstore.futures import OpFuture
+    from actorstore.op import Submitter
+    from actorstore.retry import CallbackLike, RetryPolicy
+    from actorstore.storage import Durability
 
 
-from actors.op import Op
+from actorstore.op import Op
 
 __all__ = ["OpMethods", "OpOptions"]
 

@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import pykka
 
-from actors.options import check_policy, check_timeout, check_wait
-from retry import as_callback
-from storage import Durability, InvalidOptionError, OpType
+from actorstore.options import check_policy, check_timeout, check_wait
+from actorstore.retry import as_callback
+from actorstore.storage import Durability, InvalidOptionError, OpType
 
 if TYPE_CHECKING:
-    from actors.futures import OpFuture
-    from retry import AsyncCallback, AttemptState, Callback, CallbackLike, RetryPolicy
-    from storage import Operation
+    from actorstore.futures import OpFuture
+    from actorstore.retry import AsyncCallback, AttemptState, Callback, CallbackLike, RetryPolicy
+    from actorstore.storage import Operation
 
 __all__ = ["OP_OPTIONS", "Op", "Submitter", "make_op"]
 

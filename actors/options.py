@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from retry import RetryPolicy
-from storage import InvalidOptionError
+from actorstore.retry import RetryPolicy
+from actorstore.storage import InvalidOptionError
 
 __all__ = [
     "check_int",
@@ -35,7 +35,7 @@ def check_options(
     check_policy(retry)
     if dead_letter_hook is not None and not callable(dead_letter_hook):
         raise InvalidOptionError(
-            "dead_letter_hook must be a callable taking a retry.DeadLetter, not "
+            "dead_letter_hook must be a callable taking an actorstore.DeadLetter, not "
             f"{type(dead_letter_hook).__name__}"
         )
     if callback_executor is not None and not hasattr(callback_executor, "submit"):
@@ -82,6 +82,6 @@ def check_policy(value: object) -> None:
     """Refuse a `retry=` that is neither None nor a `RetryPolicy`."""
     if value is not None and not isinstance(value, RetryPolicy):
         raise InvalidOptionError(
-            f"retry must be a retry.RetryPolicy, not {type(value).__name__}; "
+            f"retry must be an actorstore.RetryPolicy, not {type(value).__name__}; "
             "build one from config with RetryPolicy.from_mapping()"
         )

@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import pykka
 
-from actors.errors import OutcomeUnknownError
-from actors.futures import OpFuture
-from actors.messages import OpCompleted
-from actors.op import Op
-from actors.threads import run_as_store_thread
-from retry import (
+from actorstore.errors import OutcomeUnknownError
+from actorstore.futures import OpFuture
+from actorstore.messages import OpCompleted
+from actorstore.op import Op
+from actorstore.threads import run_as_store_thread
+from actorstore.retry import (
     DEAD_LETTER_TABLE,
     DEFAULT_POLICY,
     AsyncCallback,
@@ -37,15 +37,15 @@ from retry import (
     handling,
     park_then,
 )
-from storage import Batch, OpType, StoreClosedError
+from actorstore.storage import Batch, OpType, StoreClosedError
 
 if TYPE_CHECKING:
     import concurrent.futures
 
-    from actors.inflight import InFlight
-    from actors.policies import Policies
-    from retry import DeadLetterHook, RetryPolicy, Scheduler
-    from storage import BeforeCommit, Outcome
+    from actorstore.inflight import InFlight
+    from actorstore.policies import Policies
+    from actorstore.retry import DeadLetterHook, RetryPolicy, Scheduler
+    from actorstore.storage import BeforeCommit, Outcome
 
 __all__ = ["OpAttempt", "Outcomes", "Resubmitter", "dead_letter_for"]
 

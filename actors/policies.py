@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from retry import RetryCallback
+from actorstore.retry import RetryCallback
 
 if TYPE_CHECKING:
-    from actors.op import Op
-    from retry import RetryPolicy
+    from actorstore.op import Op
+    from actorstore.retry import RetryPolicy
 
 __all__ = ["Policies"]
 

@@ -6,17 +6,17 @@ import functools
 import threading
 from typing import TYPE_CHECKING, Any
 
-from actors.errors import OpSubmittedError
-from actors.methods import OpMethods
-from actors.op import make_op
+from actorstore.errors import OpSubmittedError
+from actorstore.methods import OpMethods
+from actorstore.op import make_op
 
 if TYPE_CHECKING:
-    from actors.futures import OpFuture
-    from actors.op import Op
-    from actors.policies import Policies
-    from actors.submission import Submission
-    from retry import CallbackLike
-    from storage import OpType
+    from actorstore.futures import OpFuture
+    from actorstore.op import Op
+    from actorstore.policies import Policies
+    from actorstore.submission import Submission
+    from actorstore.retry import CallbackLike
+    from actorstore.storage import OpType
 
 __all__ = ["SerializedClient"]
 

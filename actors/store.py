@@ -22,20 +22,20 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from actors.backend import Backend
-from actors.errors import BlockingCallError, OpTimeoutError, StoreForkedError
-from actors.futures import OpFuture
-from actors.inflight import InFlight
-from actors.local import LocalBackend
-from actors.methods import OpMethods
-from actors.op import Op, make_op
-from actors.options import check_options, check_policy, check_timeout
-from actors.outcomes import Outcomes
-from actors.policies import Policies
-from actors.serialized import SerializedClient
-from actors.submission import Submission
-from actors.threads import on_store_thread
-from retry import (
+from actorstore.backend import Backend
+from actorstore.errors import BlockingCallError, OpTimeoutError, StoreForkedError
+from actorstore.futures import OpFuture
+from actorstore.inflight import InFlight
+from actorstore.local import LocalBackend
+from actorstore.methods import OpMethods
+from actorstore.op import Op, make_op
+from actorstore.options import check_options, check_policy, check_timeout
+from actorstore.outcomes import Outcomes
+from actorstore.policies import Policies
+from actorstore.serialized import SerializedClient
+from actorstore.submission import Submission
+from actorstore.threads import on_store_thread
+from actorstore.retry import (
     CallbackLike,
     DeadLetterHook,
     DeadLetters,
@@ -43,7 +43,7 @@ from retry import (
     RetryPolicy,
     Scheduler,
 )
-from storage import (
+from actorstore.storage import (
     DEFAULT_INITIAL_MAP_SIZE,
     DEFAULT_MAX_MAP_SIZE,
     CheckResult,

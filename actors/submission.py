@@ -15,12 +15,12 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
-from actors.dispatch import OwnerReports
-from actors.errors import OpSubmittedError, StoreForkedError
-from actors.futures import OpFuture
-from actors.op import Op
-from retry import DEAD_LETTER_TABLE
-from storage import (
+from actorstore.dispatch import OwnerReports
+from actorstore.errors import OpSubmittedError, StoreForkedError
+from actorstore.futures import OpFuture
+from actorstore.op import Op
+from actorstore.retry import DEAD_LETTER_TABLE
+from actorstore.storage import (
     InvalidOptionError,
     OpType,
     Outcome,
@@ -29,10 +29,10 @@ from storage import (
 )
 
 if TYPE_CHECKING:
-    from actors.backend import OpTable
-    from actors.dispatch import Dispatcher, Router
-    from actors.inflight import InFlight
-    from retry import DeadLetter
+    from actorstore.backend import OpTable
+    from actorstore.dispatch import Dispatcher, Router
+    from actorstore.inflight import InFlight
+    from actorstore.retry import DeadLetter
 
 __all__ = ["OpSink", "Submission"]
 

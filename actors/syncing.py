@@ -8,11 +8,11 @@ import math
 import threading
 from typing import TYPE_CHECKING
 
-from storage import StoreClosedError
+from actorstore.storage import StoreClosedError
 
 if TYPE_CHECKING:
-    from retry import Scheduler
-    from storage import StoreDirectory
+    from actorstore.retry import Scheduler
+    from actorstore.storage import StoreDirectory
 
 __all__ = ["LazySync"]
 

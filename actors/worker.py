@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import pykka
 
-from actors.threads import mark_owner_thread
-from storage import (
+from actorstore.threads import mark_owner_thread
+from actorstore.storage import (
     Durability,
     Outcome,
     StoreClosedError,
@@ -27,8 +27,8 @@ from storage import (
 )
 
 if TYPE_CHECKING:
-    from actors.dispatch import OwnerReports
-    from actors.op import Op
+    from actorstore.dispatch import OwnerReports
+    from actorstore.op import Op
 
 __all__ = ["LocalOwners", "Mailbox", "TableOwner"]
 

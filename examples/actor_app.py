@@ -5,11 +5,11 @@ Usage: python examples/actor_app.py [STORE_DIR]   (default: a temp directory)
 Two application actors (`pykka.ThreadingActor`s on daemon threads):
 
 - a `Cataloguer` is told to shelve some books; it submits an upsert per book
-  with `reply_to=self.actor_ref`, and handles the `actors.OpCompleted`
+  with `reply_to=self.actor_ref`, and handles the `actorstore.OpCompleted`
   messages in `on_receive`: each stored book is read back (again by
   message), and each read goes on to the reporter. One lookup of a book that
   was never shelved comes back as an `OpCompleted` whose `error` is a
-  `storage.NotFoundError`.
+  `actorstore.NotFoundError`.
 - a `Reporter` collects what it is told and sets a `threading.Event` when
   the cataloguer says it is finished.
 
@@ -27,7 +27,7 @@ from typing import Any
 
 import pykka
 
-import actors
+import actorstore
 
 TABLE = "books"
 BOOKS = {
@@ -82,7 +82,7 @@ class Cataloguer(pykka.ThreadingActor):
 
     use_daemon_thread = True
 
-    def __init__(self, store: actors.Store, reporter: pykka.ActorRef[Reporter]) -> None:
+    def __init__(self, store: actorstore.Store, reporter: pykka.ActorRef[Reporter]) -> None:
         super().__init__()
         self.store = store
         self.reporter = reporter
@@ -94,7 +94,7 @@ class Cataloguer(pykka.ThreadingActor):
             for key, book in message.books.items():
                 self._submit(self.store.upsert, TABLE, key, book)
             self._submit(self.store.search, TABLE, message.missing)
-        elif isinstance(message, actors.OpCompleted):
+        elif isinstance(message, actorstore.OpCompleted):
             self.pending -= 1
             self._completed(message)
             if self.pending == 0:
@@ -106,21 +106,21 @@ class Cataloguer(pykka.ThreadingActor):
         self.pending += 1
         method(*args, reply_to=self.actor_ref)
 
-    def _completed(self, message: actors.OpCompleted) -> None:
+    def _completed(self, message: actorstore.OpCompleted) -> None:
         if message.error is not None:
             self.errors += 1
             self.reporter.tell(
                 f"{message.op_type.value} {message.key!r} (op {message.op_id}) "
                 f"failed: {type(message.error).__name__}"
             )
-        elif message.op_type is actors.OpType.UPSERT:
+        elif message.op_type is actorstore.OpType.UPSERT:
             self._submit(self.store.search, TABLE, message.key)
-        elif message.op_type is actors.OpType.SEARCH:
+        elif message.op_type is actorstore.OpType.SEARCH:
             self.reporter.tell(f"search {message.key!r}: {message.result}")
 
 
 def main(path: str) -> None:
-    with actors.open_store(path, threads=2) as store:
+    with actorstore.open_store(path, threads=2) as store:
         store.create_table(TABLE, exist_ok=True)
         done = threading.Event()
         reporter = Reporter.start(done)

@@ -20,15 +20,14 @@ import tempfile
 import threading
 from typing import Any
 
-import actors
-import retry
+import actorstore
 
 TABLE = "async"
 MAX_KEYS = 15
 OPS_MAX = 20
 
 
-class AsyncKeys(retry.AsyncCallback):
+class AsyncKeys(actorstore.AsyncCallback):
     """ex_async.c's ASYNC_KEYS: count the records that searches found."""
 
     def __init__(self) -> None:
@@ -36,32 +35,32 @@ class AsyncKeys(retry.AsyncCallback):
         self.num_keys = 0
         self.errors = 0
 
-    def notify(self, op: actors.Op, error: BaseException | None, result: Any) -> None:
+    def notify(self, op: actorstore.Op, error: BaseException | None, result: Any) -> None:
         if error is not None:
             with self._lock:
                 self.errors += 1
             print(f"ID {op.id} error: {type(error).__name__}: {error}", file=sys.stderr)
             return
-        if op.type is actors.OpType.SEARCH:
+        if op.type is actorstore.OpType.SEARCH:
             with self._lock:
                 self.num_keys += 1
             print(f"Id {op.id} got record: {op.key} : {op.value}")
 
 
-class Hold(retry.AsyncCallback):
+class Hold(actorstore.AsyncCallback):
     """Hold the table's owner (inside the op's transaction) until released."""
 
     def __init__(self) -> None:
         self.started = threading.Event()
         self.release = threading.Event()
 
-    def notify(self, op: actors.Op, error: BaseException | None, result: Any) -> None:
+    def notify(self, op: actorstore.Op, error: BaseException | None, result: Any) -> None:
         self.started.set()
         if not self.release.wait(10):
             raise TimeoutError("nobody released the held op within 10 s")
 
 
-def async_keys(store: actors.Store) -> None:
+def async_keys(store: actorstore.Store) -> None:
     keys = AsyncKeys()
     for i in range(MAX_KEYS):
         # Past ops_max this waits for a slot, as ex_async.c retries
@@ -82,7 +81,7 @@ def async_keys(store: actors.Store) -> None:
     print(f"Searched for {keys.num_keys} keys")
 
 
-def refuse_past_ops_max(store: actors.Store) -> None:
+def refuse_past_ops_max(store: actorstore.Store) -> None:
     hold = Hold()
     held = store.new_op(TABLE, callback=hold)
     held.key, held.value = "held", "value"
@@ -94,7 +93,7 @@ def refuse_past_ops_max(store: actors.Store) -> None:
     print(f"outstanding: {store.stats()['in_flight']} of ops_max={store.ops_max}")
     try:
         store.count(TABLE, wait=False)  # WiredTiger's behaviour: refuse at once
-    except actors.OpsMaxExceededError as error:
+    except actorstore.OpsMaxExceededError as error:
         print(f"one more op with wait=False is refused: {type(error).__name__}")
     else:
         raise AssertionError("ops_max was not enforced")
@@ -105,7 +104,7 @@ def refuse_past_ops_max(store: actors.Store) -> None:
 
 
 def main(path: str) -> None:
-    with actors.open_store(path, threads=2, ops_max=OPS_MAX) as store:
+    with actorstore.open_store(path, threads=2, ops_max=OPS_MAX) as store:
         store.create_table(TABLE, key_format="str", value_format="str", exist_ok=True)
         async_keys(store)
         refuse_past_ops_max(store)

@@ -5,7 +5,7 @@ Usage: python examples/cluster.py [RAY_ADDRESS LABEL=PATH ...]
 
 Needs `pip install "actorstore[cluster]"`. With no address it starts a head
 and two nodes labelled `a` and `b` on this machine
-(`actors.cluster.simulated_cluster`, Ray's own `ray.cluster_utils.Cluster`),
+(`actorstore.cluster.simulated_cluster`, Ray's own `ray.cluster_utils.Cluster`),
 each with the custom resource `actorstore-<label>` that owners are placed
 by. It creates a table on each node, writes and reads through one store,
 kills node `a` and shows that node `b` keeps serving while a write to `a`
@@ -25,7 +25,7 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 import ray
 
-from actors.cluster import connect_store, simulated_cluster
+from actorstore.cluster import connect_store, simulated_cluster
 
 NAMESPACE = "actorstore-example"
 

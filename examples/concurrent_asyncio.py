@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 
-import actors
+import actorstore
 
 WRITES = 2000
 
@@ -33,7 +33,7 @@ async def heartbeat(ticks: list[int]) -> None:
         ticks[0] += 1
 
 
-async def run(store: actors.Store) -> None:
+async def run(store: actorstore.Store) -> None:
     for table in ("gathered", "batched", "looped"):
         store.create_table(table, exist_ok=True)
     ticks = [0]
@@ -69,7 +69,7 @@ async def run(store: actors.Store) -> None:
 
 
 def main(path: str) -> None:
-    with actors.open_store(path, threads=2, ops_max=4096) as store:
+    with actorstore.open_store(path, threads=2, ops_max=4096) as store:
         asyncio.run(run(store))
     print("closed:", store.is_closed)
 

@@ -28,8 +28,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import actors
-import retry
+import actorstore
 
 RECORDS = 1000
 WINDOW = 64
@@ -48,13 +47,13 @@ def read_records(path: str) -> Iterator[dict[str, Any]]:
             yield json.loads(line)
 
 
-def load_synchronously(store: actors.Store, path: str) -> None:
+def load_synchronously(store: actorstore.Store, path: str) -> None:
     for record in read_records(path):
         store.upsert("sync_loop", record["id"], record).get(timeout=5)
 
 
-def load_with_window(store: actors.Store, path: str) -> None:
-    pending: collections.deque[actors.OpFuture[None]] = collections.deque()
+def load_with_window(store: actorstore.Store, path: str) -> None:
+    pending: collections.deque[actorstore.OpFuture[None]] = collections.deque()
     for record in read_records(path):
         if len(pending) >= WINDOW:
             pending.popleft().get(timeout=5)
@@ -63,7 +62,7 @@ def load_with_window(store: actors.Store, path: str) -> None:
         pending.popleft().get(timeout=5)
 
 
-class Counter(retry.Callback):
+class Counter(actorstore.Callback):
     """Count outcomes; callbacks run on the workers, so guard with a lock."""
 
     def __init__(self) -> None:
@@ -80,7 +79,7 @@ class Counter(retry.Callback):
             self.failed += 1
 
 
-def load_with_callbacks(store: actors.Store, path: str) -> Counter:
+def load_with_callbacks(store: actorstore.Store, path: str) -> Counter:
     counter = Counter()
     for record in read_records(path):
         # wait=True: if ops_max ops are outstanding, wait for a slot.
@@ -94,7 +93,7 @@ def main(path: str) -> None:
         source = os.path.join(scratch, "updates.jsonl")
         write_file(source)
         print(f"wrote {RECORDS} JSON lines to a temporary file")
-        with actors.open_store(path, threads=2, ops_max=1024) as store:
+        with actorstore.open_store(path, threads=2, ops_max=1024) as store:
             for table in ("sync_loop", "window", "callbacks"):
                 store.create_table(table, exist_ok=True)
 

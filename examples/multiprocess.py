@@ -4,7 +4,7 @@ Usage: python examples/multiprocess.py [STORE_DIR]   (default: a temp directory)
 
 LMDB lets several processes use one environment, so several processes can
 use one store directory at once. Each child (started with multiprocessing's
-"spawn" context) opens the store itself with `actors.open_store(path)`,
+"spawn" context) opens the store itself with `actorstore.open_store(path)`,
 creates the shared table if it is not there yet, writes its own keys and
 closes the store. The parent opens the store only once the children have
 finished, and checks that every key is present.
@@ -19,7 +19,7 @@ import multiprocessing
 import sys
 import tempfile
 
-import actors
+import actorstore
 
 TABLE = "events"
 PROCESSES = 4
@@ -28,7 +28,7 @@ KEYS_PER_PROCESS = 250
 
 def write_keys(path: str, worker: int) -> None:
     """Run in a child process: open the store, write this worker's keys, close."""
-    with actors.open_store(path, threads=2) as store:
+    with actorstore.open_store(path, threads=2) as store:
         store.create_table(TABLE, exist_ok=True)
         futures = [
             store.upsert(TABLE, f"w{worker}-{i:04d}", {"worker": worker, "i": i})
@@ -52,7 +52,7 @@ def main(path: str) -> None:
     if any(child.exitcode != 0 for child in children):
         raise SystemExit("a writer process failed")
 
-    with actors.open_store(path) as store:
+    with actorstore.open_store(path) as store:
         records = store.scan(TABLE).get(timeout=10)
         keys = {key for key, _ in records}
         expected = {

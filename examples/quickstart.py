@@ -16,12 +16,11 @@ import tempfile
 import threading
 import time
 
-import actors
-import storage
+import actorstore
 
 
 def main(path: str) -> None:
-    with actors.open_store(path, threads=2, ops_max=1024) as store:
+    with actorstore.open_store(path, threads=2, ops_max=1024) as store:
         store.create_table(
             "users", key_format="str", value_format="json", exist_ok=True
         )
@@ -47,10 +46,10 @@ def main(path: str) -> None:
 
         print("await:", asyncio.run(read_async()))
 
-        # Errors are the op's own, from the storage.StoreError tree.
+        # Errors are the op's own, from the actorstore.StoreError tree.
         try:
             store.insert("users", "norma", {"name": "again"}).get(timeout=5)
-        except storage.KeyExistsError as error:
+        except actorstore.KeyExistsError as error:
             print("insert refused:", error)
 
         # Durable group commit: many ops in flight share one fsync.

@@ -2,9 +2,9 @@
 
 Usage: python examples/retry_dead_letter.py [STORE_DIR]   (default: a temp dir)
 
-Each write is audited by a fake service called from a `retry.RetryCallback`
+Each write is audited by a fake service called from a `actorstore.RetryCallback`
 subclass, inside the op's transaction: when the service fails (with
-`storage.StoreBusyError`, a transient error) the op rolls back and is
+`actorstore.StoreBusyError`, a transient error) the op rolls back and is
 retried after a doubling pause. The callback prints each attempt's time, and
 the "actors" and "retry" loggers are set to DEBUG so the store's own account
 of the backoff shows too.
@@ -12,7 +12,7 @@ of the backoff shows too.
 1. The service fails 3 calls: the op succeeds on its 4th attempt.
 2. The service is down: the op exhausts `RetryPolicy(max_attempts=4)`, is
    written to the durable dead-letter table, and its future raises
-   `retry.RetriesExhaustedError`.
+   `actorstore.RetriesExhaustedError`.
 3. List the dead letters, fix the service, `replay()` them: the record is
    written and the dead-letter list is empty.
 
@@ -28,9 +28,7 @@ import threading
 import time
 from typing import Any
 
-import actors
-import retry
-import storage
+import actorstore
 
 TABLE = "orders"
 
@@ -48,16 +46,16 @@ class FlakyService:
             self.calls += 1
             if self.failures > 0:
                 self.failures -= 1
-                raise storage.StoreBusyError(
+                raise actorstore.StoreBusyError(
                     "the audit service is busy; try again later", key=key
                 )
 
 
-class Audited(retry.RetryCallback):
+class Audited(actorstore.RetryCallback):
     """Audit each write inside its transaction; retry it while the audit fails."""
 
     def __init__(
-        self, service: FlakyService, key: str, policy: retry.RetryPolicy
+        self, service: FlakyService, key: str, policy: actorstore.RetryPolicy
     ) -> None:
         super().__init__(policy)
         self.service = service
@@ -87,9 +85,9 @@ class Audited(retry.RetryCallback):
 
 def main(path: str) -> None:
     service = FlakyService()
-    policy = retry.RetryPolicy(max_attempts=4, initial_wait=0.01)
+    policy = actorstore.RetryPolicy(max_attempts=4, initial_wait=0.01)
     print("backoff after attempts 1, 2, 3:", [policy.delay(n) for n in (1, 2, 3)])
-    with actors.open_store(path, threads=2) as store:
+    with actorstore.open_store(path, threads=2) as store:
         store.create_table(TABLE, exist_ok=True)
 
         print("1. the service fails 3 times, then recovers")
@@ -107,7 +105,7 @@ def main(path: str) -> None:
         )
         try:
             future.get(timeout=5)
-        except retry.RetriesExhaustedError as error:
+        except actorstore.RetriesExhaustedError as error:
             print(f"order-2 failed: {type(error).__name__}: {error}")
         print("order-2 exists:", store.exists(TABLE, "order-2").get(timeout=5))
 
@@ -134,8 +132,8 @@ if __name__ == "__main__":
         level=logging.WARNING,
         format="  [log %(relativeCreated)5.0f ms] %(name)s: %(message)s",
     )
-    logging.getLogger("actors").setLevel(logging.DEBUG)
-    logging.getLogger("retry").setLevel(logging.DEBUG)
+    logging.getLogger("actorstore").setLevel(logging.DEBUG)
+    logging.getLogger("actorstore.retry").setLevel(logging.DEBUG)
     if len(sys.argv) > 1:
         main(sys.argv[1])
     else:

@@ -2,7 +2,7 @@
 
 Usage: python examples/staged_flow.py [STORE_DIR]   (default: a temp directory)
 
-After the staged callbacks of the MongoDB async driver guide: a `retry.Flow`
+After the staged callbacks of the MongoDB async driver guide: a `actorstore.Flow`
 subclass whose stage methods run in order of their number. Each stage ends
 with at most one store request and returns `(future, *state)`; the next
 stage is called with `(result, *state)` once the request is done, so no
@@ -22,15 +22,13 @@ import tempfile
 import threading
 from typing import Any
 
-import actors
-import retry
-import storage
+import actorstore
 
 ACCOUNTS = "accounts"
 JOURNAL = "journal"
 
 
-class Deposit(retry.Flow):
+class Deposit(actorstore.Flow):
     """Add an amount to an account's balance, journaling each change."""
 
     def update1Prepare(self, account: str, amount: int) -> tuple[Any, ...]:
@@ -60,9 +58,9 @@ class Deposit(retry.Flow):
 class FlakyDeposit(Deposit):
     """A deposit whose compose stage fails twice before it works."""
 
-    def __init__(self, store: actors.Store, *, failures: int) -> None:
+    def __init__(self, store: actorstore.Store, *, failures: int) -> None:
         super().__init__(
-            store, policy=retry.RetryPolicy(max_attempts=5, initial_wait=0.01)
+            store, policy=actorstore.RetryPolicy(max_attempts=5, initial_wait=0.01)
         )
         self._lock = threading.Lock()
         self.failures = failures
@@ -77,13 +75,13 @@ class FlakyDeposit(Deposit):
             if self.failures > 0:
                 self.failures -= 1
                 print(f"  update2Compose attempt {attempt}: service busy (transient)")
-                raise storage.StoreBusyError("the pricing service is busy")
+                raise actorstore.StoreBusyError("the pricing service is busy")
         print(f"  update2Compose attempt {attempt}: ok")
         return super().update2Compose(record, account, amount)
 
 
 def main(path: str) -> None:
-    with actors.open_store(path, threads=2) as store:
+    with actorstore.open_store(path, threads=2) as store:
         store.create_table(ACCOUNTS, exist_ok=True)
         store.create_table(JOURNAL, exist_ok=True)
         store.upsert(ACCOUNTS, "alice", {"balance": 100, "version": 0}).get(5)

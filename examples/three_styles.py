@@ -8,7 +8,7 @@ and closing it each time:
 
 1. futures: each op returns an `OpFuture` at once; `.get()` waits for it;
 2. callbacks: functions `fn(error, result)` chain the steps, and a
-   `retry.Callback` subclass ends the chain; the main thread waits on a
+   `actorstore.Callback` subclass ends the chain; the main thread waits on a
    `threading.Event`;
 3. asyncio: `await` each op; the event loop is never blocked (even `close()`
    runs in a thread).
@@ -22,8 +22,7 @@ import tempfile
 import threading
 from typing import Any
 
-import actors
-import retry
+import actorstore
 
 TABLE = "people"
 KEY = "norma"
@@ -31,8 +30,8 @@ RECORD = {"name": "Norma", "age": 31}
 UPDATED = {"name": "Norma", "age": 32}
 
 
-def open_people(path: str) -> actors.Store:
-    store = actors.open_store(path, threads=2)
+def open_people(path: str) -> actorstore.Store:
+    store = actorstore.open_store(path, threads=2)
     store.create_table(TABLE, key_format="str", value_format="json", exist_ok=True)
     return store
 
@@ -51,7 +50,7 @@ def with_futures(path: str) -> None:
     print(f"futures: closed: {store.is_closed}")
 
 
-class Removed(retry.Callback):
+class Removed(actorstore.Callback):
     """End of the callback chain: report the removal and wake the main thread."""
 
     def __init__(self, done: threading.Event) -> None:

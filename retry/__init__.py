@@ -2,8 +2,8 @@
 
 import logging as _logging
 
-from retry.attempts import Attempt, current_attempt, handling
-from retry.callbacks import (
+from actorstore.retry.attempts import Attempt, current_attempt, handling
+from actorstore.retry.callbacks import (
     AsyncCallback,
     Callback,
     CallbackLike,
@@ -11,14 +11,14 @@ from retry.callbacks import (
     RetryCallback,
     as_callback,
 )
-from retry.dead_letters import DeadLetters, give_up_error, park_then
-from retry.errors import RetriesExhaustedError, UnknownDeadLetterError
-from retry.flows import Flow, Next
-from retry.host import FutureLike, PendingFuture, RetryHost
-from retry.letters import DEAD_LETTER_TABLE, DeadLetter, DeadLetterHook
-from retry.policy import DEFAULT_POLICY, RetryPolicy
-from retry.scheduler import ScheduledCall, Scheduler, on_timer_thread
-from retry.state import AttemptState
+from actorstore.retry.dead_letters import DeadLetters, give_up_error, park_then
+from actorstore.retry.errors import RetriesExhaustedError, UnknownDeadLetterError
+from actorstore.retry.flows import Flow, Next
+from actorstore.retry.host import FutureLike, PendingFuture, RetryHost
+from actorstore.retry.letters import DEAD_LETTER_TABLE, DeadLetter, DeadLetterHook
+from actorstore.retry.policy import DEFAULT_POLICY, RetryPolicy
+from actorstore.retry.scheduler import ScheduledCall, Scheduler, on_timer_thread
+from actorstore.retry.state import AttemptState
 
 __all__ = [
     "DEAD_LETTER_TABLE",

@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
-from retry.policy import RetryPolicy
-from retry.state import AttemptState
+from actorstore.retry.policy import RetryPolicy
+from actorstore.retry.state import AttemptState
 
 __all__ = ["Attempt", "current_attempt", "handling"]
 

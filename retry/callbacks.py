@@ -6,9 +6,9 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeAlias
 
-from retry.attempts import Attempt, current_attempt
-from retry.policy import RetryPolicy
-from storage import InvalidOptionError
+from actorstore.retry.attempts import Attempt, current_attempt
+from actorstore.retry.policy import RetryPolicy
+from actorstore.storage import InvalidOptionError
 
 __all__ = [
     "AsyncCallback",
@@ -96,8 +96,8 @@ def as_callback(value: CallbackLike | None) -> Callback | AsyncCallback | None:
     if callable(value):
         return FunctionCallback(value)
     raise InvalidOptionError(
-        "callback must be a retry.Callback or a function fn(error, result), not "
-        f"{type(value).__name__} (a retry.AsyncCallback is accepted too)"
+        "callback must be an actorstore.Callback or a function fn(error, result), not "
+        f"{type(value).__name__} (an actorstore.AsyncCallback is accepted too)"
     )
 
 
@@ -115,7 +115,7 @@ class RetryCallback(Callback):
     def __init__(self, policy: RetryPolicy | None = None) -> None:
         if policy is not None and not isinstance(policy, RetryPolicy):
             raise InvalidOptionError(
-                f"policy must be a retry.RetryPolicy, not {type(policy).__name__}"
+                f"policy must be an actorstore.RetryPolicy, not {type(policy).__name__}"
             )
         self.policy = policy
 

@@ -9,13 +9,13 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from retry.errors import RetriesExhaustedError, UnknownDeadLetterError
-from retry.letters import DeadLetter, error_record, jsonable, new_dead_letter_id
+from actorstore.retry.errors import RetriesExhaustedError, UnknownDeadLetterError
+from actorstore.retry.letters import DeadLetter, error_record, jsonable, new_dead_letter_id
 
 if TYPE_CHECKING:
-    from retry.host import FutureLike, RetryHost
-    from retry.policy import RetryPolicy
-    from retry.state import AttemptState
+    from actorstore.retry.host import FutureLike, RetryHost
+    from actorstore.retry.policy import RetryPolicy
+    from actorstore.retry.state import AttemptState
 
 __all__ = [
     "DeadLetters",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from storage import InvalidInputError, StoreError
+from actorstore.storage import InvalidInputError, StoreError
 
 if TYPE_CHECKING:
-    from retry.letters import DeadLetter
+    from actorstore.retry.letters import DeadLetter
 
 __all__ = ["RetriesExhaustedError", "UnknownDeadLetterError"]
 

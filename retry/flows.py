@@ -8,14 +8,14 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from retry.dead_letters import give_up_error, park_then
-from retry.letters import DeadLetter
-from retry.policy import DEFAULT_POLICY, RetryPolicy
-from retry.state import AttemptState
-from storage import InvalidInputError, InvalidOptionError, StoreClosedError
+from actorstore.retry.dead_letters import give_up_error, park_then
+from actorstore.retry.letters import DeadLetter
+from actorstore.retry.policy import DEFAULT_POLICY, RetryPolicy
+from actorstore.retry.state import AttemptState
+from actorstore.storage import InvalidInputError, InvalidOptionError, StoreClosedError
 
 if TYPE_CHECKING:
-    from retry.host import FutureLike, PendingFuture, RetryHost
+    from actorstore.retry.host import FutureLike, PendingFuture, RetryHost
 
 __all__ = ["Flow", "Next"]
 
@@ -68,12 +68,12 @@ class Flow:
         """
         if policy is not None and not isinstance(policy, RetryPolicy):
             raise InvalidOptionError(
-                f"policy must be a retry.RetryPolicy, not {type(policy).__name__}"
+                f"policy must be an actorstore.RetryPolicy, not {type(policy).__name__}"
             )
         host = getattr(store, "retry_host", None)
         if host is None:
             raise InvalidOptionError(
-                f"a flow needs a store (actors.open_store()), not "
+                f"a flow needs a store (actorstore.open_store()), not "
                 f"{type(store).__name__}: it has no retry_host"
             )
         self.store = store

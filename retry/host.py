@@ -11,8 +11,8 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from retry.letters import DeadLetter
-    from retry.policy import RetryPolicy
+    from actorstore.retry.letters import DeadLetter
+    from actorstore.retry.policy import RetryPolicy
 
 __all__ = ["FutureLike", "PendingFuture", "RetryHost"]
 

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from retry.state import AttemptState
+    from actorstore.retry.state import AttemptState
 
 __all__ = [
     "DEAD_LETTER_TABLE",

@@ -10,15 +10,15 @@ from typing import TYPE_CHECKING, NoReturn, TypeGuard
 import tenacity
 from tenacity.wait import wait_base
 
-import storage
-from storage import InvalidOptionError, TransientError
+import actorstore.storage as storage
+from actorstore.storage import InvalidOptionError, TransientError
 
 if TYPE_CHECKING:
     from tenacity.retry import RetryBaseT
     from tenacity.stop import StopBaseT
     from tenacity.wait import WaitBaseT
 
-    from retry.state import AttemptState
+    from actorstore.retry.state import AttemptState
 
 __all__ = ["DEFAULT_POLICY", "RetryPolicy"]
 
@@ -26,7 +26,16 @@ _FLOAT_FIELDS = ("initial_wait", "max_wait", "multiplier", "jitter")
 _MAPPING_KEYS = ("max_attempts", *_FLOAT_FIELDS, "retry_on")
 # `retry_on` names in config resolve only against the project's error tree, so a
 # config file can never make us import (and run) an arbitrary module.
-_ERROR_PREFIXES = ("storage.errors.", "storage.")
+# Longest first: the first prefix that matches is removed. The folder-name
+# spellings ("storage.") are kept so that configs written before the package
+# was named actorstore still load.
+_ERROR_PREFIXES = (
+    "actorstore.storage.errors.",
+    "actorstore.storage.",
+    "actorstore.",
+    "storage.errors.",
+    "storage.",
+)
 _ERROR_CLASSES: dict[str, type[BaseException]] = {
     name: obj
     for name in storage.__all__
@@ -303,7 +312,7 @@ class RetryPolicy:
         `jitter` and `retry_on`; missing keys keep their defaults. Numbers may be
         given as strings ("5", "0.5"). `retry_on` is a list (or a comma-separated
         string) of names of the classes in `storage.errors`, such as
-        "TransientError" or "storage.StoreBusyError".
+        "TransientError" or "actorstore.StoreBusyError".
 
         Raises:
             InvalidOptionError: for an unknown key, a value of the wrong type, an

@@ -2,8 +2,8 @@
 
 import logging as _logging
 
-from storage.catalog import Catalog, TableInfo
-from storage.codecs import (
+from actorstore.storage.catalog import Catalog, TableInfo
+from actorstore.storage.codecs import (
     MAX_KEY_SIZE,
     BytesCodec,
     Codec,
@@ -17,13 +17,13 @@ from storage.codecs import (
     register_codec,
     registered_formats,
 )
-from storage.directory import (
+from actorstore.storage.directory import (
     DEFAULT_INITIAL_MAP_SIZE,
     DEFAULT_MAX_MAP_SIZE,
     StoreDirectory,
 )
-from storage.durability import Durability
-from storage.errors import (
+from actorstore.storage.durability import Durability
+from actorstore.storage.errors import (
     DecodeError,
     DiskFullError,
     EncodeError,
@@ -46,9 +46,9 @@ from storage.errors import (
     UnknownFormatError,
     UnknownTableError,
 )
-from storage.integrity import CheckResult
-from storage.names import MAX_TABLE_NAME_LENGTH, validate_table_name
-from storage.operations import (
+from actorstore.storage.integrity import CheckResult
+from actorstore.storage.names import MAX_TABLE_NAME_LENGTH, validate_table_name
+from actorstore.storage.operations import (
     Batch,
     BeforeCommit,
     Compact,
@@ -66,8 +66,8 @@ from storage.operations import (
     Upsert,
     build_operation,
 )
-from storage.session import TableSession
-from storage.table import Table
+from actorstore.storage.session import TableSession
+from actorstore.storage.table import Table
 
 __all__ = [
     "DEFAULT_INITIAL_MAP_SIZE",

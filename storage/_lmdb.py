@@ -25,7 +25,7 @@ from contextlib import contextmanager
 
 import lmdb
 
-from storage.errors import (
+from actorstore.storage.errors import (
     DiskFullError,
     StorageError,
     StoreBusyError,

@@ -22,8 +22,8 @@ import logging
 import os
 from collections.abc import Iterator
 
-from storage._lmdb import FILE_MODE, make_directory
-from storage.errors import TableBusyError
+from actorstore.storage._lmdb import FILE_MODE, make_directory
+from actorstore.storage.errors import TableBusyError
 
 __all__ = ["TableLock"]
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import lmdb
 
-from storage._lmdb import make_directory, open_environment, translate
-from storage.durability import Durability
-from storage.errors import (
+from actorstore.storage._lmdb import make_directory, open_environment, translate
+from actorstore.storage.durability import Durability
+from actorstore.storage.errors import (
     EncodeError,
     StorageError,
     StoreClosedError,

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from storage.errors import (
+from actorstore.storage.errors import (
     DecodeError,
     EncodeError,
     InvalidInputError,

@@ -10,8 +10,8 @@ from typing import Protocol
 
 import lmdb
 
-from storage._lmdb import DIR_MODE, ResizeGate, fsync_file, translate
-from storage.errors import StoreClosedError
+from actorstore.storage._lmdb import DIR_MODE, ResizeGate, fsync_file, translate
+from actorstore.storage.errors import StoreClosedError
 
 __all__ = ["COMPACT_DIR", "CompactionHost", "compact", "remove_scratch"]
 

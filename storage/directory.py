@@ -10,12 +10,12 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import storage._fork as fork_guard
-from storage._lmdb import make_directory, translate
-from storage.catalog import Catalog, TableInfo
-from storage.codecs import get_codec
-from storage.durability import Durability
-from storage.errors import (
+import actorstore.storage._fork as fork_guard
+from actorstore.storage._lmdb import make_directory, translate
+from actorstore.storage.catalog import Catalog, TableInfo
+from actorstore.storage.codecs import get_codec
+from actorstore.storage.durability import Durability
+from actorstore.storage.errors import (
     InvalidOptionError,
     StorageError,
     StoreClosedError,
@@ -23,10 +23,10 @@ from storage.errors import (
     TableExistsError,
     UnknownTableError,
 )
-from storage.integrity import CheckResult
-from storage.names import validate_table_name
-from storage.session import TableSession
-from storage.table import Table
+from actorstore.storage.integrity import CheckResult
+from actorstore.storage.names import validate_table_name
+from actorstore.storage.session import TableSession
+from actorstore.storage.table import Table
 
 __all__ = [
     "DEFAULT_INITIAL_MAP_SIZE",

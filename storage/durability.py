@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-from storage.errors import InvalidOptionError
+from actorstore.storage.errors import InvalidOptionError
 
 __all__ = ["Durability"]
 

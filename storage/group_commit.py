@@ -25,18 +25,18 @@ from typing import TYPE_CHECKING, Protocol
 
 import lmdb
 
-from storage._lmdb import ResizeGate, translate
-from storage.errors import (
+from actorstore.storage._lmdb import ResizeGate, translate
+from actorstore.storage.errors import (
     InvalidInputError,
     OpVetoedError,
     StoreClosedError,
     StoreError,
     StoreFullError,
 )
-from storage.operations import Batch, BeforeCommit, Operation, Outcome, Remove
+from actorstore.storage.operations import Batch, BeforeCommit, Operation, Outcome, Remove
 
 if TYPE_CHECKING:
-    from storage.codecs import TableCodecs
+    from actorstore.storage.codecs import TableCodecs
 
 __all__ = [
     "GroupHost",

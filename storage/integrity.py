@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from lmdb import verify as lmdb_verify
 
-from storage._lmdb import DATA_FILE
+from actorstore.storage._lmdb import DATA_FILE
 
 __all__ = ["CheckResult", "find_problem"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from storage.errors import InvalidTableNameError
+from actorstore.storage.errors import InvalidTableNameError
 
 __all__ = ["MAX_TABLE_NAME_LENGTH", "validate_table_name"]
 

@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from storage.codecs import TableCodecs
-from storage.errors import InvalidInputError, KeyExistsError, NotFoundError
+from actorstore.storage.codecs import TableCodecs
+from actorstore.storage.errors import InvalidInputError, KeyExistsError, NotFoundError
 
 if TYPE_CHECKING:
     import lmdb

@@ -6,9 +6,9 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from storage.durability import Durability
-from storage.errors import InvalidInputError, StoreClosedError, StoreError
-from storage.operations import (
+from actorstore.storage.durability import Durability
+from actorstore.storage.errors import InvalidInputError, StoreClosedError, StoreError
+from actorstore.storage.operations import (
     Batch,
     BeforeCommit,
     Compact,
@@ -25,7 +25,7 @@ from storage.operations import (
 )
 
 if TYPE_CHECKING:
-    from storage.table import Table
+    from actorstore.storage.table import Table
 
 __all__ = ["TableSession"]
 

@@ -15,10 +15,10 @@ from typing import Any, TypeVar
 
 import lmdb
 
-import storage.compaction as compaction
-import storage.group_commit as group_commit
-from storage._headroom import Headroom
-from storage._lmdb import (
+import actorstore.storage.compaction as compaction
+import actorstore.storage.group_commit as group_commit
+from actorstore.storage._headroom import Headroom
+from actorstore.storage._lmdb import (
     DATA_FILE,
     ResizeGate,
     fsync_directory,
@@ -26,13 +26,13 @@ from storage._lmdb import (
     open_environment,
     translate,
 )
-from storage._table_lock import TableLock
-from storage.catalog import TableInfo
-from storage.codecs import MAX_KEY_SIZE, TableCodecs
-from storage.durability import Durability
-from storage.errors import StoreClosedError, StoreCorruptedError
-from storage.integrity import CheckResult, find_problem
-from storage.operations import BeforeCommit, Operation, Outcome
+from actorstore.storage._table_lock import TableLock
+from actorstore.storage.catalog import TableInfo
+from actorstore.storage.codecs import MAX_KEY_SIZE, TableCodecs
+from actorstore.storage.durability import Durability
+from actorstore.storage.errors import StoreClosedError, StoreCorruptedError
+from actorstore.storage.integrity import CheckResult, find_problem
+from actorstore.storage.operations import BeforeCommit, Operation, Outcome
 
 __all__ = ["MAX_KEY_SIZE", "Table"]
 

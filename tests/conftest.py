@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-import actors
-from actors import OpTimeoutError, Store
-from storage import StoreClosedError
+import actorstore
+from actorstore import OpTimeoutError, Store
+from actorstore.storage import StoreClosedError
 
 CLOSE_WAIT = 2.0
 """Seconds teardown lets a store close before failing the ops that never ended."""
@@ -70,7 +70,7 @@ def make_store(store_path: Path) -> Iterator[Callable[..., Store]]:
     opened: list[Store] = []
 
     def make_store(path: Path | None = None, **options: Any) -> Store:
-        store = actors.open_store(path or store_path, **options)
+        store = actorstore.open_store(path or store_path, **options)
         opened.append(store)
         return store
 

@@ -9,22 +9,38 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("storage", "retry", "actors")
-LAYER = {"storage": 0, "retry": 1, "actors": 2}
+FOLDERS = ("storage", "retry", "actors")
+"""The layers, bottom up: each folder of the repository that installs."""
+PACKAGE_OF = {
+    "storage": "actorstore.storage",
+    "retry": "actorstore.retry",
+    "actors": "actorstore",
+}
+"""The import name each folder installs as (pyproject's package-dir)."""
+PACKAGES = tuple(PACKAGE_OF[folder] for folder in FOLDERS)
+
+
+def _layer(module: str) -> int:
+    """Return 0 for the storage layer, 1 for retry, 2 for actors."""
+    for index, folder in enumerate(FOLDERS[:2]):
+        package = PACKAGE_OF[folder]
+        if module == package or module.startswith(package + "."):
+            return index
+    return 2
 
 
 def _module_name(path: Path) -> str:
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
-    return ".".join(parts)
+    return ".".join([PACKAGE_OF[parts[0]], *parts[1:]])
 
 
 def _modules() -> dict[str, Path]:
     return {
         _module_name(path): path
-        for package in PACKAGES
-        for path in sorted((ROOT / package).rglob("*.py"))
+        for folder in FOLDERS
+        for path in sorted((ROOT / folder).rglob("*.py"))
     }
 
 
@@ -84,7 +100,7 @@ def test_imports_point_down_storage_then_retry_then_actors() -> None:
         f"{module} imports {target}"
         for module, targets in _graph().items()
         for target in targets
-        if LAYER[target.split(".")[0]] > LAYER[module.split(".")[0]]
+        if _layer(target) > _layer(module)
     ]
     assert not upward
 
@@ -105,19 +121,19 @@ def test_only_the_cluster_imports_ray_and_nothing_imports_the_bench_eagerly() ->
             for node in ast.walk(tree)
             if isinstance(node, ast.ImportFrom) and node.module
         }
-        if not name.startswith("actors.cluster"):
+        if not name.startswith("actorstore.cluster"):
             assert "ray" not in imported, f"{name} imports ray"
-        if not name.startswith("actors.bench"):
+        if not name.startswith("actorstore.bench"):
             eager = {
                 node.module
                 for node in top_level
                 if isinstance(node, ast.ImportFrom) and node.module
             }
-            assert not any(m.startswith("actors.bench") for m in eager), name
+            assert not any(m.startswith("actorstore.bench") for m in eager), name
 
 
 PUBLIC_NAMES = {
-    "storage": [
+    "actorstore.storage": [
         "BeforeCommit",
         "Compact",
         "Durability",
@@ -132,7 +148,7 @@ PUBLIC_NAMES = {
         "TransientError",
         "build_operation",
     ],
-    "retry": [
+    "actorstore.retry": [
         "AsyncCallback",
         "AttemptState",
         "Callback",
@@ -145,17 +161,14 @@ PUBLIC_NAMES = {
         "RetryHost",
         "RetryPolicy",
     ],
-    "actors": [
+    "actorstore": [
         "BlockingCallError",
-        "Dispatcher",
         "Durability",
         "Op",
         "OpCompleted",
         "OpFuture",
         "OpType",
         "OpsMaxExceededError",
-        "OwnerReports",
-        "Router",
         "Store",
         "open_store",
     ],
@@ -183,10 +196,10 @@ def test_each_package_exports_a_sorted_all_with_the_design_s_names(
 
 
 def test_actors_optype_is_the_one_op_vocabulary() -> None:
-    import actors
-    import storage
+    import actorstore
+    from actorstore import storage
 
-    assert actors.OpType is storage.OpType
+    assert actorstore.OpType is storage.OpType
     assert [t.value for t in storage.OpType] == [
         "insert",
         "update",
@@ -199,3 +212,40 @@ def test_actors_optype_is_the_one_op_vocabulary() -> None:
         "batch",
         "compact",
     ]
+
+
+def test_nothing_imports_a_folder_by_its_own_name() -> None:
+    """The repository root is on pytest's path, so `import storage` would load
+    a second copy of the layer, whose classes are not the installed ones
+    (a `StoreError` of one is not caught as the other's)."""
+    found = []
+    for folder in ("actors", "storage", "retry", "tests", "examples"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module:
+                    names = [node.module] if node.level == 0 else []
+                else:
+                    continue
+                found += [
+                    f"{path.relative_to(ROOT)}: {name}"
+                    for name in names
+                    if name.split(".")[0] in FOLDERS
+                ]
+    assert not found
+
+
+def test_the_install_maps_each_folder_to_its_package() -> None:
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]
+    mapping = config["setuptools"]["package-dir"]
+    assert mapping == {package: folder for folder, package in PACKAGE_OF.items()}
+    packages = set(config["setuptools"]["packages"])
+    assert all(name.startswith("actorstore") for name in packages)
+    for name in PACKAGES:
+        module = importlib.import_module(name)
+        assert module.__file__ is not None
+        assert Path(module.__file__).parent.name in FOLDERS
+        assert (Path(module.__file__).parent / "py.typed").exists()

@@ -8,15 +8,15 @@ store, such as a cluster's).
 
 import logging as _logging
 
-from actors.bench.peers import PEERS, Peer, measure_peers
-from actors.bench.plot import plot
-from actors.bench.report import format_report
-from actors.bench.result import BenchResult
-from actors.bench.run import run_bench
-from actors.bench.targets import PEER_TARGETS, STORE_TARGETS, TARGETS, Check, Target
-from actors.bench.window import async_sliding_window, sliding_window
-from actors.bench.workload import Workload
-from actors.bench.workloads import BenchStore, StoreFactory, local_store, measure_store
+from actorstore.bench.peers import PEERS, Peer, measure_peers
+from actorstore.bench.plot import plot
+from actorstore.bench.report import format_report
+from actorstore.bench.result import BenchResult
+from actorstore.bench.run import run_bench
+from actorstore.bench.targets import PEER_TARGETS, STORE_TARGETS, TARGETS, Check, Target
+from actorstore.bench.window import async_sliding_window, sliding_window
+from actorstore.bench.workload import Workload
+from actorstore.bench.workloads import BenchStore, StoreFactory, local_store, measure_store
 
 __all__ = [
     "PEERS",

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 
-from actors.bench.timing import percentile, rate, round_trips
-from actors.bench.window import sliding_window
-from actors.bench.workload import Workload
+from actorstore.bench.timing import percentile, rate, round_trips
+from actorstore.bench.window import sliding_window
+from actorstore.bench.workload import Workload
 
 __all__ = ["CLUSTER_WINDOW", "measure_cluster"]
 
@@ -29,7 +29,7 @@ def measure_cluster(workload: Workload) -> tuple[dict[str, float], dict[str, flo
     # Read by ray when it is first imported: keep the simulated cluster on
     # loopback (see actors.cluster.simulated).
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    from actors.cluster import connect_store, simulated_cluster
+    from actorstore.cluster import connect_store, simulated_cluster
 
     throughput: dict[str, float] = {}
     latency: dict[str, float] = {}

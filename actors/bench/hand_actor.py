@@ -13,10 +13,10 @@ from typing import Any
 
 import pykka
 
-from actors.bench.raw import open_raw_env
-from actors.bench.timing import percentile, rate, round_trips
-from actors.bench.window import sliding_window
-from actors.bench.workload import Workload
+from actorstore.bench.raw import open_raw_env
+from actorstore.bench.timing import percentile, rate, round_trips
+from actorstore.bench.window import sliding_window
+from actorstore.bench.workload import Workload
 
 __all__ = ["HandWrittenActor", "measure_hand_actor"]
 

@@ -7,9 +7,9 @@ import os
 import threading
 import tracemalloc
 
-from actors import Durability, OpFuture, open_store
-from actors.bench.window import sliding_window
-from actors.bench.workload import Workload
+from actorstore import Durability, OpFuture, open_store
+from actorstore.bench.window import sliding_window
+from actorstore.bench.workload import Workload
 
 __all__ = ["measure_memory", "rss"]
 

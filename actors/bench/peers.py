@@ -28,10 +28,10 @@ import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
-from actors.bench.engines import AIOSQLITE, DISKCACHE, ROCKSDB, SQLITE3
-from actors.bench.timing import rate, unsynced_rates
-from actors.bench.window import async_sliding_window
-from actors.bench.workload import Workload
+from actorstore.bench.engines import AIOSQLITE, DISKCACHE, ROCKSDB, SQLITE3
+from actorstore.bench.timing import rate, unsynced_rates
+from actorstore.bench.window import async_sliding_window
+from actorstore.bench.workload import Workload
 
 __all__ = [
     "PEERS",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from actors.bench.engines import ACTORSTORE, RAW_LMDB
-from actors.bench.result import BenchResult
+from actorstore.bench.engines import ACTORSTORE, RAW_LMDB
+from actorstore.bench.result import BenchResult
 
 __all__ = ["plot"]
 

@@ -13,8 +13,8 @@ import os
 
 import lmdb
 
-from actors.bench.timing import rate, unsynced_rates
-from actors.bench.workload import Workload
+from actorstore.bench.timing import rate, unsynced_rates
+from actorstore.bench.workload import Workload
 
 __all__ = ["measure_raw_lmdb", "open_raw_env"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from actors.bench.engines import (
+from actorstore.bench.engines import (
     ACTORSTORE,
     ACTORSTORE_CLUSTER,
     LATENCY_TITLES,
@@ -11,8 +11,8 @@ from actors.bench.engines import (
     ROWS,
     TITLES,
 )
-from actors.bench.result import BenchResult
-from actors.bench.targets import Check
+from actorstore.bench.result import BenchResult
+from actorstore.bench.targets import Check
 
 __all__ = ["format_report"]
 

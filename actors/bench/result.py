@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors.bench.targets import TARGETS, Check, evaluate
-from actors.bench.workload import Workload
+from actorstore.bench.targets import TARGETS, Check, evaluate
+from actorstore.bench.workload import Workload
 
 __all__ = ["BenchResult"]
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import os
 import tempfile
 
-from actors.bench.engines import ACTORSTORE, ACTORSTORE_CLUSTER, HAND_ACTOR, RAW_LMDB
-from actors.bench.hand_actor import measure_hand_actor
-from actors.bench.memory import measure_memory
-from actors.bench.peers import PEERS, Peer, measure_peers
-from actors.bench.raw import measure_raw_lmdb
-from actors.bench.result import BenchResult
-from actors.bench.timing import medians
-from actors.bench.workload import Workload
-from actors.bench.workloads import (
+from actorstore.bench.engines import ACTORSTORE, ACTORSTORE_CLUSTER, HAND_ACTOR, RAW_LMDB
+from actorstore.bench.hand_actor import measure_hand_actor
+from actorstore.bench.memory import measure_memory
+from actorstore.bench.peers import PEERS, Peer, measure_peers
+from actorstore.bench.raw import measure_raw_lmdb
+from actorstore.bench.result import BenchResult
+from actorstore.bench.timing import medians
+from actorstore.bench.workload import Workload
+from actorstore.bench.workloads import (
     StoreFactory,
     StoreFigures,
     local_store,
@@ -76,7 +76,7 @@ def run_bench(
         memory = measure_memory(workload, root)
     latency = {ACTORSTORE: store.latency, HAND_ACTOR: hand_latency}
     if cluster:
-        from actors.bench.cluster import measure_cluster
+        from actorstore.bench.cluster import measure_cluster
 
         throughput[ACTORSTORE_CLUSTER], latency[ACTORSTORE_CLUSTER] = measure_cluster(
             workload

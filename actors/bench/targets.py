@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from actors.bench.engines import (
+from actorstore.bench.engines import (
     ACTORSTORE,
     ACTORSTORE_CLUSTER,
     HAND_ACTOR,

@@ -8,10 +8,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from actors.bench.window import Pending
+from actorstore.bench.window import Pending
 
 if TYPE_CHECKING:
-    from actors.bench.workload import Workload
+    from actorstore.bench.workload import Workload
 
 __all__ = ["medians", "percentile", "rate", "round_trips", "unsynced_rates"]
 

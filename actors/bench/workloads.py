@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from actors import Durability, OpFuture, open_store
-from actors.bench.timing import percentile, rate, round_trips
-from actors.bench.window import sliding_window
-from actors.bench.workload import Workload
+from actorstore import Durability, OpFuture, open_store
+from actorstore.bench.timing import percentile, rate, round_trips
+from actorstore.bench.window import sliding_window
+from actorstore.bench.workload import Workload
 
 __all__ = [
     "BenchStore",

@@ -6,13 +6,13 @@ import it. Install with `pip install actorstore[cluster]`.
 
 import logging as _logging
 
-from actors.cluster.client import (
+from actorstore.cluster.client import (
     CLUSTER_POLICY,
     ClusterBackend,
     ClusterStore,
     connect_store,
 )
-from actors.cluster.directory import (
+from actorstore.cluster.directory import (
     DIRECTORY_DIR,
     PLACEMENT_TABLE,
     DirectoryOwner,
@@ -20,20 +20,20 @@ from actors.cluster.directory import (
     find_directory_owner,
     start_directory_owner,
 )
-from actors.cluster.errors import (
+from actorstore.cluster.errors import (
     OutcomeUnknownError,
     OwnerLostError,
     OwnerUnavailableError,
     translate_call_error,
 )
-from actors.cluster.names import (
+from actorstore.cluster.names import (
     DIRECTORY_OWNER_NAME,
     NAMESPACE,
     label_resource,
     node_owner_name,
     validate_label,
 )
-from actors.cluster.node import (
+from actorstore.cluster.node import (
     OWNER_RESOURCE_SHARE,
     NodeOwner,
     find_node_owner,
@@ -41,10 +41,10 @@ from actors.cluster.node import (
     start_node_owner,
     stop_owner,
 )
-from actors.cluster.placement import rendezvous_label, rendezvous_weight
-from actors.cluster.remote import MAX_CALL, RemoteMailbox, RemoteOwners
-from actors.cluster.simulated import SimulatedCluster, simulated_cluster
-from actors.cluster.wire import (
+from actorstore.cluster.placement import rendezvous_label, rendezvous_weight
+from actorstore.cluster.remote import MAX_CALL, RemoteMailbox, RemoteOwners
+from actorstore.cluster.simulated import SimulatedCluster, simulated_cluster
+from actorstore.cluster.wire import (
     Group,
     GroupAnswer,
     WireOp,

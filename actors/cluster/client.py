@@ -21,16 +21,16 @@ from typing import TYPE_CHECKING, Any
 import ray
 import ray.exceptions
 
-from actors.cluster.directory import start_directory_owner
-from actors.cluster.errors import translate_call_error
-from actors.cluster.names import NAMESPACE, validate_label
-from actors.cluster.node import START_TIMEOUT, start_node_owner
-from actors.cluster.remote import RemoteOwners
-from actors.cluster.wire import outcomes_of, wire_op
-from actors.options import check_interval
-from actors.store import DEFAULT_WAIT_TIMEOUT, Store
-from retry import DEAD_LETTER_TABLE, DeadLetter, RetryPolicy
-from storage import (
+from actorstore.cluster.directory import start_directory_owner
+from actorstore.cluster.errors import translate_call_error
+from actorstore.cluster.names import NAMESPACE, validate_label
+from actorstore.cluster.node import START_TIMEOUT, start_node_owner
+from actorstore.cluster.remote import RemoteOwners
+from actorstore.cluster.wire import outcomes_of, wire_op
+from actorstore.options import check_interval
+from actorstore.store import DEFAULT_WAIT_TIMEOUT, Store
+from actorstore.retry import DEAD_LETTER_TABLE, DeadLetter, RetryPolicy
+from actorstore.storage import (
     CheckResult,
     Durability,
     InvalidOptionError,
@@ -46,8 +46,8 @@ from storage import (
 if TYPE_CHECKING:
     import concurrent.futures
 
-    from actors.dispatch import OwnerReports
-    from retry import DeadLetterHook, Scheduler
+    from actorstore.dispatch import OwnerReports
+    from actorstore.retry import DeadLetterHook, Scheduler
 
 __all__ = ["CLUSTER_POLICY", "ClusterBackend", "ClusterStore", "connect_store"]
 
@@ -470,7 +470,7 @@ def _call(ref: Any, *, label: str, timeout: float = CALL_TIMEOUT) -> Any:
             raise cause from None
         raise
     except ray.exceptions.GetTimeoutError as exc:
-        from actors.errors import OwnerUnavailableError
+        from actorstore.errors import OwnerUnavailableError
 
         raise OwnerUnavailableError(
             label=label, reason=f"no answer within {timeout} s"

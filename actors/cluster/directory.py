@@ -13,17 +13,17 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from actors.cluster.names import DIRECTORY_OWNER_NAME, NAMESPACE, validate_label
-from actors.cluster.node import (
+from actorstore.cluster.names import DIRECTORY_OWNER_NAME, NAMESPACE, validate_label
+from actorstore.cluster.node import (
     START_TIMEOUT,
     NodeOwner,
     find_owner,
     portable_errors,
     start_owner,
 )
-from actors.cluster.placement import rendezvous_label
-from retry import DEAD_LETTER_TABLE
-from storage import (
+from actorstore.cluster.placement import rendezvous_label
+from actorstore.retry import DEAD_LETTER_TABLE
+from actorstore.storage import (
     Durability,
     InvalidOptionError,
     NotFoundError,

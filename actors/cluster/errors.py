@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import ray.exceptions
 
-from actors.errors import OutcomeUnknownError, OwnerLostError, OwnerUnavailableError
+from actorstore.errors import OutcomeUnknownError, OwnerLostError, OwnerUnavailableError
 
 __all__ = [
     "OutcomeUnknownError",

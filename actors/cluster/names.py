@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from storage import InvalidOptionError
+from actorstore.storage import InvalidOptionError
 
 __all__ = [
     "DIRECTORY_OWNER_NAME",

@@ -34,21 +34,21 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import ray
 
-from actors.cluster.errors import OwnerUnavailableError
-from actors.cluster.names import (
+from actorstore.cluster.errors import OwnerUnavailableError
+from actorstore.cluster.names import (
     NAMESPACE,
     label_resource,
     node_owner_name,
     validate_label,
 )
-from actors.cluster.wire import (
+from actorstore.cluster.wire import (
     Group,
     GroupAnswer,
     WireOp,
     answer_of,
     bind_operation,
 )
-from storage import (
+from actorstore.storage import (
     DEFAULT_INITIAL_MAP_SIZE,
     DEFAULT_MAX_MAP_SIZE,
     CheckResult,
@@ -64,7 +64,7 @@ from storage import (
 )
 
 if TYPE_CHECKING:
-    from storage import Table
+    from actorstore.storage import Table
 
 __all__ = [
     "OWNER_RESOURCE_SHARE",

@@ -13,8 +13,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from actors.cluster.names import validate_label
-from storage import InvalidOptionError
+from actorstore.cluster.names import validate_label
+from actorstore.storage import InvalidOptionError
 
 __all__ = ["rendezvous_label", "rendezvous_weight"]
 

@@ -18,15 +18,15 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from actors.cluster.errors import translate_call_error
-from actors.cluster.wire import Group, GroupAnswer, outcomes_of, wire_op
-from actors.errors import OutcomeUnknownError, OwnerLostError
-from actors.threads import mark_owner_thread
-from storage import Durability, OpType, Outcome, StoreClosedError, StoreError
+from actorstore.cluster.errors import translate_call_error
+from actorstore.cluster.wire import Group, GroupAnswer, outcomes_of, wire_op
+from actorstore.errors import OutcomeUnknownError, OwnerLostError
+from actorstore.threads import mark_owner_thread
+from actorstore.storage import Durability, OpType, Outcome, StoreClosedError, StoreError
 
 if TYPE_CHECKING:
-    from actors.dispatch import OwnerReports
-    from actors.op import Op
+    from actorstore.dispatch import OwnerReports
+    from actorstore.op import Op
 
 __all__ = ["IDEMPOTENT", "MAX_CALL", "RemoteMailbox", "RemoteOwners"]
 

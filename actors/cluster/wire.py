@@ -30,10 +30,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from storage import Operation, OpType, Outcome, build_operation
+from actorstore.storage import Operation, OpType, Outcome, build_operation
 
 if TYPE_CHECKING:
-    from storage import Table
+    from actorstore.storage import Table
 
 __all__ = [
     "Group",

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from actors import OpFuture, Store
+from actorstore import OpFuture, Store
 
 WAIT = 5.0
 """Seconds any test waits for something that signals; far above what it takes."""

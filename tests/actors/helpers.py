@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from retry import AsyncCallback
+from actorstore.retry import AsyncCallback
 
 WAIT = 5.0
 """Seconds a test waits for something that signals; far above what it takes."""

@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from actors import OpFuture, Store
-from storage import NotFoundError
+from actorstore import OpFuture, Store
+from actorstore.storage import NotFoundError
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-import actors
-import storage
-from actors.cli import _parser, main
-from retry import RetriesExhaustedError, RetryPolicy
+import actorstore
+from actorstore import storage
+from actorstore.cli import _parser, main
+from actorstore.retry import RetriesExhaustedError, RetryPolicy
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def store_path(tmp_path: Path) -> str:
     path = str(tmp_path / "store")
-    with actors.open_store(path) as store:
+    with actorstore.open_store(path) as store:
         store.create_table("users")
         store.create_table("nums", key_format="int", value_format="str")
         store.upsert("users", "ada", {"age": 36}).get(timeout=5)
@@ -126,7 +126,7 @@ def test_load_reports_and_dead_letters_bad_lines(
     assert code == 1
     assert "loaded 500 records into 'people'; 2 failed" in out
     assert "line 501: not valid JSON" in err
-    with actors.open_store(store_path) as store:
+    with actorstore.open_store(store_path) as store:
         assert store.count("people").get(timeout=5) == 500
         assert store.search("people", "p499").get(timeout=5) == {"id": "p499", "n": 499}
         letters = store.dead_letters.list()
@@ -153,7 +153,7 @@ def test_compact_prints_bytes_per_table(store_path: str, capsys) -> None:
 
 def test_the_console_command_runs_as_a_module(store_path: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "actors", "get", store_path, "users", "ada"],
+        [sys.executable, "-m", "actorstore", "get", store_path, "users", "ada"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -173,7 +173,7 @@ def test_put_parses_int_values_by_the_value_format(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = str(tmp_path / "ints")
-    with actors.open_store(path) as store:
+    with actorstore.open_store(path) as store:
         store.create_table("counts", key_format="str", value_format="int")
     assert run(capsys, "put", path, "counts", "a", "42")[0] == 0
     assert run(capsys, "get", path, "counts", "a")[1].strip() == "42"
@@ -199,7 +199,7 @@ def test_scan_start_end_and_reverse(store_path: str, capsys) -> None:
 
 def test_scan_streams_a_table_larger_than_a_page(tmp_path: Path, capsys) -> None:
     path = str(tmp_path / "big")
-    with actors.open_store(path) as store:
+    with actorstore.open_store(path) as store:
         store.create_table("t", key_format="int", value_format="json")
         store.batch("t", [("upsert", i, {"i": i}) for i in range(2500)]).get(5)
     code, out, _ = run(capsys, "scan", path, "t")
@@ -260,7 +260,7 @@ def make_letters(path: str, count: int) -> list[int]:
 
         return callback
 
-    with actors.open_store(path) as store:
+    with actorstore.open_store(path) as store:
         store.create_table("letters", exist_ok=True)
         once = RetryPolicy(max_attempts=1)
         for i in range(count):
@@ -297,13 +297,13 @@ def test_dead_letters_replay_takes_several_ids_after_one_flag(
 
 def test_piping_into_head_ends_quietly(tmp_path: Path) -> None:
     path = str(tmp_path / "big")
-    with actors.open_store(path) as store:
+    with actorstore.open_store(path) as store:
         store.create_table("t", key_format="int", value_format="json")
         store.batch("t", [("upsert", i, {"i": "x" * 100}) for i in range(20_000)]).get(
             10
         )
     result = subprocess.run(
-        f"{sys.executable} -m actors scan {path} t | head -n 1",
+        f"{sys.executable} -m actorstore scan {path} t | head -n 1",
         shell=True,
         capture_output=True,
         text=True,
@@ -316,7 +316,7 @@ def test_piping_into_head_ends_quietly(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     assert "BrokenPipe" not in result.stderr
     pipe = subprocess.run(
-        f"set -o pipefail; {sys.executable} -m actors scan {path} t | head -n 1 "
+        f"set -o pipefail; {sys.executable} -m actorstore scan {path} t | head -n 1 "
         "> /dev/null",
         shell=True,
         capture_output=True,
@@ -354,10 +354,10 @@ def test_check_reports_each_table(store_path: str, capsys) -> None:
 def test_compact_of_a_table_another_process_has_open_is_one_line_and_exit_1(
     store_path: str,
 ) -> None:
-    with actors.open_store(store_path) as holder:  # this process holds the tables
+    with actorstore.open_store(store_path) as holder:  # this process holds the tables
         holder.count("users").get(timeout=5)
         result = subprocess.run(
-            [sys.executable, "-m", "actors", "compact", store_path, "users"],
+            [sys.executable, "-m", "actorstore", "compact", store_path, "users"],
             capture_output=True,
             text=True,
             timeout=60,

@@ -24,9 +24,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actors import OpFuture, OpsMaxExceededError, OpType, Store
-from retry import Callback, RetryCallback, RetryPolicy
-from storage import KeyExistsError, NotFoundError, StoreBusyError, TableBusyError
+from actorstore import OpFuture, OpsMaxExceededError, OpType, Store
+from actorstore.retry import Callback, RetryCallback, RetryPolicy
+from actorstore.storage import KeyExistsError, NotFoundError, StoreBusyError, TableBusyError
 from tests.actors.helpers import Notes, when
 
 WAIT = 5.0
@@ -585,9 +585,9 @@ def test_compact_calls_its_callback_once_on_success(
 
 HOLDER = """
     import sys
-    import actors
+    import actorstore
 
-    store = actors.open_store(sys.argv[1])
+    store = actorstore.open_store(sys.argv[1])
     store.count("t").get(timeout=5)  # this process now has table t open
     print("ready", flush=True)
     sys.stdin.readline()

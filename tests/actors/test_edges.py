@@ -24,8 +24,8 @@ from typing import Any
 import pykka
 import pytest
 
-from actors import BlockingCallError, OpFuture, Store
-from retry import (
+from actorstore import BlockingCallError, OpFuture, Store
+from actorstore.retry import (
     Callback,
     Flow,
     RetriesExhaustedError,
@@ -33,7 +33,7 @@ from retry import (
     RetryPolicy,
     on_timer_thread,
 )
-from storage import KeyExistsError, StoreBusyError
+from actorstore.storage import KeyExistsError, StoreBusyError
 from tests.actors.helpers import Notes, wait_for, when
 
 WAIT = 5.0
@@ -452,10 +452,12 @@ def small_disk(mount_tmpfs: Callable[[str], Path]) -> Path:
 
 FULL_DISK = """
     import json, os, sys
-    import actors, retry, storage
+    import actorstore
+    from actorstore import retry
+    from actorstore import storage
 
     disk = sys.argv[1]
-    store = actors.open_store(os.path.join(disk, "store"), initial_map_size=1 << 20)
+    store = actorstore.open_store(os.path.join(disk, "store"), initial_map_size=1 << 20)
     store.create_table("t")
     policy = retry.RetryPolicy(max_attempts=1)
 
@@ -516,10 +518,12 @@ def test_a_dead_letter_on_a_full_disk_says_the_op_is_lost(small_disk: Path) -> N
 
 FIRST_LETTERS_ON_A_FULL_DISK = """
     import json, os, sys
-    import actors, retry, storage
+    import actorstore
+    from actorstore import retry
+    from actorstore import storage
 
     disk = sys.argv[1]
-    store = actors.open_store(os.path.join(disk, "store"), initial_map_size=1 << 20)
+    store = actorstore.open_store(os.path.join(disk, "store"), initial_map_size=1 << 20)
     store.create_table("t")
     store.upsert("t", "before", 1).get(5)
     # The dead-letter table has never been opened: its files do not exist yet.
@@ -666,23 +670,24 @@ def test_a_failed_op_whose_async_callback_is_lost_counts_one_lost_callback(
 
 RETRY_CALLBACK_ON_A_SHUT_DOWN_EXECUTOR = """
     import concurrent.futures, json, sys
-    import actors, retry
+    import actorstore
+    from actorstore import retry
 
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     pool.shutdown()
-    store = actors.open_store(sys.argv[1], callback_executor=pool)
+    store = actorstore.open_store(sys.argv[1], callback_executor=pool)
     store.create_table("t")
     store.upsert("t", "k", 1).get(5)
     future = store.insert("t", "k", 2, callback=retry.RetryCallback())
     report = {}
     try:
         report["error"] = type(future.exception(1.5)).__name__
-    except actors.OpTimeoutError:
+    except actorstore.OpTimeoutError:
         report["error"] = "never ended"
     try:
         store.flush(timeout=1.5)
         report["flush"] = "returned"
-    except actors.OpTimeoutError:
+    except actorstore.OpTimeoutError:
         report["flush"] = "timed out"
     report["callback_failed"] = store.stats()["callback_failed"]
     print(json.dumps(report), flush=True)
@@ -781,10 +786,10 @@ def test_a_dead_letter_hook_raising_keyboard_interrupt_still_gets_it_written(
 
 FORK = """
     import json, multiprocessing, os, sys
-    import actors
+    import actorstore
 
     path, how, out = sys.argv[1], sys.argv[2], sys.argv[3]
-    store = actors.open_store(path)
+    store = actorstore.open_store(path)
     store.create_table("t")
     store.upsert("t", "parent", 1).get(5)
 
@@ -808,7 +813,7 @@ FORK = """
         except Exception as exc:
             found["close"] = repr(exc)
         try:
-            own = actors.open_store(path)
+            own = actorstore.open_store(path)
             own.upsert("t", "child", 2).get(5)
             found["own_reads"] = [
                 own.search("t", k).get(5) for k in ("parent", "child")

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-import actors
-import retry
-import storage
-from storage import NotFoundError, StoreError
+import actorstore
+from actorstore import retry
+from actorstore import storage
+from actorstore.storage import NotFoundError, StoreError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,7 +66,7 @@ SAMPLES: dict[str, Any] = {
 def error_classes() -> list[type[StoreError]]:
     """Return every exception class exported by storage, retry and actors."""
     found: dict[str, type[StoreError]] = {}
-    for package in (storage, retry, actors):
+    for package in (storage, retry, actorstore):
         for name in package.__all__:
             value = getattr(package, name)
             if isinstance(value, type) and issubclass(value, BaseException):
@@ -134,7 +134,9 @@ def test_a_retries_exhausted_error_keeps_its_cause() -> None:
 
 CHILD = """
 import json, pickle, sys
-import actors, retry, storage
+import actorstore
+from actorstore import retry
+from actorstore import storage
 errors = pickle.loads(sys.stdin.buffer.read())
 json.dump(
     [[type(e).__name__, str(e), e.__notes__, sorted(vars(e))] for e in errors],

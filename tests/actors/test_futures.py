@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from actors import OpFuture, OpTimeoutError, Store
-from storage import InvalidOptionError, NotFoundError, StoreError
+from actorstore import OpFuture, OpTimeoutError, Store
+from actorstore.storage import InvalidOptionError, NotFoundError, StoreError
 
 WAIT = 5.0
 
@@ -265,7 +265,7 @@ def test_a_raising_done_callback_is_logged_and_the_others_still_run(
 
     future.add_done_callback(broken)
     future.add_done_callback(lambda done: calls.append(done.get()))
-    with caplog.at_level(logging.ERROR, logger="actors.futures"):
+    with caplog.at_level(logging.ERROR, logger="actorstore.futures"):
         future.set_result(2)
 
     assert calls == [2]

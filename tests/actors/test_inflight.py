@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from actors import OpsMaxExceededError
-from actors.inflight import InFlight
-from actors.op import Op
-from storage import TransientError
+from actorstore import OpsMaxExceededError
+from actorstore.inflight import InFlight
+from actorstore.op import Op
+from actorstore.storage import TransientError
 
 WAIT = 5.0
 

@@ -11,8 +11,8 @@ from typing import Any
 import pykka
 import pytest
 
-from actors import OpCompleted, OpType, Store
-from storage import InvalidOptionError, NotFoundError
+from actorstore import OpCompleted, OpType, Store
+from actorstore.storage import InvalidOptionError, NotFoundError
 
 WAIT = 5.0
 

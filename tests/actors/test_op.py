@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-import storage
-from actors import Op, OpFuture, OpSubmittedError, OpType, Store
-from storage import (
+from actorstore import storage
+from actorstore import Op, OpFuture, OpSubmittedError, OpType, Store
+from actorstore.storage import (
     InvalidKeyError,
     InvalidOptionError,
     NotFoundError,

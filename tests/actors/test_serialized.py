@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from actors import OpFuture, SerializedClient, Store
-from retry import Callback, RetryCallback, RetryPolicy
-from storage import (
+from actorstore import OpFuture, SerializedClient, Store
+from actorstore.retry import Callback, RetryCallback, RetryPolicy
+from actorstore.storage import (
     InvalidKeyError,
     NotFoundError,
     StoreBusyError,

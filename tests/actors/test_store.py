@@ -15,8 +15,8 @@ from typing import Any
 import pykka
 import pytest
 
-import actors
-from actors import (
+import actorstore
+from actorstore import (
     Durability,
     OpFuture,
     OpsMaxExceededError,
@@ -24,8 +24,8 @@ from actors import (
     OpType,
     Store,
 )
-from retry import Callback, RetriesExhaustedError, RetryCallback, RetryPolicy
-from storage import (
+from actorstore.retry import Callback, RetriesExhaustedError, RetryCallback, RetryPolicy
+from actorstore.storage import (
     EncodeError,
     InvalidInputError,
     InvalidKeyError,
@@ -141,12 +141,12 @@ def test_each_table_is_owned_by_one_of_threads_workers(
 
 
 def test_store_is_a_context_manager_that_closes(store_path: Path) -> None:
-    with actors.open_store(store_path) as store:
+    with actorstore.open_store(store_path) as store:
         store.create_table("users")
         store.upsert("users", "norma", {"age": 31})
 
     assert store.is_closed
-    with actors.open_store(store_path) as store:
+    with actorstore.open_store(store_path) as store:
         assert store.search("users", "norma").get(timeout=WAIT) == {"age": 31}
 
 
@@ -163,7 +163,7 @@ def test_store_is_a_context_manager_that_closes(store_path: Path) -> None:
         ({"wait_timeout": -0.5}, "wait_timeout must be a number of seconds >= 0"),
         ({"wait_timeout": "1"}, "wait_timeout must be a number"),
         ({"wait": "no"}, "wait must be"),
-        ({"retry": {"max_attempts": 3}}, "retry must be a retry.RetryPolicy"),
+        ({"retry": {"max_attempts": 3}}, "retry must be an actorstore.RetryPolicy"),
         ({"callback_executor": object()}, "callback_executor must be a"),
     ],
 )
@@ -171,9 +171,9 @@ def test_open_store_refuses_bad_options_and_leaves_the_path_usable(
     store_path: Path, options: dict[str, Any], match: str
 ) -> None:
     with pytest.raises(InvalidOptionError, match=match):
-        actors.open_store(store_path, **options)
+        actorstore.open_store(store_path, **options)
 
-    with actors.open_store(store_path) as store:
+    with actorstore.open_store(store_path) as store:
         store.create_table("users")
         store.upsert("users", "k", 1).get(timeout=WAIT)
 
@@ -367,7 +367,7 @@ BAD_SUBMISSIONS: list[tuple[str, Callable[[Any], object], type[Exception], str]]
         "non-callable callback",
         lambda s: s.upsert("users", "k", 1, callback=42),
         InvalidOptionError,
-        "callback must be a retry.Callback or a function",
+        "callback must be an actorstore.Callback or a function",
     ),
     (
         "reply_to not an ActorRef",
@@ -397,7 +397,7 @@ BAD_SUBMISSIONS: list[tuple[str, Callable[[Any], object], type[Exception], str]]
         "retry not a policy",
         lambda s: s.upsert("users", "k", 1, retry={"max_attempts": 2}),
         InvalidOptionError,
-        "retry must be a retry.RetryPolicy",
+        "retry must be an actorstore.RetryPolicy",
     ),
     (
         "unknown option",
@@ -847,7 +847,7 @@ def test_flush_waits_for_callbacks(
 
 
 def test_close_flushes_then_stops_every_worker(store_path: Path) -> None:
-    store = actors.open_store(store_path, threads=2)
+    store = actorstore.open_store(store_path, threads=2)
     store.create_table("users")
     store.create_table("other")
     futures = [store.upsert("users", f"k{i}", i) for i in range(100)]
@@ -859,7 +859,7 @@ def test_close_flushes_then_stops_every_worker(store_path: Path) -> None:
     assert store.is_closed
     assert all(future.done() and future.exception() is None for future in futures)
     assert not any(ref is not None and ref.is_alive() for ref in refs)
-    with actors.open_store(store_path) as again:
+    with actorstore.open_store(store_path) as again:
         assert again.count("users").get(timeout=WAIT) == 100
         assert again.count("other").get(timeout=WAIT) == 100
 
@@ -928,10 +928,10 @@ def test_a_program_that_never_closes_exits_with_its_data(
     root = str(request.config.rootpath)
     code = textwrap.dedent(
         f"""
-        import actors
+        import actorstore
 
         def main():
-            store = actors.open_store({str(store_path)!r}, sync_interval=60)
+            store = actorstore.open_store({str(store_path)!r}, sync_interval=60)
             store.create_table("safe", durability="sync")
             store.create_table("lazy", durability="none")
             for i in range(300):
@@ -955,7 +955,7 @@ def test_a_program_that_never_closes_exits_with_its_data(
 
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
-    with actors.open_store(store_path) as store:
+    with actorstore.open_store(store_path) as store:
         assert store.count("safe").get(timeout=WAIT) == 300
         assert store.count("lazy").get(timeout=WAIT) == 300
         assert store.search("lazy", "k299").get(timeout=WAIT) == 299
@@ -1097,9 +1097,9 @@ class AlwaysBusy:
 
 
 def test_a_table_policy_is_kept_when_the_store_is_reopened(store_path: Path) -> None:
-    with actors.open_store(store_path) as store:
+    with actorstore.open_store(store_path) as store:
         store.create_table("jobs", retry=RetryPolicy(max_attempts=3, initial_wait=0))
-    with actors.open_store(store_path) as store:
+    with actorstore.open_store(store_path) as store:
         busy = AlwaysBusy()
         error = store.upsert("jobs", "k", 1, callback=busy).exception(WAIT)
         assert isinstance(error, RetriesExhaustedError)
@@ -1109,12 +1109,12 @@ def test_a_table_policy_is_kept_when_the_store_is_reopened(store_path: Path) -> 
 
 
 def test_create_table_with_exist_ok_replaces_the_kept_policy(store_path: Path) -> None:
-    with actors.open_store(store_path) as store:
+    with actorstore.open_store(store_path) as store:
         store.create_table("jobs", retry=RetryPolicy(max_attempts=3))
         store.create_table(
             "jobs", exist_ok=True, retry=RetryPolicy(max_attempts=2, initial_wait=0)
         )
-    with actors.open_store(store_path) as store:
+    with actorstore.open_store(store_path) as store:
         busy = AlwaysBusy()
         store.upsert("jobs", "k", 1, callback=busy).exception(WAIT)
         assert busy.calls == 2

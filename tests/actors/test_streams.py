@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-import actors
-from actors import Store
-from storage import InvalidOptionError
+import actorstore
+from actorstore import Store
+from actorstore.storage import InvalidOptionError
 
 WAIT = 10.0
 
@@ -120,7 +120,7 @@ def test_the_store_is_an_async_context_manager_that_never_blocks_the_loop(
                 lags.append(time.monotonic() - started - 0.005)
 
         dog = asyncio.create_task(watchdog())
-        async with actors.open_store(tmp_path / "s") as store:
+        async with actorstore.open_store(tmp_path / "s") as store:
             store.create_table("t", durability="sync")
             futures = [store.upsert("t", f"k{i}", {"i": i}) for i in range(2000)]
             await asyncio.gather(*futures)

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from actors import BlockingCallError, OpFuture, OpsMaxExceededError, Store
-from actors.threads import on_owner_thread, on_store_thread
+from actorstore import BlockingCallError, OpFuture, OpsMaxExceededError, Store
+from actorstore.threads import on_owner_thread, on_store_thread
 
 WAIT = 5.0
 

@@ -54,9 +54,9 @@ from typing import Any, TypeVar
 
 import pytest
 
-import actors
-import retry
-from actors import (
+import actorstore
+from actorstore import retry
+from actorstore import (
     Durability,
     OpFuture,
     OpsMaxExceededError,
@@ -65,7 +65,7 @@ from actors import (
     OpType,
     Store,
 )
-from storage import (
+from actorstore.storage import (
     InvalidOptionError,
     KeyExistsError,
     NotFoundError,
@@ -351,7 +351,7 @@ def test_async03_ops(
     """
     bad = tmp_path / "misconfigured"
     with pytest.raises(InvalidOptionError, match=option):
-        actors.open_store(bad, **config)
+        actorstore.open_store(bad, **config)
     assert not bad.exists()
 
     store = make_store(ops_max=50, threads=3)
@@ -1072,7 +1072,7 @@ def test_asyncio_gather_thousands_of_ops_on_a_default_store(store_path: Path) ->
     callback = Counting()
 
     async def main() -> Store:
-        async with actors.open_store(store_path) as store:
+        async with actorstore.open_store(store_path) as store:
             assert store.ops_max == 1024
             store.create_table("table.gather", key_format="str", value_format="str")
             inserts = []
@@ -1178,7 +1178,7 @@ def test_asyncio_scan_iter_async_for(store_path: Path) -> None:
     entries = 2500
 
     async def main() -> None:
-        async with actors.open_store(store_path, threads=2, ops_max=20) as store:
+        async with actorstore.open_store(store_path, threads=2, ops_max=20) as store:
             store.create_table("async", key_format="str", value_format="str")
             writes = []
             for i in range(entries):

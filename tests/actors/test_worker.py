@@ -11,11 +11,11 @@ from typing import Any
 import pykka
 import pytest
 
-import actors
-from actors import Durability, OpFuture, Store
-from actors.op import Op
-from actors.worker import DRAIN, MAX_GROUP, Mailbox
-from storage import (
+import actorstore
+from actorstore import Durability, OpFuture, Store
+from actorstore.op import Op
+from actorstore.worker import DRAIN, MAX_GROUP, Mailbox
+from actorstore.storage import (
     KeyExistsError,
     OpVetoedError,
     StorageError,
@@ -357,7 +357,7 @@ def test_a_callback_raising_a_base_exception_does_not_kill_the_worker(
 
     with pytest.raises(BaseException) as caught:  # any end but a hang
         future.get(timeout=SHORT)
-    assert not isinstance(caught.value, actors.OpTimeoutError), "the op never ended"
+    assert not isinstance(caught.value, actorstore.OpTimeoutError), "the op never ended"
     assert store.upsert("users", "k2", 2).get(timeout=SHORT) is None
     assert contents(store) == {"k2": 2}
 
@@ -521,7 +521,7 @@ def test_a_failure_in_the_owner_s_bookkeeping_keeps_the_ops_true_outcomes(
         raise RuntimeError("bookkeeping failed")
 
     monkeypatch.setattr(Mailbox, "done", fail_once)
-    with caplog.at_level("ERROR", logger="actors.worker"):
+    with caplog.at_level("ERROR", logger="actorstore.worker"):
         gate.open()
         # The groups committed: each op says so, whatever the owner's
         # bookkeeping did afterwards.

@@ -43,7 +43,7 @@ else:
     from tests.cluster import harness
 
     # isort: split
-    from actors.cluster import start_directory_owner, start_node_owner
+    from actorstore.cluster import start_directory_owner, start_node_owner
 
 LABELS = ("a", "b")
 

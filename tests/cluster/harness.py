@@ -50,8 +50,8 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 import ray  # after the environment it reads at import
 from ray.cluster_utils import Cluster
 
-from actors.cluster import Group, NodeOwner, label_resource, outcomes_of
-from storage import Outcome
+from actorstore.cluster import Group, NodeOwner, label_resource, outcomes_of
+from actorstore.storage import Outcome
 
 __all__ = [
     "WAIT",

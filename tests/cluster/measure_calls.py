@@ -20,8 +20,8 @@ from tests.cluster.harness import labelled_cluster
 # isort: split
 import ray
 
-from actors.cluster import start_node_owner, wire_op
-from storage import TableCodecs, build_operation
+from actorstore.cluster import start_node_owner, wire_op
+from actorstore.storage import TableCodecs, build_operation
 
 GROUP = 512
 CALLS = 200

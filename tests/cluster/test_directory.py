@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import ray
 
-from actors.cluster import (
+from actorstore.cluster import (
     DIRECTORY_DIR,
     DirectoryOwner,
     directory_label,
@@ -18,8 +18,8 @@ from actors.cluster import (
     rendezvous_label,
     wire_op,
 )
-from retry import DEAD_LETTER_TABLE
-from storage import InvalidOptionError, StoreError, TableExistsError
+from actorstore.retry import DEAD_LETTER_TABLE
+from actorstore.storage import InvalidOptionError, StoreError, TableExistsError
 from tests.cluster.harness import WAIT, LabelledCluster, call, wait_until_serving
 
 LABELS = ["a", "b"]

@@ -11,12 +11,12 @@ import pickle
 import pytest
 from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError
 
-from actors.cluster import (
+from actorstore.cluster import (
     OutcomeUnknownError,
     OwnerUnavailableError,
     translate_call_error,
 )
-from storage import KeyExistsError, StoreError, TransientError
+from actorstore.storage import KeyExistsError, StoreError, TransientError
 
 ACTOR_ID = bytes(16)
 

@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 import ray
 
-from actors.cluster import (
+from actorstore.cluster import (
     OutcomeUnknownError,
     OwnerUnavailableError,
     translate_call_error,
     wire_op,
 )
-from actors.cluster.node import start_owner
-from storage import Outcome
+from actorstore.cluster.node import start_owner
+from actorstore.storage import Outcome
 from tests.cluster.harness import (
     WAIT,
     HeldNodeOwner,
@@ -106,7 +106,7 @@ def test_a_node_killed_mid_call_keeps_every_acknowledged_write(
 SECOND_DRIVER = """
 import json, logging, sys
 import ray
-from actors.cluster import find_directory_owner, find_node_owner, wire_op
+from actorstore.cluster import find_directory_owner, find_node_owner, wire_op
 address, namespace, table = sys.argv[1:]
 ray.init(address=address, namespace=namespace, logging_level=logging.ERROR,
          log_to_driver=False)

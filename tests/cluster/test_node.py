@@ -11,7 +11,7 @@ import lmdb
 import pytest
 import ray
 
-from actors.cluster import (
+from actorstore.cluster import (
     NodeOwner,
     OutcomeUnknownError,
     OwnerUnavailableError,
@@ -24,8 +24,8 @@ from actors.cluster import (
     translate_call_error,
     wire_op,
 )
-from actors.cluster.node import start_owner
-from storage import (
+from actorstore.cluster.node import start_owner
+from actorstore.storage import (
     CheckResult,
     InvalidInputError,
     InvalidOptionError,

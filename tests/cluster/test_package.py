@@ -7,15 +7,15 @@ import sys
 
 import pytest
 
-from actors.cluster import label_resource, node_owner_name, validate_label
-from storage import InvalidOptionError
+from actorstore.cluster import label_resource, node_owner_name, validate_label
+from actorstore.storage import InvalidOptionError
 from tests.cluster.harness import REPO_ROOT
 
 
 def test_importing_actors_does_not_import_ray() -> None:
     code = (
-        "import sys, actors, storage, retry; "
-        "assert 'ray' not in sys.modules and 'actors.cluster' not in sys.modules"
+        "import sys, actorstore, actorstore.storage, actorstore.retry; "
+        "assert 'ray' not in sys.modules and 'actorstore.cluster' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO_ROOT)
 

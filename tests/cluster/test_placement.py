@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 
-from actors.cluster import rendezvous_label, rendezvous_weight
-from storage import InvalidOptionError
+from actorstore.cluster import rendezvous_label, rendezvous_weight
+from actorstore.storage import InvalidOptionError
 
 TABLES = [f"table-{i}" for i in range(3000)]
 

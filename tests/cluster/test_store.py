@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 import ray
 
-import actors
-import retry
-import storage
-from actors.cluster import CLUSTER_POLICY, ClusterStore, connect_store
+import actorstore
+from actorstore import retry
+from actorstore import storage
+from actorstore.cluster import CLUSTER_POLICY, ClusterStore, connect_store
 from tests.cluster.harness import (
     WAIT,
     LabelledCluster,
@@ -76,7 +76,7 @@ def test_a_table_without_node_goes_where_rendezvous_hashing_puts_it(
         store.create_table(name)
 
     placed = store.placement()
-    expected = {name: actors.cluster.rendezvous_label(name, "ab") for name in names}
+    expected = {name: actorstore.cluster.rendezvous_label(name, "ab") for name in names}
     assert {name: placed[name] for name in names} == expected
 
 
@@ -163,7 +163,7 @@ def test_a_table_s_ops_apply_in_submission_order_across_calls(
     assert store.count(table_name).get(WAIT) == 0  # the owner's mailbox is made
     (mailbox,) = [m for m in store.backend.router.mailboxes() if m.label == "a"]
     calls = mailbox.calls
-    window: collections.deque[actors.OpFuture[Any]] = collections.deque()
+    window: collections.deque[actorstore.OpFuture[Any]] = collections.deque()
     reads = []
     for i in range(4000):
         if len(window) == 512:
@@ -203,7 +203,7 @@ def test_a_second_driver_finds_the_same_owners_and_tables(
     store.upsert(table_name, "from-first", {"n": 1}).get(WAIT)
     code = f"""
 import json, ray
-from actors.cluster import connect_store
+from actorstore.cluster import connect_store
 ray.init(address={cluster.address!r}, namespace={cluster.namespace!r},
          log_to_driver=False)
 store = connect_store(nodes={cluster.paths!r}, namespace={cluster.namespace!r},

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-import actors
-from actors import OpFuture, OpSubmittedError, Store
-from retry import RetryPolicy, UnknownDeadLetterError
-from storage import (
+import actorstore
+from actorstore import OpFuture, OpSubmittedError, Store
+from actorstore.retry import RetryPolicy, UnknownDeadLetterError
+from actorstore.storage import (
     EncodeError,
     InvalidInputError,
     InvalidKeyError,
@@ -87,7 +87,7 @@ def make_read_only_dir(env: Env) -> None:
 
 
 def make_closed_store(env: Env) -> None:
-    closed = actors.open_store(env.tmp_path / "closed")
+    closed = actorstore.open_store(env.tmp_path / "closed")
     closed.create_table("docs")
     closed.close()
     env.scratch["closed"] = closed
@@ -118,7 +118,7 @@ def create(name: Any, **options: Any) -> Callable[[Env], object]:
 
 
 def open_at(name: str, **options: Any) -> Callable[[Env], object]:
-    return lambda env: actors.open_store(env.tmp_path / name, **options)
+    return lambda env: actorstore.open_store(env.tmp_path / name, **options)
 
 
 NAME_RULE = r"; use 1 to 64 letters, digits"
@@ -266,7 +266,7 @@ CASES = {
         r"initial_map_size \(1073741824\) is larger than max_map_size \(1048576\)",
     ),
     "store path is a file": Case(
-        lambda env: actors.open_store(env.scratch["path"]),
+        lambda env: actorstore.open_store(env.scratch["path"]),
         InvalidOptionError,
         r"afile is a file, not a directory",
         setup=make_file,
@@ -275,7 +275,7 @@ CASES = {
         open_at("bad\x00path"), InvalidOptionError, r"without NUL bytes"
     ),
     "read-only directory": Case(
-        lambda env: actors.open_store(env.scratch["path"]),
+        lambda env: actorstore.open_store(env.scratch["path"]),
         StorageError,
         r"cannot create store directory .*readonly.*check its permissions",
         setup=make_read_only_dir,
@@ -310,7 +310,7 @@ CASES = {
     "retry option that is not a policy": Case(
         upsert("docs", "k", retry={"max_attempts": 3}),
         InvalidOptionError,
-        r"retry must be a retry.RetryPolicy, not dict",
+        r"retry must be an actorstore.RetryPolicy, not dict",
     ),
     # op options and lifecycle
     "unknown op option": Case(
@@ -326,7 +326,7 @@ CASES = {
     "callback that is not callable": Case(
         upsert("docs", "k", callback=42),
         InvalidOptionError,
-        r"callback must be a retry.Callback or a function fn\(error, result\), not int",
+        r"callback must be an actorstore.Callback or a function fn\(error, result\), not int",
     ),
     "reply_to that is not an actor": Case(
         upsert("docs", "k", reply_to="me"),

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-import actors
-from actors import OpFuture, Store
-from retry import RetriesExhaustedError, RetryPolicy
-from storage import StoreBusyError
+import actorstore
+from actorstore import OpFuture, Store
+from actorstore.retry import RetriesExhaustedError, RetryPolicy
+from actorstore.storage import StoreBusyError
 
 WAIT = 10.0
 OPS = 1000
@@ -151,7 +151,7 @@ def test_every_op_is_committed_or_dead_lettered_exactly_once(
     assert stats["in_flight"] == 0
 
     store.close(timeout=WAIT)
-    with actors.open_store(store.path) as reopened:
+    with actorstore.open_store(store.path) as reopened:
         assert (committed, dead) == stored_sets(reopened)
         assert reopened.count("ledger").get(timeout=WAIT) == len(committed)
         assert len(reopened.dead_letters) == len(dead)
@@ -164,7 +164,7 @@ def test_close_with_pending_retries_loses_nothing(store_path: Path) -> None:
     policy = RetryPolicy(max_attempts=5, initial_wait=0.05, max_wait=0.2)
     keys = [f"op-{i:04d}" for i in range(OPS)]
     plan = FaultPlan(keys, attempts=policy.max_attempts, rate=FAULT_RATE)
-    store = actors.open_store(store_path, retry=policy)
+    store = actorstore.open_store(store_path, retry=policy)
     try:
         store.create_table("ledger", key_format="str", value_format="json")
         futures = submit_all(store, plan, keys)
@@ -174,5 +174,5 @@ def test_close_with_pending_retries_loses_nothing(store_path: Path) -> None:
     committed, dead = outcome_sets(futures)
     assert_conserved(committed, dead, keys)
     assert dead, "close() found no pending retry; the test proves nothing"
-    with actors.open_store(store_path) as reopened:
+    with actorstore.open_store(store_path) as reopened:
         assert (committed, dead) == stored_sets(reopened)

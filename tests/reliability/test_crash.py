@@ -1,6 +1,6 @@
 """Crash safety: a writer killed with SIGKILL loses nothing it acknowledged.
 
-Each child is a real `python -c` process writing through `actors.open_store`;
+Each child is a real `python -c` process writing through `actorstore.open_store`;
 the parent kills it at a seeded random moment, then opens the same store and
 checks it.
 """
@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-import actors
-from actors import Store
+import actorstore
+from actorstore import Store
 
 if TYPE_CHECKING:
     from tests.reliability.conftest import Child
@@ -32,10 +32,10 @@ SEED = 20240611
 # real callers do.
 UPSERT_CHILD = """
 import collections, sys
-import actors
+import actorstore
 
 path, tag, durability = sys.argv[1], sys.argv[2], sys.argv[3]
-store = actors.open_store(path, durability=durability)
+store = actorstore.open_store(path, durability=durability)
 store.create_table("acks", key_format="str", value_format="json", exist_ok=True)
 window = collections.deque()
 i = 0
@@ -56,9 +56,9 @@ KEEP_EVERY = 10
 # Fills a table with ~8 MB, deletes 90% of it, then compacts it.
 COMPACT_CHILD = f"""
 import sys
-import actors
+import actorstore
 
-store = actors.open_store(sys.argv[1])
+store = actorstore.open_store(sys.argv[1])
 store.create_table("big", key_format="str", value_format="json", exist_ok=True)
 pad = "x" * 1000
 for start in range(0, {FILL}, 500):
@@ -118,7 +118,7 @@ def test_acknowledged_upserts_survive_sigkill(
         assert returncode == -9, f"child was not killed by SIGKILL{child.why()}"
         acknowledged.update((key, int(key.rsplit("-", 1)[1])) for key in acked)
 
-        with actors.open_store(store_path) as store:
+        with actorstore.open_store(store_path) as store:
             stored = dict(store.scan("acks").get(timeout=WAIT))
             missing = sorted(acknowledged.keys() - stored.keys())
             assert not missing, (
@@ -154,7 +154,7 @@ def test_kill_during_compact_leaves_old_or_new_file(
                 child.proc.wait(timeout=delay)
         child.kill()
 
-        with actors.open_store(path) as store:
+        with actorstore.open_store(path) as store:
             where = f"round {round_} (killed {delay} s after 'compacting')"
             assert store.count("big").get(timeout=WAIT) == len(survivors), where
             stored = dict(store.scan("big").get(timeout=WAIT))

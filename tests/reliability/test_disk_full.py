@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from storage import StoreDirectory
+from actorstore.storage import StoreDirectory
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DISK_SIZE = 4 << 20
@@ -25,7 +25,7 @@ CHILD_WAIT = 60.0
 
 CHILD = """
 import sys
-import storage
+from actorstore import storage
 step, path = sys.argv[1], sys.argv[2]
 try:
     with storage.StoreDirectory(path, initial_map_size=1 << 20) as store:

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-import actors
-from actors import Store, StoreForkedError
+import actorstore
+from actorstore import Store, StoreForkedError
 
 WAIT = 10.0
 CHILD_WAIT = 90.0
@@ -39,7 +39,7 @@ def write_distinct(
 ) -> None:
     """Open the store, upsert `count` keys of its own, close; report on `results`."""
     try:
-        store = actors.open_store(path)
+        store = actorstore.open_store(path)
         try:
             store.create_table("shared", exist_ok=True)
             barrier.wait(CHILD_WAIT)
@@ -60,7 +60,7 @@ def write_distinct(
 def grow_map(path: str, count: int, size: int, barrier: Any, results: Any) -> None:
     """Write `count` values of `size` bytes from a 1 MiB map, so it must grow."""
     try:
-        store = actors.open_store(path, initial_map_size=1 << 20)
+        store = actorstore.open_store(path, initial_map_size=1 << 20)
         try:
             store.create_table("grow", exist_ok=True)
             barrier.wait(CHILD_WAIT)
@@ -76,7 +76,7 @@ def grow_map(path: str, count: int, size: int, barrier: Any, results: Any) -> No
 def write_small(path: str, worker: int, count: int, barrier: Any, results: Any) -> None:
     """Write small records one at a time while another process grows the map."""
     try:
-        store = actors.open_store(path, initial_map_size=1 << 20)
+        store = actorstore.open_store(path, initial_map_size=1 << 20)
         try:
             store.create_table("grow", exist_ok=True)
             barrier.wait(CHILD_WAIT)
@@ -136,7 +136,7 @@ def test_four_processes_write_concurrently(store_path: Path) -> None:
             for worker in range(workers)
         ]
     )
-    with actors.open_store(store_path) as store:
+    with actorstore.open_store(store_path) as store:
         assert store.count("shared").get(timeout=WAIT) == workers * count
         stored = dict(store.scan("shared").get(timeout=WAIT))
         expected = {
@@ -161,7 +161,7 @@ def test_writers_absorb_another_process_growing_the_map(store_path: Path) -> Non
             ),
         ]
     )
-    with actors.open_store(store_path, initial_map_size=1 << 20) as store:
+    with actorstore.open_store(store_path, initial_map_size=1 << 20) as store:
         total = big_count + small_workers * small_count
         assert store.count("grow").get(timeout=WAIT) == total
         bigs = store.scan("grow", prefix="big-").get(timeout=WAIT)
@@ -266,7 +266,7 @@ def test_store_used_after_fork_raises_store_forked_error(
         assert "after fork()" in message, (name, message)
     check_parent_store(store)
     store.close(timeout=WAIT)
-    with actors.open_store(store.path) as reopened:
+    with actorstore.open_store(store.path) as reopened:
         assert dict(reopened.scan("forked").get(timeout=WAIT)) == {
             "before": {"n": 1},
             "after": {"n": 2},
@@ -295,16 +295,16 @@ def test_dead_letters_used_after_fork_raise_store_forked_error(
 # its copies of the LMDB environments): the parent must not notice.
 FORK_EXIT_CHILD = """
 import os, sys
-import actors
+import actorstore
 
-store = actors.open_store(sys.argv[1])
+store = actorstore.open_store(sys.argv[1])
 store.create_table("forked")
 store.upsert("forked", "before", {"n": 1}).get(timeout=10)
 pid = os.fork()
 if pid == 0:
     try:
         store.upsert("forked", "child", {"n": 0})
-    except actors.StoreForkedError:
+    except actorstore.StoreForkedError:
         sys.exit(0)
     sys.exit(3)
 _, status = os.waitpid(pid, 0)
@@ -331,7 +331,7 @@ def test_forked_child_exiting_normally_leaves_parent_store_intact(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "ok\n"
-    with actors.open_store(store_path) as store:
+    with actorstore.open_store(store_path) as store:
         stored = dict(store.scan("forked").get(timeout=WAIT))
         assert stored == {
             "before": {"n": 1},

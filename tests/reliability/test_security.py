@@ -16,10 +16,10 @@ from typing import Any
 import lmdb
 import pytest
 
-import actors
-from actors import Store
-from retry import DEAD_LETTER_TABLE, RetriesExhaustedError, RetryPolicy
-from storage import InvalidTableNameError, NotFoundError, StoreBusyError
+import actorstore
+from actorstore import Store
+from actorstore.retry import DEAD_LETTER_TABLE, RetriesExhaustedError, RetryPolicy
+from actorstore.storage import InvalidTableNameError, NotFoundError, StoreBusyError
 
 WAIT = 10.0
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -102,13 +102,15 @@ def test_table_names_and_paths_stay_inside_the_store(
 UMASK_CHILD = """
 import os, sys
 os.umask(int(sys.argv[2], 8))
-import actors, retry, storage
+import actorstore
+from actorstore import retry
+from actorstore import storage
 
 def fail(error, result):
     if error is None:
         raise storage.StoreBusyError("injected")
 
-store = actors.open_store(sys.argv[1], initial_map_size=1 << 16,
+store = actorstore.open_store(sys.argv[1], initial_map_size=1 << 16,
                           retry=retry.RetryPolicy(max_attempts=1))
 store.create_table("docs")
 store.create_table("fast", durability="none")
@@ -204,7 +206,7 @@ def test_values_round_trip_as_data_and_nothing_runs(
     store.upsert("docs", hostile_key, {"__reduce__": "x"}).get(timeout=WAIT)
     store.close(timeout=WAIT)
 
-    with actors.open_store(store.path) as reopened:
+    with actorstore.open_store(store.path) as reopened:
         for index, value in enumerate(values):
             assert reopened.search("docs", f"v{index}").get(timeout=WAIT) == value
         assert reopened.search("blobs", "pickle").get(timeout=WAIT) == payload

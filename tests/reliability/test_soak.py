@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-import actors
-from actors import OpFuture, Store
-from retry import RetriesExhaustedError, RetryPolicy
-from storage import StoreBusyError
+import actorstore
+from actorstore import OpFuture, Store
+from actorstore.retry import RetriesExhaustedError, RetryPolicy
+from actorstore.storage import StoreBusyError
 
 WAIT = 10.0
 SOAK_OPS = int(os.environ.get("SOAK_OPS", "20000"))
@@ -104,7 +104,7 @@ class Soak:
 def test_soak_with_transient_faults(store_path: Path) -> None:
     threads_before = threading.enumerate()
     count_before = threading.active_count()
-    store = actors.open_store(store_path, retry=POLICY)
+    store = actorstore.open_store(store_path, retry=POLICY)
     for table in TABLES:
         store.create_table(table, key_format="str", value_format="json")
     soak = Soak(store)
@@ -139,7 +139,7 @@ def test_soak_with_transient_faults(store_path: Path) -> None:
     assert not alive, f"threads still alive after close(): {alive}"
     assert threading.active_count() == count_before
 
-    with actors.open_store(store_path) as reopened:
+    with actorstore.open_store(store_path) as reopened:
         assert len(reopened.dead_letters) == soak.dead
         for table in TABLES:
             assert 0 < reopened.count(table).get(timeout=WAIT) <= KEYS

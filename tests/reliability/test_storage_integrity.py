@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from storage import StoreDirectory
+from actorstore.storage import StoreDirectory
 from tests.reliability.conftest import Child
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -25,7 +25,7 @@ RECORDS = 3000
 
 READER = """
 import sys
-import storage
+from actorstore import storage
 try:
     with storage.StoreDirectory(sys.argv[1]) as store:
         session = store.session("t")
@@ -111,7 +111,7 @@ def test_removing_a_damaged_tables_directory_lets_it_reopen_empty(
 
 HOLDER = """
 import signal, sys
-from storage import StoreDirectory
+from actorstore.storage import StoreDirectory
 store = StoreDirectory(sys.argv[1])
 session = store.session("t")
 session.upsert("last", {"i": -1})
@@ -121,7 +121,7 @@ signal.pause()  # killed here, with the table open
 
 CHECKER = """
 import sys
-import storage
+from actorstore import storage
 with storage.StoreDirectory(sys.argv[1]) as store:
     print("count", store.session("t").count(), flush=True)
     result = store.check()["t"]
@@ -223,7 +223,7 @@ def test_check_finds_damage_that_opening_after_a_clean_shutdown_does_not_look_fo
 
 CHECK_ONLY = """
 import sys
-import storage
+from actorstore import storage
 with storage.StoreDirectory(sys.argv[1]) as store:
     for name, result in store.check().items():
         print(name, result.ok, result.records, result.problem, flush=True)

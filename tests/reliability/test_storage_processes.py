@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from storage import StoreDirectory, TableBusyError
+from actorstore.storage import StoreDirectory, TableBusyError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WAIT = 30.0
@@ -24,7 +24,7 @@ WAIT = 30.0
 
 HOLDER = """
 import sys
-from storage import StoreDirectory
+from actorstore.storage import StoreDirectory
 store = StoreDirectory(sys.argv[1])
 session = store.session("t")
 session.count()

@@ -19,15 +19,15 @@ from typing import Any
 
 import pytest
 
-from retry import (
+from actorstore.retry import (
     DEAD_LETTER_TABLE,
     AttemptState,
     DeadLetter,
     RetryPolicy,
     Scheduler,
 )
-from retry.letters import new_dead_letter_id
-from storage import (
+from actorstore.retry.letters import new_dead_letter_id
+from actorstore.storage import (
     InvalidOptionError,
     KeyExistsError,
     NotFoundError,

@@ -13,8 +13,8 @@ import threading
 import time
 from typing import Any
 
-from retry import Flow, RetryPolicy
-from storage import StoreBusyError
+from actorstore.retry import Flow, RetryPolicy
+from actorstore.storage import StoreBusyError
 
 
 class Bump(Flow):

@@ -6,14 +6,14 @@ import threading
 
 import pytest
 
-from retry import (
+from actorstore.retry import (
     Attempt,
     RetryCallback,
     RetryPolicy,
     current_attempt,
     handling,
 )
-from storage import StoreBusyError
+from actorstore.storage import StoreBusyError
 
 from .conftest import FakeAttempt
 

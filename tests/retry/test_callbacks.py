@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import tenacity
 
-from retry import (
+from actorstore.retry import (
     AsyncCallback,
     Callback,
     FunctionCallback,
@@ -16,7 +16,7 @@ from retry import (
     as_callback,
     handling,
 )
-from storage import (
+from actorstore.storage import (
     InvalidOptionError,
     KeyExistsError,
     NotFoundError,
@@ -69,7 +69,7 @@ def test_as_callback_keeps_callbacks_and_wraps_functions() -> None:
 
 @pytest.mark.parametrize("value", [42, "callback", object()])
 def test_as_callback_refuses_what_is_not_callable(value: Any) -> None:
-    with pytest.raises(InvalidOptionError, match=r"retry\.Callback or a function"):
+    with pytest.raises(InvalidOptionError, match=r"actorstore\.Callback or a function"):
         as_callback(value)
 
 
@@ -95,7 +95,7 @@ def test_as_callback_keeps_an_async_callback() -> None:
 def test_retry_callback_refuses_a_policy_that_is_not_a_retry_policy(
     policy: Any,
 ) -> None:
-    with pytest.raises(InvalidOptionError, match=r"retry\.RetryPolicy"):
+    with pytest.raises(InvalidOptionError, match=r"actorstore\.RetryPolicy"):
         RetryCallback(policy)
 
 

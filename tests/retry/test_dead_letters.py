@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import tenacity
 
-from retry import (
+from actorstore.retry import (
     DeadLetter,
     DeadLetters,
     RetriesExhaustedError,
@@ -17,7 +17,7 @@ from retry import (
     give_up_error,
     park_then,
 )
-from storage import (
+from actorstore.storage import (
     InvalidOptionError,
     KeyExistsError,
     NotFoundError,
@@ -88,7 +88,7 @@ def test_park_then_reports_why_the_letter_was_not_written(
         return FakeFuture.failed(problem)
 
     ended: list[tuple[BaseException | None, str | None]] = []
-    with caplog.at_level(logging.ERROR, logger="retry.dead_letters"):
+    with caplog.at_level(logging.ERROR, logger="actorstore.retry.dead_letters"):
         park_then(park, letter, lambda *args: ended.append(args))
     assert ended == [(problem, None)]
     assert f"dead letter {letter.id} not written" in caplog.text

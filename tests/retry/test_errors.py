@@ -6,14 +6,14 @@ import pickle
 
 import pytest
 
-from retry import (
+from actorstore.retry import (
     AttemptState,
     RetriesExhaustedError,
     RetryPolicy,
     UnknownDeadLetterError,
     give_up_error,
 )
-from storage import InvalidInputError, StoreBusyError, StoreError
+from actorstore.storage import InvalidInputError, StoreBusyError, StoreError
 
 from .conftest import sample_letter
 

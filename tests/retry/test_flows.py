@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from retry import (
+from actorstore.retry import (
     DEFAULT_POLICY,
     Flow,
     Next,
     RetriesExhaustedError,
     RetryPolicy,
 )
-from storage import (
+from actorstore.storage import (
     InvalidInputError,
     InvalidOptionError,
     NotFoundError,
@@ -122,7 +122,7 @@ def test_an_unknown_flow_is_refused_with_the_naming_rule(store: FakeStore) -> No
 
 
 def test_a_flow_refuses_a_policy_that_is_not_a_retry_policy(store: FakeStore) -> None:
-    with pytest.raises(InvalidOptionError, match=r"retry\.RetryPolicy"):
+    with pytest.raises(InvalidOptionError, match=r"actorstore\.RetryPolicy"):
         Bump(store, policy={"max_attempts": 3})  # type: ignore[arg-type]
 
 

@@ -6,9 +6,9 @@ import json
 import threading
 import time
 
-from retry import AttemptState, DeadLetter
-from retry.letters import error_record, jsonable, new_dead_letter_id
-from storage import KeyExistsError, StoreBusyError
+from actorstore.retry import AttemptState, DeadLetter
+from actorstore.retry.letters import error_record, jsonable, new_dead_letter_id
+from actorstore.storage import KeyExistsError, StoreBusyError
 
 from .conftest import WAIT, sample_letter
 

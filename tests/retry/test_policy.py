@@ -10,10 +10,10 @@ import tenacity
 from hypothesis import given
 from hypothesis import strategies as st
 
-import storage
-from retry import AttemptState
-from retry.policy import DEFAULT_POLICY, RetryPolicy
-from storage.errors import (
+from actorstore import storage
+from actorstore.retry import AttemptState
+from actorstore.retry.policy import DEFAULT_POLICY, RetryPolicy
+from actorstore.storage.errors import (
     InvalidOptionError,
     KeyExistsError,
     NotFoundError,

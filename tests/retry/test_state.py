@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from retry import AttemptState
-from storage import KeyExistsError, StoreBusyError
+from actorstore.retry import AttemptState
+from actorstore.storage import KeyExistsError, StoreBusyError
 
 
 def test_a_new_state_has_no_attempts_and_no_failure() -> None:

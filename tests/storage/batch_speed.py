@@ -18,7 +18,7 @@ from typing import Any
 
 import lmdb
 
-from storage import StoreDirectory
+from actorstore.storage import StoreDirectory
 
 RECORDS = 1000
 RUNS = 5

@@ -7,7 +7,7 @@ from pathlib import Path
 import lmdb
 import pytest
 
-from storage import Catalog, Durability, StorageError, StoreClosedError, TableInfo
+from actorstore.storage import Catalog, Durability, StorageError, StoreClosedError, TableInfo
 
 
 def add_users(catalog: Catalog, durability: Durability = Durability.SYNC) -> TableInfo:

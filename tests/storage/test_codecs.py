@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import storage
-import storage.codecs
-from storage import (
+from actorstore import storage
+import actorstore.storage.codecs
+from actorstore.storage import (
     BytesCodec,
     Codec,
     DecodeError,
@@ -29,7 +29,7 @@ from storage import (
     register_codec,
     registered_formats,
 )
-from storage.codecs import decode_with, encode_with
+from actorstore.storage.codecs import decode_with, encode_with
 
 INT64 = st.integers(min_value=-(1 << 63), max_value=(1 << 63) - 1)
 

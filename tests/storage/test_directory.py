@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from storage import (
+from actorstore.storage import (
     DEFAULT_INITIAL_MAP_SIZE,
     CheckResult,
     Durability,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from storage import Durability, InvalidOptionError
+from actorstore.storage import Durability, InvalidOptionError
 
 
 @pytest.mark.parametrize(

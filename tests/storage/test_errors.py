@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-import storage
-import storage.errors
-from storage import (
+from actorstore import storage
+import actorstore.storage.errors
+from actorstore.storage import (
     DecodeError,
     EncodeError,
     InvalidInputError,

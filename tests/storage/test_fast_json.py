@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import storage
-from storage import JsonCodec, StoreDirectory, get_codec, register_codec
+from actorstore import storage
+from actorstore.storage import JsonCodec, StoreDirectory, get_codec, register_codec
 
 orjson = pytest.importorskip(
     "orjson", reason='orjson is not installed (pip install "actorstore[orjson]")'

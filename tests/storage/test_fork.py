@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHILD = textwrap.dedent(
     """
     import json, os, signal, sys
-    from storage import StoreDirectory, StoreClosedError
+    from actorstore.storage import StoreDirectory, StoreClosedError
 
     store = StoreDirectory(sys.argv[1])
     store.create_table("t")

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from storage import Durability, StoreDirectory, Table
-from storage._headroom import CHUNK
-from storage.group_commit import write_limit
+from actorstore.storage import Durability, StoreDirectory, Table
+from actorstore.storage._headroom import CHUNK
+from actorstore.storage.group_commit import write_limit
 
 MIB = 1 << 20
 WAIT = 10.0
@@ -152,7 +152,7 @@ def test_a_disk_too_full_for_headroom_fails_no_write(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     with monkeypatch.context() as patch, caplog.at_level(logging.WARNING):
-        patch.setattr("storage._headroom.os.pwrite", full)
+        patch.setattr("actorstore.storage._headroom.os.pwrite", full)
         fill(directory, "sync", 0, 500)
 
     assert directory.session("sync").count() == 500
@@ -171,7 +171,7 @@ def test_any_error_while_keeping_headroom_fails_no_write_and_frees_the_writer(
     table = directory.table("sync")
     # A path os.stat() refuses with ValueError, not OSError.
     monkeypatch.setattr(table._headroom, "data_file", "data\0.mdb")
-    with caplog.at_level(logging.WARNING, logger="storage._headroom"):
+    with caplog.at_level(logging.WARNING, logger="actorstore.storage._headroom"):
         directory.session("sync").upsert(b"a", b"1")
     assert "ValueError" in caplog.text
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import lmdb
 import pytest
 
-from storage import (
+from actorstore.storage import (
     DiskFullError,
     StorageError,
     StoreBusyError,
@@ -18,7 +18,7 @@ from storage import (
     StoreError,
     StoreFullError,
 )
-from storage._lmdb import ResizeGate, directory_size, open_environment, translate
+from actorstore.storage._lmdb import ResizeGate, directory_size, open_environment, translate
 
 
 @pytest.mark.parametrize(

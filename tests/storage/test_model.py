@@ -23,7 +23,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from storage import (
+from actorstore.storage import (
     Durability,
     InvalidInputError,
     InvalidKeyError,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from storage import (
+from actorstore.storage import (
     MAX_TABLE_NAME_LENGTH,
     InvalidInputError,
     InvalidTableNameError,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from storage import (
+from actorstore.storage import (
     Batch,
     EncodeError,
     InvalidInputError,
@@ -26,7 +26,7 @@ from storage import (
     build_operation,
     get_codec,
 )
-from storage.operations import _successor
+from actorstore.storage.operations import _successor
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -228,7 +228,7 @@ def test_run_group_refuses_an_unpickled_op_of_another_table(
 
 OWNER = """
 import pickle, sys
-from storage import StoreDirectory
+from actorstore.storage import StoreDirectory
 requests = pickle.loads(sys.stdin.buffer.read())
 with StoreDirectory(sys.argv[1]) as store:
     outcomes = store.session("users").run_group([(op, None) for op in requests])

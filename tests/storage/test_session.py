@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from storage import (
+from actorstore.storage import (
     MAX_KEY_SIZE,
     Batch,
     DecodeError,

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from storage import (
+from actorstore.storage import (
     Durability,
     KeyExistsError,
     NotFoundError,
@@ -28,9 +28,9 @@ from storage import (
     TableSession,
     build_operation,
 )
-from storage.codecs import TableCodecs
-from storage.group_commit import run_group, write_limit
-from storage.operations import BeforeCommit, Operation, OpType
+from actorstore.storage.codecs import TableCodecs
+from actorstore.storage.group_commit import run_group, write_limit
+from actorstore.storage.operations import BeforeCommit, Operation, OpType
 
 MIB = 1 << 20
 CHUNK = 100_000
@@ -686,7 +686,7 @@ def test_a_pass_that_cannot_start_fails_only_the_ops_not_yet_committed(
 
     # Fault injection on the real table: the first map fills mid-group and
     # growing it fails; the ops committed before keep their outcomes.
-    monkeypatch.setattr("storage.group_commit.grow", cannot_grow)
+    monkeypatch.setattr("actorstore.storage.group_commit.grow", cannot_grow)
     requests = [
         (build_operation(table, "insert", f"k{i:03d}", b"v" * 4000), None)
         for i in range(400)

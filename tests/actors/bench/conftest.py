@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.bench import BenchResult, Workload, run_bench
+from actorstore.bench import BenchResult, Workload, run_bench
 
 TINY = Workload(
     ops=300,

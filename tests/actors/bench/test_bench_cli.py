@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-import actors.bench
-from actors.bench import BenchResult, Workload
-from actors.cli import main
+import actorstore.bench
+from actorstore.bench import BenchResult, Workload
+from actorstore.cli import main
 
 from .conftest import synthetic_result
 
@@ -31,7 +31,7 @@ class FakeRun:
 @pytest.fixture
 def fake_run(monkeypatch: pytest.MonkeyPatch) -> FakeRun:
     fake = FakeRun(synthetic_result(store_factor=20))
-    monkeypatch.setattr(actors.bench, "run_bench", fake)
+    monkeypatch.setattr(actorstore.bench, "run_bench", fake)
     return fake
 
 
@@ -122,8 +122,8 @@ def test_help_says_targets_are_enforced(capsys: pytest.CaptureFixture[str]) -> N
 
 def test_importing_the_cli_imports_no_bench_and_no_peer() -> None:
     probe = (
-        "import sys, actors, actors.cli; "
-        "print(sorted(m for m in sys.modules if m.startswith('actors.bench') "
+        "import sys, actorstore, actorstore.cli; "
+        "print(sorted(m for m in sys.modules if m.startswith('actorstore.bench') "
         "or m.split('.')[0] in ('sqlite3', 'rocksdict', 'diskcache', 'aiosqlite')))"
     )
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from actors.bench import PEERS, format_report, measure_peers
-from actors.bench.peers import Sqlite3Peer
+from actorstore.bench import PEERS, format_report, measure_peers
+from actorstore.bench.peers import Sqlite3Peer
 
 from .conftest import ROWS, TINY, synthetic_result
 

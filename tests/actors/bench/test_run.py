@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from actors.bench import PEERS, BenchResult, Workload, format_report, plot, run_bench
-from actors.bench.targets import CLUSTER_TARGETS
-from actors.bench.timing import medians
+from actorstore.bench import PEERS, BenchResult, Workload, format_report, plot, run_bench
+from actorstore.bench.targets import CLUSTER_TARGETS
+from actorstore.bench.timing import medians
 
 from .conftest import ROWS, TINY
 

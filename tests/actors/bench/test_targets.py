@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from actors.bench import (
+from actorstore.bench import (
     PEER_TARGETS,
     STORE_TARGETS,
     TARGETS,
@@ -12,7 +12,7 @@ from actors.bench import (
     Target,
     format_report,
 )
-from actors.bench.targets import CLUSTER_TARGETS, evaluate
+from actorstore.bench.targets import CLUSTER_TARGETS, evaluate
 
 from .conftest import synthetic_result
 

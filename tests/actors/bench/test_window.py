@@ -7,7 +7,7 @@ import collections
 
 import pytest
 
-from actors.bench import async_sliding_window, sliding_window
+from actorstore.bench import async_sliding_window, sliding_window
 
 
 class Recorder:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from actors import Store
+from actorstore import Store
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from actors import Store
-from retry import RetriesExhaustedError, RetryCallback, RetryPolicy
-from storage import StoreBusyError
+from actorstore import Store
+from actorstore.retry import RetriesExhaustedError, RetryCallback, RetryPolicy
+from actorstore.storage import StoreBusyError
 
 WAIT = 5.0
 

@@ -10,9 +10,9 @@ from typing import Any
 import lmdb
 import pytest
 
-import actors
-from actors import Store
-from retry import (
+import actorstore
+from actorstore import Store
+from actorstore.retry import (
     DEAD_LETTER_TABLE,
     DeadLetter,
     Flow,
@@ -21,7 +21,7 @@ from retry import (
     RetryPolicy,
     UnknownDeadLetterError,
 )
-from storage import InvalidOptionError, KeyExistsError, StoreBusyError
+from actorstore.storage import InvalidOptionError, KeyExistsError, StoreBusyError
 
 WAIT = 5.0
 
@@ -236,7 +236,7 @@ def test_a_hook_that_raises_falls_back_to_the_table(
 
 def test_a_hook_that_is_not_callable_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidOptionError, match="dead_letter_hook"):
-        actors.open_store(tmp_path / "s", dead_letter_hook=[])  # type: ignore[arg-type]
+        actorstore.open_store(tmp_path / "s", dead_letter_hook=[])  # type: ignore[arg-type]
 
 
 def test_a_flow_letter_cannot_be_replayed_and_stays(store: Store) -> None:

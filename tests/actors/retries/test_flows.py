@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from actors import Store
-from retry import DeadLetter, Flow, Next, RetriesExhaustedError, RetryPolicy
-from storage import (
+from actorstore import Store
+from actorstore.retry import DeadLetter, Flow, Next, RetriesExhaustedError, RetryPolicy
+from actorstore.storage import (
     InvalidInputError,
     InvalidOptionError,
     NotFoundError,
@@ -70,7 +70,7 @@ def test_an_unknown_flow_is_refused_with_the_naming_rule(store: Store) -> None:
 
 
 def test_a_flow_refuses_a_policy_that_is_not_a_retry_policy(store: Store) -> None:
-    with pytest.raises(InvalidOptionError, match=r"retry\.RetryPolicy"):
+    with pytest.raises(InvalidOptionError, match=r"actorstore\.RetryPolicy"):
         Bump(store, policy={"max_attempts": 3})  # type: ignore[arg-type]
 
 

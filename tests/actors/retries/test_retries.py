@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import tenacity
 
-from actors import OpFuture, OpTimeoutError, Store
-from retry import DeadLetter, RetriesExhaustedError, RetryCallback, RetryPolicy
-from storage import KeyExistsError, NotFoundError, StoreBusyError
+from actorstore import OpFuture, OpTimeoutError, Store
+from actorstore.retry import DeadLetter, RetriesExhaustedError, RetryCallback, RetryPolicy
+from actorstore.storage import KeyExistsError, NotFoundError, StoreBusyError
 
 WAIT = 5.0
 

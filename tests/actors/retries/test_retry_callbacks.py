@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from actors import Store
-from retry import RetriesExhaustedError, RetryCallback, RetryPolicy
-from storage import KeyExistsError, NotFoundError, OpVetoedError, StoreBusyError
+from actorstore import Store
+from actorstore.retry import RetriesExhaustedError, RetryCallback, RetryPolicy
+from actorstore.storage import KeyExistsError, NotFoundError, OpVetoedError, StoreBusyError
 
 WAIT = 5.0
 BUG_WAIT = 1.0
