@@ -16,15 +16,9 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 if TYPE_CHECKING:
     from actorstore.dispatch import OwnerReports, Router
     from actorstore.retry import DeadLetter, Scheduler
-    from actorstore.storage import (
-        BeforeCommit,
-        CheckResult,
-        Durability,
-        Operation,
-        Outcome,
-        TableCodecs,
-        TableInfo,
-    )
+    from actorstore.storage import CheckResult, Durability, TableInfo
+    from actorstore.storage._requests import BeforeCommit, Outcome, TableRequest
+    from actorstore.storage._table_codecs import TableCodecs
 
 __all__ = ["Backend", "OpTable"]
 
@@ -44,7 +38,7 @@ class OpTable(Protocol):
         ...
 
     def run_group(
-        self, requests: Sequence[tuple[Operation, BeforeCommit | None]]
+        self, requests: Sequence[tuple[TableRequest, BeforeCommit | None]]
     ) -> list[Outcome]:
         """Run ops as one group on this thread (local tables only; reads here)."""
         ...

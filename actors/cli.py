@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import IO, Any
 
+from actorstore._text_forms import TableText
 from actorstore.futures import OpFuture
 from actorstore.store import Store, open_store
 from actorstore.retry import (
@@ -29,7 +30,6 @@ from actorstore.retry import (
 from actorstore.storage import (
     InvalidInputError,
     StoreError,
-    TableCodecs,
     TableInfo,
     UnknownTableError,
     registered_formats,
@@ -287,10 +287,10 @@ def _table_info(store: Store, table: str) -> TableInfo:
     return store.table_info(table)
 
 
-def _codecs(store: Store, table: str) -> TableCodecs:
-    """Return the codecs of a user table, which read and write its text forms."""
+def _text_forms(store: Store, table: str) -> TableText:
+    """Return the text forms of a user table's keys and values."""
     info = _table_info(store, table)
-    return TableCodecs(info.name, info.key_format, info.value_format)
+    return TableText(info.name, info.key_format, info.value_format)
 
 
 def _jsonable(value: Any) -> Any:
@@ -345,17 +345,17 @@ def _create(args: argparse.Namespace) -> int:
 
 def _get(args: argparse.Namespace) -> int:
     with _open(args.path) as store:
-        codecs = _codecs(store, args.table)
-        value = store.search(args.table, codecs.parse_text(args.key, what="key")).get()
-    print(codecs.format_text(value))
+        forms = _text_forms(store, args.table)
+        value = store.search(args.table, forms.parse_text(args.key, what="key")).get()
+    print(forms.format_text(value))
     return 0
 
 
 def _put(args: argparse.Namespace) -> int:
     with _open(args.path) as store:
-        codecs = _codecs(store, args.table)
-        key = codecs.parse_text(args.key, what="key")
-        store.upsert(args.table, key, codecs.parse_text(args.value)).get()
+        forms = _text_forms(store, args.table)
+        key = forms.parse_text(args.key, what="key")
+        store.upsert(args.table, key, forms.parse_text(args.value)).get()
     return 0
 
 
@@ -363,9 +363,9 @@ def _scan(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 0:
         raise CliError(f"--limit must be >= 0, not {args.limit}")
     with _open(args.path) as store:
-        codecs = _codecs(store, args.table)
+        forms = _text_forms(store, args.table)
         bounds = {
-            name: codecs.parse_text(text, what="key") if text is not None else None
+            name: forms.parse_text(text, what="key") if text is not None else None
             for name, text in (
                 ("prefix", args.prefix),
                 ("start", args.start),
@@ -385,8 +385,8 @@ def _scan(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps({"key": _jsonable(key), "value": _jsonable(value)}))
             else:
-                shown_key = codecs.format_text(key, what="key")
-                print(f"{shown_key}\t{codecs.format_text(value)}")
+                shown_key = forms.format_text(key, what="key")
+                print(f"{shown_key}\t{forms.format_text(value)}")
     return 0
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from actorstore.op import Op
-    from actorstore.storage import BeforeCommit, Outcome
+    from actorstore.storage._requests import BeforeCommit, Outcome
 
 __all__ = ["Dispatcher", "OwnerReports", "Router"]
 

@@ -13,7 +13,8 @@ from actorstore.storage import Durability, InvalidOptionError
 if TYPE_CHECKING:
     from actorstore.dispatch import OwnerReports
     from actorstore.retry import DeadLetter, Scheduler
-    from actorstore.storage import CheckResult, StoreDirectory, Table, TableInfo
+    from actorstore.storage import CheckResult, StoreDirectory, TableInfo
+    from actorstore.storage._table import Table
 
 __all__ = ["LocalBackend"]
 

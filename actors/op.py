@@ -16,7 +16,7 @@ from actorstore.storage import Durability, InvalidOptionError, OpType
 if TYPE_CHECKING:
     from actorstore.futures import OpFuture
     from actorstore.retry import AsyncCallback, AttemptState, Callback, CallbackLike, RetryPolicy
-    from actorstore.storage import Operation
+    from actorstore.storage._requests import TableRequest
 
 __all__ = ["OP_OPTIONS", "Op", "Submitter", "make_op"]
 
@@ -56,7 +56,7 @@ class Op:
     wait: bool | None = None
     wait_timeout: float | None = None
     future: OpFuture[Any] | None = None
-    operation: Operation | None = None
+    operation: TableRequest | None = None
     state: AttemptState | None = None
     """The op's attempts so far; made when its first attempt fails."""
     seq = 0

@@ -37,7 +37,8 @@ from actorstore.retry import (
     handling,
     park_then,
 )
-from actorstore.storage import Batch, OpType, StoreClosedError
+from actorstore.storage import OpType, StoreClosedError
+from actorstore.storage._requests import Batch
 
 if TYPE_CHECKING:
     import concurrent.futures
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
     from actorstore.inflight import InFlight
     from actorstore.policies import Policies
     from actorstore.retry import DeadLetterHook, RetryPolicy, Scheduler
-    from actorstore.storage import BeforeCommit, Outcome
+    from actorstore.storage._requests import BeforeCommit, Outcome
 
 __all__ = ["OpAttempt", "Outcomes", "Resubmitter", "dead_letter_for"]
 

@@ -44,13 +44,15 @@ from actorstore.retry import (
     Scheduler,
 )
 from actorstore.storage import (
-    DEFAULT_INITIAL_MAP_SIZE,
-    DEFAULT_MAX_MAP_SIZE,
     CheckResult,
     Durability,
     InvalidOptionError,
     StoreDirectory,
     TableInfo,
+)
+from actorstore.storage._store_directory import (
+    DEFAULT_INITIAL_MAP_SIZE,
+    DEFAULT_MAX_MAP_SIZE,
 )
 
 __all__ = ["ScanIterator", "Store", "open_store"]
@@ -571,7 +573,7 @@ def open_store(
 
     Raises:
         InvalidOptionError: for a bad option (the message says which).
-        StorageError: if the directory cannot be opened.
+        LmdbError: if the directory cannot be opened.
     """
     # Checked before the directory is created: bad options write nothing.
     check_options(

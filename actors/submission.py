@@ -20,13 +20,8 @@ from actorstore.errors import OpSubmittedError, StoreForkedError
 from actorstore.futures import OpFuture
 from actorstore.op import Op
 from actorstore.retry import DEAD_LETTER_TABLE
-from actorstore.storage import (
-    InvalidOptionError,
-    OpType,
-    Outcome,
-    StoreClosedError,
-    build_operation,
-)
+from actorstore.storage import InvalidOptionError, OpType, StoreClosedError
+from actorstore.storage._requests import Outcome, build_request
 
 if TYPE_CHECKING:
     from actorstore.backend import OpTable
@@ -156,9 +151,9 @@ class Submission:
         op.type = op_type
         options = op.options
         op.operation = (
-            build_operation(table.codecs, op_type, op.key, op.value, **options)
+            build_request(table.codecs, op_type, op.key, op.value, **options)
             if options  # unpacking even an empty mapping costs every op
-            else build_operation(table.codecs, op_type, op.key, op.value)
+            else build_request(table.codecs, op_type, op.key, op.value)
         )
 
     def _admit(self, op: Op, *, internal: bool) -> bool:

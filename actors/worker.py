@@ -18,13 +18,9 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 from actorstore.threads import mark_owner_thread
-from actorstore.storage import (
-    Durability,
-    Outcome,
-    StoreClosedError,
-    StoreDirectory,
-    TableSession,
-)
+from actorstore.storage import Durability, StoreClosedError, StoreDirectory
+from actorstore.storage._requests import Outcome
+from actorstore.storage._session import TableSession
 
 if TYPE_CHECKING:
     from actorstore.dispatch import OwnerReports

@@ -42,6 +42,9 @@ _ERROR_CLASSES: dict[str, type[BaseException]] = {
     if isinstance(obj := getattr(storage, name), type)
     and issubclass(obj, BaseException)
 }
+_RENAMED_ERRORS = {"StorageError": "LmdbError"}
+"""Old names of error classes: a table's policy in a catalog written before a
+rename still names the class as it was then."""
 
 
 class _CappedWait(wait_base):
@@ -406,7 +409,7 @@ def _resolve_error_type(name: object) -> type[BaseException]:
             if short.startswith(prefix):
                 short = short.removeprefix(prefix)
                 break
-        candidate = _ERROR_CLASSES.get(short)
+        candidate = _ERROR_CLASSES.get(_RENAMED_ERRORS.get(short, short))
         if candidate is not None:
             return candidate
     _invalid(

@@ -1,8 +1,17 @@
-"""actorstore's storage layer: tables on LMDB, one transaction per op."""
+"""actorstore's storage layer: tables on LMDB, one transaction per op.
+
+`StoreDirectory` is the entry point: a directory of tables, each its own
+LMDB environment. Below it (table requests, sessions, group commit, the
+catalog, compaction) is plumbing, in private modules that the layer above
+imports by module path.
+"""
 
 import logging as _logging
 
-from actorstore.storage.catalog import Catalog, TableInfo
+from actorstore.storage._catalog import TableInfo
+from actorstore.storage._integrity import CheckResult
+from actorstore.storage._requests import OpType
+from actorstore.storage._store_directory import StoreDirectory
 from actorstore.storage.codecs import (
     MAX_KEY_SIZE,
     BytesCodec,
@@ -11,16 +20,9 @@ from actorstore.storage.codecs import (
     IntCodec,
     JsonCodec,
     StrCodec,
-    TableCodecs,
-    TextForm,
     get_codec,
     register_codec,
     registered_formats,
-)
-from actorstore.storage.directory import (
-    DEFAULT_INITIAL_MAP_SIZE,
-    DEFAULT_MAX_MAP_SIZE,
-    StoreDirectory,
 )
 from actorstore.storage.durability import Durability
 from actorstore.storage.errors import (
@@ -32,9 +34,9 @@ from actorstore.storage.errors import (
     InvalidOptionError,
     InvalidTableNameError,
     KeyExistsError,
+    LmdbError,
     NotFoundError,
     OpVetoedError,
-    StorageError,
     StoreBusyError,
     StoreClosedError,
     StoreCorruptedError,
@@ -46,50 +48,19 @@ from actorstore.storage.errors import (
     UnknownFormatError,
     UnknownTableError,
 )
-from actorstore.storage.integrity import CheckResult
 from actorstore.storage.names import MAX_TABLE_NAME_LENGTH, validate_table_name
-from actorstore.storage.operations import (
-    Batch,
-    BeforeCommit,
-    Compact,
-    Count,
-    Exists,
-    HasCodecs,
-    Insert,
-    Operation,
-    OpType,
-    Outcome,
-    Remove,
-    Scan,
-    Search,
-    Update,
-    Upsert,
-    build_operation,
-)
-from actorstore.storage.session import TableSession
-from actorstore.storage.table import Table
 
 __all__ = [
-    "DEFAULT_INITIAL_MAP_SIZE",
-    "DEFAULT_MAX_MAP_SIZE",
     "MAX_KEY_SIZE",
     "MAX_TABLE_NAME_LENGTH",
-    "Batch",
-    "BeforeCommit",
     "BytesCodec",
-    "Catalog",
     "CheckResult",
     "Codec",
-    "Compact",
-    "Count",
     "DecodeError",
     "DiskFullError",
     "Durability",
     "EncodeError",
-    "Exists",
     "FastJsonCodec",
-    "HasCodecs",
-    "Insert",
     "IntCodec",
     "InvalidInputError",
     "InvalidKeyError",
@@ -97,15 +68,10 @@ __all__ = [
     "InvalidTableNameError",
     "JsonCodec",
     "KeyExistsError",
+    "LmdbError",
     "NotFoundError",
     "OpType",
     "OpVetoedError",
-    "Operation",
-    "Outcome",
-    "Remove",
-    "Scan",
-    "Search",
-    "StorageError",
     "StoreBusyError",
     "StoreClosedError",
     "StoreCorruptedError",
@@ -113,19 +79,12 @@ __all__ = [
     "StoreError",
     "StoreFullError",
     "StrCodec",
-    "Table",
     "TableBusyError",
-    "TableCodecs",
     "TableExistsError",
     "TableInfo",
-    "TableSession",
-    "TextForm",
     "TransientError",
     "UnknownFormatError",
     "UnknownTableError",
-    "Update",
-    "Upsert",
-    "build_operation",
     "get_codec",
     "register_codec",
     "registered_formats",

@@ -27,7 +27,7 @@ import lmdb
 
 from actorstore.storage.errors import (
     DiskFullError,
-    StorageError,
+    LmdbError,
     StoreBusyError,
     StoreClosedError,
     StoreCorruptedError,
@@ -89,7 +89,7 @@ def open_environment(
         DiskFullError: if there is no space for the lock file.
         StoreCorruptedError: if the data file is damaged (truncated, not an
             LMDB file).
-        StorageError: if the environment cannot be opened (already open in
+        LmdbError: if the environment cannot be opened (already open in
             this process, permissions, not an LMDB directory).
     """
     data_file = os.path.join(path, DATA_FILE)
@@ -173,7 +173,7 @@ def _open(
         )
     except lmdb.Error as exc:
         if "already open" in str(exc):
-            raise StorageError(
+            raise LmdbError(
                 f"{path} is already open in this process; share the open store "
                 "instead of opening it twice"
             ) from exc
@@ -183,7 +183,7 @@ def _open(
     except OSError as exc:
         if exc.errno in _NO_SPACE:
             raise translate(exc, what="cannot open", table=table, path=path) from exc
-        raise StorageError(f"cannot open {path}: {exc.strerror or exc}") from exc
+        raise LmdbError(f"cannot open {path}: {exc.strerror or exc}") from exc
 
 
 def translate(
@@ -218,15 +218,15 @@ def translate(
             f"{what}: another process grew the map; retry", table=table
         )
     if isinstance(exc, lmdb.ReadonlyError):
-        return StorageError(
+        return LmdbError(
             f"{what}: the store is read-only; check the directory's permissions",
             table=table,
         )
     if isinstance(exc, OSError):
-        return StorageError(f"{what}: {exc.strerror or exc}", table=table)
+        return LmdbError(f"{what}: {exc.strerror or exc}", table=table)
     if isinstance(exc, lmdb.Error) and "closed" in str(exc).lower():
         return StoreClosedError("table", table=table)
-    return StorageError(f"{what}: {type(exc).__name__}: {exc}", table=table)
+    return LmdbError(f"{what}: {type(exc).__name__}: {exc}", table=table)
 
 
 def _is_no_space(exc: BaseException, path: str | None) -> bool:

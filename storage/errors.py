@@ -20,7 +20,7 @@ StoreError
     TableExistsError
     InvalidOptionError
   DecodeError               a stored value the codec cannot decode
-  StorageError              any other LMDB failure, translated
+  LmdbError                 an LMDB failure with no more precise meaning
     DiskFullError           no space left on the disk (or over quota)
     StoreCorruptedError     a damaged table (or catalog) file
 ```
@@ -46,9 +46,9 @@ __all__ = [
     "InvalidOptionError",
     "InvalidTableNameError",
     "KeyExistsError",
+    "LmdbError",
     "NotFoundError",
     "OpVetoedError",
-    "StorageError",
     "StoreBusyError",
     "StoreClosedError",
     "StoreCorruptedError",
@@ -243,11 +243,11 @@ class DecodeError(StoreError):
     """Raised when a stored value cannot be decoded by the table's codec."""
 
 
-class StorageError(StoreError):
-    """Raised for an LMDB failure with no more precise meaning."""
+class LmdbError(StoreError):
+    """Raised for an LMDB failure with no more precise meaning (translated)."""
 
 
-class DiskFullError(StorageError):
+class DiskFullError(LmdbError):
     """Raised when the disk holding a table (or the catalog) has no space left.
 
     Nothing of the op that failed was written. Free space on that disk (or
@@ -264,7 +264,7 @@ class DiskFullError(StorageError):
         self.path = path
 
 
-class StoreCorruptedError(StorageError):
+class StoreCorruptedError(LmdbError):
     """Raised instead of serving a damaged table (or catalog) file.
 
     Opening checks that LMDB's last page lies inside the data file (reading

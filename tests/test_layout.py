@@ -134,19 +134,20 @@ def test_only_the_cluster_imports_ray_and_nothing_imports_the_bench_eagerly() ->
 
 PUBLIC_NAMES = {
     "actorstore.storage": [
-        "BeforeCommit",
-        "Compact",
+        "CheckResult",
         "Durability",
+        "InvalidTableNameError",
         "KeyExistsError",
+        "LmdbError",
         "NotFoundError",
         "OpType",
         "StoreClosedError",
         "StoreDirectory",
         "StoreError",
         "StoreFullError",
-        "TableSession",
+        "TableInfo",
         "TransientError",
-        "build_operation",
+        "register_codec",
     ],
     "actorstore.retry": [
         "AsyncCallback",

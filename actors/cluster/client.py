@@ -35,13 +35,13 @@ from actorstore.storage import (
     Durability,
     InvalidOptionError,
     StoreError,
-    TableCodecs,
     TableExistsError,
     TableInfo,
     UnknownTableError,
     get_codec,
     validate_table_name,
 )
+from actorstore.storage._table_codecs import TableCodecs
 
 if TYPE_CHECKING:
     import concurrent.futures
@@ -405,7 +405,7 @@ class ClusterBackend:
         """Append `letter` to the local spool file; it is forwarded later.
 
         Raises:
-            StorageError: (an OSError, translated) if the file cannot be written.
+            LmdbError: (an OSError, translated) if the file cannot be written.
         """
         os.makedirs(os.path.dirname(self._spool_path), exist_ok=True)
         line = json.dumps(letter.to_json(), sort_keys=True) + "\n"

@@ -58,7 +58,7 @@ class DirectoryOwner(NodeOwner):
 
         Raises:
             InvalidOptionError: for a bad label, path or size.
-            StorageError: if the directory cannot be opened.
+            LmdbError: if the directory cannot be opened.
         """
         super().__init__(label, path, **store_options)
         for name, key_format, value_format in _TABLES:

@@ -12,9 +12,9 @@ upserts of 25-byte JSON values a call):
 
 - an empty call, round trip: 0.7 ms;
 - SYNC table: 5.3 ms a call (~97k ops/s) with `WireOp`s, 6.5 ms with
-  pickled `storage.Operation`s;
+  pickled `TableRequest`s;
 - NONE table: 4.4 ms a call (~116k ops/s) with `WireOp`s, 5.1 ms with
-  `storage.Operation`s;
+  `TableRequest`s;
 - counting the caller building each call's ops: 74k (SYNC) and 91k (NONE)
   ops/s with `WireOp`s.
 
@@ -49,22 +49,23 @@ from actorstore.cluster.wire import (
     bind_operation,
 )
 from actorstore.storage import (
-    DEFAULT_INITIAL_MAP_SIZE,
-    DEFAULT_MAX_MAP_SIZE,
     CheckResult,
     Durability,
     InvalidInputError,
     InvalidOptionError,
-    Operation,
-    Outcome,
-    StorageError,
+    LmdbError,
     StoreDirectory,
     TableInfo,
-    TableSession,
+)
+from actorstore.storage._requests import Outcome, TableRequest
+from actorstore.storage._session import TableSession
+from actorstore.storage._store_directory import (
+    DEFAULT_INITIAL_MAP_SIZE,
+    DEFAULT_MAX_MAP_SIZE,
 )
 
 if TYPE_CHECKING:
-    from actorstore.storage import Table
+    from actorstore.storage._table import Table
 
 __all__ = [
     "OWNER_RESOURCE_SHARE",
@@ -134,7 +135,7 @@ class NodeOwner:
 
         Raises:
             InvalidOptionError: for a bad label, path or size.
-            StorageError: if the directory cannot be opened.
+            LmdbError: if the directory cannot be opened.
         """
         self.label = validate_label(label)
         self._directory = StoreDirectory(
@@ -164,7 +165,7 @@ class NodeOwner:
         return [self._run_group(name, ops, sync) for name, ops, sync in groups]
 
     def _run_group(
-        self, name: str, ops: Sequence[WireOp | Operation], sync: Sequence[bool]
+        self, name: str, ops: Sequence[WireOp | TableRequest], sync: Sequence[bool]
     ) -> GroupAnswer:
         self._counts["groups"] += 1
         self._counts["ops"] += len(ops)
@@ -278,7 +279,7 @@ class NodeOwner:
 
         Raises:
             UnknownTableError: if there is no such table.
-            StorageError: if the copy fails (the old file is kept).
+            LmdbError: if the copy fails (the old file is kept).
         """
         return self._session(name).compact()
 
@@ -289,7 +290,7 @@ class NodeOwner:
         With `names`, sync those tables (if open) whether dirty or not.
 
         Raises:
-            StorageError: if a sync fails (the table stays dirty).
+            LmdbError: if a sync fails (the table stays dirty).
         """
         wanted = sorted(self._dirty) if names is None else list(names)
         synced = []
@@ -341,10 +342,10 @@ class NodeOwner:
 
 
 def _bind_all(
-    table: Table, ops: Sequence[WireOp | Operation]
-) -> tuple[list[Operation | None], list[Outcome | None]]:
+    table: Table, ops: Sequence[WireOp | TableRequest]
+) -> tuple[list[TableRequest | None], list[Outcome | None]]:
     """Bind each op to `table`; an op that does not bind gets its error as outcome."""
-    operations: list[Operation | None] = []
+    operations: list[TableRequest | None] = []
     outcomes: list[Outcome | None] = []
     for op in ops:
         try:
@@ -361,7 +362,7 @@ _PICKLES: dict[type[BaseException], bool] = {}
 
 
 def _portable(error: BaseException) -> BaseException:
-    """Return `error`, or a `StorageError` naming it if it cannot cross the wire.
+    """Return `error`, or an `LmdbError` naming it if it cannot cross the wire.
 
     An error that pickles but does not unpickle (a keyword-only `__init__`)
     would fail the whole call on the caller's side, not just its op.
@@ -375,12 +376,12 @@ def _portable(error: BaseException) -> BaseException:
         except Exception:  # noqa: BLE001 - any failure means it cannot cross
             pickles = False
             logger.warning(
-                "%s does not survive pickling; sent as StorageError", kind.__name__
+                "%s does not survive pickling; sent as LmdbError", kind.__name__
             )
         _PICKLES[kind] = pickles
     if pickles:
         return error
-    return StorageError(
+    return LmdbError(
         f"{kind.__name__}: {error}", table=getattr(error, "table", None)
     )
 

@@ -22,7 +22,8 @@ from actorstore.cluster.errors import translate_call_error
 from actorstore.cluster.wire import Group, GroupAnswer, outcomes_of, wire_op
 from actorstore.errors import OutcomeUnknownError, OwnerLostError
 from actorstore.threads import mark_owner_thread
-from actorstore.storage import Durability, OpType, Outcome, StoreClosedError, StoreError
+from actorstore.storage import Durability, OpType, StoreClosedError, StoreError
+from actorstore.storage._requests import Outcome
 
 if TYPE_CHECKING:
     from actorstore.dispatch import OwnerReports

@@ -11,10 +11,10 @@ their `GroupAnswer` in 0.005 ms).
 An op crosses in either of two forms, mixed freely:
 
 - a `WireOp`, `(type, key, value, scan options)` with the raw key and
-  value, rebuilt on the node by `storage.build_operation` (so encoded a
+  value, rebuilt on the node by `build_request` (so encoded a
   second time there). For 512 upserts: 0.14 ms to pickle, 0.12 ms to
   unpickle, and the group runs in 3.0 ms on the node (SYNC);
-- a `storage.Operation`, as the caller built (and checked) it: it pickles
+- a `TableRequest`, as the caller built (and checked) it: it pickles
   as its type, its table's name and formats and its encoded fields, and
   runs as is (`run_group` accepts it if the formats match): 1.4 ms to
   pickle, 0.6 ms to unpickle, 1.75 ms to run.
@@ -30,10 +30,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from actorstore.storage import Operation, OpType, Outcome, build_operation
+from actorstore.storage import OpType
+from actorstore.storage._requests import Outcome, TableRequest, build_request
 
 if TYPE_CHECKING:
-    from actorstore.storage import Table
+    from actorstore.storage._table import Table
 
 __all__ = [
     "Group",
@@ -48,7 +49,7 @@ __all__ = [
 WireOp: TypeAlias = tuple[str, Any, Any, "dict[str, Any] | None"]
 """One op as it crosses the wire: `(type, key, value, scan options or None)`."""
 
-Group: TypeAlias = tuple[str, Sequence["WireOp | Operation"], Sequence[bool]]
+Group: TypeAlias = tuple[str, Sequence["WireOp | TableRequest"], Sequence[bool]]
 """One table's ops in one call: `(table name, ops, sync flags)`."""
 
 GroupAnswer: TypeAlias = tuple[list[Any], dict[int, BaseException]]
@@ -59,22 +60,22 @@ errors by op index."""
 def wire_op(
     op_type: OpType | str, key: Any = None, value: Any = None, **options: Any
 ) -> WireOp:
-    """Return op `op_type` as it crosses the wire (`build_operation`'s arguments)."""
+    """Return op `op_type` as it crosses the wire (`build_request`'s arguments)."""
     kind = op_type.value if isinstance(op_type, OpType) else op_type
     return (kind, key, value, options or None)
 
 
-def bind_operation(table: Table, op: WireOp | Operation) -> Operation:
+def bind_operation(table: Table, op: WireOp | TableRequest) -> TableRequest:
     """Return `op` as an operation on `table`, ready for `run_group`.
 
     Raises:
         InvalidInputError: (or a subclass) if the op does not fit the table:
             an unknown type, a key or value its codecs refuse.
     """
-    if isinstance(op, Operation):
+    if isinstance(op, TableRequest):
         return op
     kind, key, value, options = op
-    return build_operation(table, kind, key, value, **(options or {}))
+    return build_request(table, kind, key, value, **(options or {}))
 
 
 def answer_of(outcomes: Sequence[Outcome]) -> GroupAnswer:

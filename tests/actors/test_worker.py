@@ -17,11 +17,11 @@ from actorstore.op import Op
 from actorstore.worker import DRAIN, MAX_GROUP, Mailbox
 from actorstore.storage import (
     KeyExistsError,
+    LmdbError,
     OpVetoedError,
-    StorageError,
     StoreClosedError,
-    Table,
 )
+from actorstore.storage._table import Table
 
 WAIT = 5.0
 SHORT = 1.0
@@ -313,13 +313,13 @@ def test_a_failed_sync_fails_the_sync_op_and_flush_syncs_again(
     def failing_once() -> None:
         calls.append(1)
         if len(calls) == 1:
-            raise StorageError("sync failed: disk gone", table="lazy")
+            raise LmdbError("sync failed: disk gone", table="lazy")
         sync()
 
     table.sync = failing_once  # type: ignore[method-assign]
 
     future = lazy_store.upsert("lazy", "k", 1, durability="sync")
-    with pytest.raises(StorageError, match="disk gone"):
+    with pytest.raises(LmdbError, match="disk gone"):
         future.get(timeout=WAIT)
 
     # The write committed but is not known to be on disk: flush must sync it.

@@ -51,7 +51,7 @@ import ray  # after the environment it reads at import
 from ray.cluster_utils import Cluster
 
 from actorstore.cluster import Group, NodeOwner, label_resource, outcomes_of
-from actorstore.storage import Outcome
+from actorstore.storage._requests import Outcome
 
 __all__ = [
     "WAIT",

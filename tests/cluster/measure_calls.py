@@ -21,7 +21,8 @@ from tests.cluster.harness import labelled_cluster
 import ray
 
 from actorstore.cluster import start_node_owner, wire_op
-from actorstore.storage import TableCodecs, build_operation
+from actorstore.storage._requests import build_request
+from actorstore.storage._table_codecs import TableCodecs
 
 GROUP = 512
 CALLS = 200
@@ -38,7 +39,7 @@ def _raw_upserts(codecs: TableCodecs, call: int) -> list[Any]:
 
 def _operation_upserts(codecs: TableCodecs, call: int) -> list[Any]:
     ops = [
-        build_operation(codecs, "upsert", f"k{call}-{i}", {"n": i, "s": "abcdefgh"})
+        build_request(codecs, "upsert", f"k{call}-{i}", {"n": i, "s": "abcdefgh"})
         for i in range(GROUP)
     ]
     return [(codecs.name, ops, [False] * GROUP)]

@@ -23,7 +23,7 @@ from actorstore.cluster import (
     wire_op,
 )
 from actorstore.cluster.node import start_owner
-from actorstore.storage import Outcome
+from actorstore.storage._requests import Outcome
 from tests.cluster.harness import (
     WAIT,
     HeldNodeOwner,

@@ -30,18 +30,16 @@ from actorstore.storage import (
     InvalidInputError,
     InvalidOptionError,
     KeyExistsError,
+    LmdbError,
     NotFoundError,
-    Operation,
     OpType,
-    Outcome,
-    StorageError,
     StoreClosedError,
     StoreError,
-    Table,
-    TableCodecs,
     TableExistsError,
-    build_operation,
 )
+from actorstore.storage._requests import Outcome, TableRequest, build_request
+from actorstore.storage._table import Table
+from actorstore.storage._table_codecs import TableCodecs
 from tests.cluster.harness import WAIT, LabelledCluster, call
 
 
@@ -71,7 +69,7 @@ class Unpicklable(Exception):
         self.table = "t"
 
 
-class Refuse(Operation):
+class Refuse(TableRequest):
     """An op that fails with an error that cannot cross the wire."""
 
     type = OpType.UPSERT
@@ -158,7 +156,7 @@ def test_an_error_that_cannot_cross_the_wire_is_sent_as_a_storage_error(
         owner,
         *[group("t", Refuse(owner.table("t").codecs), wire_op("upsert", "k", 1))],  # type: ignore[arg-type]
     )[0]
-    assert type(refused.error) is StorageError
+    assert type(refused.error) is LmdbError
     assert str(refused.error) == "Unpicklable: refused: test"
     assert refused.error.table == "t"
     assert pickle.loads(pickle.dumps(refused.error)).table == "t"
@@ -247,8 +245,8 @@ def test_a_call_carries_the_storage_operations_the_caller_built(
         timeout=WAIT,
     )
     codecs = TableCodecs(info.name, info.key_format, info.value_format)
-    ops = [build_operation(codecs, "insert", i, {"n": i}) for i in range(100)]
-    again = build_operation(codecs, "insert", 7, {"n": -7})
+    ops = [build_request(codecs, "insert", i, {"n": i}) for i in range(100)]
+    again = build_request(codecs, "insert", 7, {"n": -7})
     first, second = call(
         owner,
         [
@@ -266,7 +264,7 @@ def test_an_operation_of_another_table_fails_its_group(
 ) -> None:
     owner = node_owners["a"]
     ray.get(owner.create_table.remote(table_name), timeout=WAIT)
-    stray = build_operation(TableCodecs("elsewhere", "str", "json"), "upsert", "k", 1)
+    stray = build_request(TableCodecs("elsewhere", "str", "json"), "upsert", "k", 1)
     (outcomes,) = call(owner, [group(table_name, wire_op("upsert", "k", 1), stray)])
     assert all(isinstance(o.error, InvalidInputError) for o in outcomes)
     assert "op for table 'elsewhere'" in str(outcomes[0].error)

@@ -27,7 +27,7 @@ from actorstore.storage import (
     InvalidOptionError,
     InvalidTableNameError,
     KeyExistsError,
-    StorageError,
+    LmdbError,
     StoreClosedError,
     TableExistsError,
     UnknownFormatError,
@@ -276,7 +276,7 @@ CASES = {
     ),
     "read-only directory": Case(
         lambda env: actorstore.open_store(env.scratch["path"]),
-        StorageError,
+        LmdbError,
         r"cannot create store directory .*readonly.*check its permissions",
         setup=make_read_only_dir,
     ),

@@ -360,6 +360,17 @@ def test_to_mapping_round_trips_through_from_mapping() -> None:
 
 
 @pytest.mark.parametrize(
+    "name", ["StorageError", "storage.StorageError", "actorstore.StorageError"]
+)
+def test_config_naming_an_error_by_its_old_name_still_loads(name: str) -> None:
+    # A table's policy is kept in the catalog as config: one written before
+    # StorageError was renamed LmdbError must still load.
+    policy = RetryPolicy.from_mapping({"retry_on": [name]})
+    assert policy.retry_on == (storage.LmdbError,)
+    assert policy.to_mapping()["retry_on"] == ["LmdbError"]
+
+
+@pytest.mark.parametrize(
     "policy",
     [
         RetryPolicy(retry_on=lambda error: True),

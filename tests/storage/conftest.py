@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from actorstore.storage import Durability, StoreDirectory, TableSession
+from actorstore.storage import Durability, StoreDirectory
+from actorstore.storage._session import TableSession
 
 SMALL_MAP = 1 << 20
 """A 1 MiB first map, so growth happens after a few writes."""

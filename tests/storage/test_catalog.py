@@ -1,4 +1,4 @@
-"""Tests for storage/catalog.py: the durable record of each table's settings."""
+"""Tests for storage/_catalog.py: the durable record of each table's settings."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 import lmdb
 import pytest
 
-from actorstore.storage import Catalog, Durability, StorageError, StoreClosedError, TableInfo
+from actorstore.storage import Durability, LmdbError, StoreClosedError, TableInfo
+from actorstore.storage._catalog import Catalog
 
 
 def add_users(catalog: Catalog, durability: Durability = Durability.SYNC) -> TableInfo:
@@ -89,7 +90,7 @@ def test_a_damaged_catalog_is_reported(tmp_path: Path) -> None:
     with env.begin(write=True) as txn:
         txn.put(b"users", b"{not json")
     env.close()
-    with pytest.raises(StorageError, match="the store's catalog is damaged"):
+    with pytest.raises(LmdbError, match="the store's catalog is damaged"):
         Catalog(path)
 
 

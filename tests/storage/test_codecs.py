@@ -1,4 +1,4 @@
-"""Tests for storage/codecs.py: built-in codecs, the registry, error wrapping."""
+"""Tests for storage/codecs.py: built-in codecs and the registry."""
 
 from __future__ import annotations
 
@@ -12,24 +12,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from actorstore import storage
-import actorstore.storage.codecs
 from actorstore.storage import (
     BytesCodec,
     Codec,
-    DecodeError,
     EncodeError,
     IntCodec,
-    InvalidInputError,
     JsonCodec,
     StoreDirectory,
     StrCodec,
-    TableCodecs,
     UnknownFormatError,
     get_codec,
     register_codec,
     registered_formats,
 )
-from actorstore.storage.codecs import decode_with, encode_with
+from actorstore.storage._table_codecs import encode_with
 
 INT64 = st.integers(min_value=-(1 << 63), max_value=(1 << 63) - 1)
 
@@ -280,85 +276,3 @@ def test_a_registered_codec_serves_a_table(store: StoreDirectory) -> None:
     assert raw == b"olleh"
     with pytest.raises(EncodeError, match="cannot encode value 42"):
         session.upsert("k", 42)
-
-
-# -- wrapping codec failures -----------------------------------------------------
-
-
-def test_encode_with_turns_a_codec_failure_into_encode_error() -> None:
-    with pytest.raises(EncodeError, match="table 't': cannot encode value") as info:
-        encode_with(JsonCodec(), {1, 2}, what="value", table="t")
-    assert info.value.table == "t"
-    assert isinstance(info.value.__cause__, TypeError)
-
-
-def test_encode_with_shortens_a_long_value_in_its_message() -> None:
-    with pytest.raises(EncodeError) as info:
-        encode_with(StrCodec(), b"x" * 500, what="value", table="t")
-    assert "..." in str(info.value)
-    assert len(str(info.value)) < 200
-
-
-def test_encode_with_catches_deep_recursion() -> None:
-    deep: list[Any] = []
-    for _ in range(100_000):
-        deep = [deep]
-    with pytest.raises(EncodeError, match="cannot encode value"):
-        encode_with(JsonCodec(), deep, what="value", table="t")
-
-
-def test_decode_with_turns_a_codec_failure_into_decode_error() -> None:
-    with pytest.raises(DecodeError, match=r"3 bytes.*another codec") as info:
-        decode_with(IntCodec(), b"abc", what="key", table="t")
-    assert info.value.table == "t"
-
-
-# -- text forms (for the command line) -----------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("key_format", "value_format", "key_text", "value_text", "key", "value"),
-    [
-        ("str", "json", "ada", '{"age": 36}', "ada", {"age": 36}),
-        ("int", "str", "-3", "minus three", -3, "minus three"),
-        ("bytes", "bytes", "AAE=", "aGk=", b"\x00\x01", b"hi"),
-    ],
-)
-def test_each_built_in_format_has_a_text_form_that_reads_back(
-    key_format: str,
-    value_format: str,
-    key_text: str,
-    value_text: str,
-    key: object,
-    value: object,
-) -> None:
-    codecs = TableCodecs("t", key_format, value_format)
-
-    assert codecs.parse_text(key_text, what="key") == key
-    assert codecs.parse_text(value_text) == value
-    assert codecs.parse_text(codecs.format_text(key, what="key"), what="key") == key
-    assert codecs.parse_text(codecs.format_text(value)) == value
-
-
-def test_text_that_is_not_of_the_format_says_what_was_expected() -> None:
-    codecs = TableCodecs("nums", "int", "json")
-    with pytest.raises(InvalidInputError, match="'nums' has int keys; 'seven' is not"):
-        codecs.parse_text("seven", what="key")
-    with pytest.raises(InvalidInputError, match="not valid JSON"):
-        codecs.parse_text("{bad")
-
-
-@pytest.mark.usefixtures("registry")
-def test_a_codec_without_a_text_form_is_named() -> None:
-    class Opaque:
-        def encode(self, obj: object) -> bytes:
-            return b"x"
-
-        def decode(self, data: bytes) -> object:
-            return data
-
-    register_codec("opaque-text-test", Opaque(), replace=True)
-    codecs = TableCodecs("t", "str", "opaque-text-test")
-    with pytest.raises(InvalidInputError, match="has no text form"):
-        codecs.parse_text("x")
-    assert codecs.format_text(b"x") == "b'x'"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from actorstore import storage
-import actorstore.storage.errors
 from actorstore.storage import (
     DecodeError,
     EncodeError,
@@ -14,9 +13,9 @@ from actorstore.storage import (
     InvalidOptionError,
     InvalidTableNameError,
     KeyExistsError,
+    LmdbError,
     NotFoundError,
     OpVetoedError,
-    StorageError,
     StoreBusyError,
     StoreClosedError,
     StoreError,
@@ -66,7 +65,7 @@ def test_only_busy_is_transient() -> None:
         OpVetoedError,
         InvalidInputError,
         DecodeError,
-        StorageError,
+        LmdbError,
     ):
         assert not issubclass(error, TransientError)
 
@@ -133,6 +132,6 @@ def test_unknown_table_and_invalid_name_errors() -> None:
 
 
 def test_plain_errors_carry_optional_context() -> None:
-    error = StorageError("disk on fire", table="t", key=b"k")
+    error = LmdbError("disk on fire", table="t", key=b"k")
     assert (str(error), error.table, error.key) == ("disk on fire", "t", b"k")
     assert StoreError("x").table is None

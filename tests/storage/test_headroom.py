@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from actorstore.storage import Durability, StoreDirectory, Table
+from actorstore.storage import Durability, StoreDirectory
+from actorstore.storage._group_commit import write_limit
 from actorstore.storage._headroom import CHUNK
-from actorstore.storage.group_commit import write_limit
+from actorstore.storage._table import Table
 
 MIB = 1 << 20
 WAIT = 10.0

@@ -11,14 +11,19 @@ import pytest
 
 from actorstore.storage import (
     DiskFullError,
-    StorageError,
+    LmdbError,
     StoreBusyError,
     StoreClosedError,
     StoreCorruptedError,
     StoreError,
     StoreFullError,
 )
-from actorstore.storage._lmdb import ResizeGate, directory_size, open_environment, translate
+from actorstore.storage._lmdb import (
+    ResizeGate,
+    directory_size,
+    open_environment,
+    translate,
+)
 
 
 @pytest.mark.parametrize(
@@ -26,12 +31,12 @@ from actorstore.storage._lmdb import ResizeGate, directory_size, open_environmen
     [
         (lmdb.ReadersFullError("x"), StoreBusyError, "readers table is full"),
         (lmdb.MapResizedError("x"), StoreBusyError, "another process grew the map"),
-        (lmdb.ReadonlyError("x"), StorageError, "the store is read-only"),
+        (lmdb.ReadonlyError("x"), LmdbError, "the store is read-only"),
         (lmdb.DiskError("x"), DiskFullError, "is full (or over quota); free space"),
         (OSError(errno.ENOSPC, "full"), DiskFullError, "free space on it"),
         (OSError(errno.EDQUOT, "quota"), DiskFullError, "free space on it"),
         (lmdb.Error("mdb_txn_commit: Disk quota exceeded"), DiskFullError, "full"),
-        (OSError("x"), StorageError, "op failed: x"),
+        (OSError("x"), LmdbError, "op failed: x"),
         (lmdb.CorruptedError("x"), StoreCorruptedError, "is damaged"),
         (lmdb.PageNotFoundError("x"), StoreCorruptedError, "is damaged"),
         (lmdb.Error("Attempt to operate on closed object"), StoreClosedError, "closed"),
@@ -54,7 +59,7 @@ def test_translate_passes_store_errors_through() -> None:
 def test_open_environment_of_a_file_is_a_storage_error(tmp_path: Path) -> None:
     path = tmp_path / "file"
     path.write_text("")
-    with pytest.raises(StorageError, match="cannot open"):
+    with pytest.raises(LmdbError, match="cannot open"):
         open_environment(str(path), sync=True, map_size=1 << 20)
 
 

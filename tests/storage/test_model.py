@@ -31,9 +31,9 @@ from actorstore.storage import (
     NotFoundError,
     OpVetoedError,
     StoreDirectory,
-    TableSession,
-    build_operation,
 )
+from actorstore.storage._requests import build_request
+from actorstore.storage._session import TableSession
 
 TABLES = ("bin", "txt")
 SYMBOLS: dict[str, tuple[Any, ...]] = {
@@ -267,7 +267,7 @@ class StoreMachine(RuleBasedStateMachine):
             key = make_key(table, shape)
             args = (key,) if kind == "remove" else (key, value)
             veto_fn = (lambda _: False) if veto else None
-            requests.append((build_operation(target, kind, *args), veto_fn))
+            requests.append((build_request(target, kind, *args), veto_fn))
             # Each op of a group commits or aborts alone, in order.
             trial = dict(model)
             error = apply_write(trial, kind, key, value)

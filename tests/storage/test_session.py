@@ -1,4 +1,4 @@
-"""Tests for storage/session.py: every op, its success and its failures."""
+"""Tests for storage/_session.py: every op, its success and its failures."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from actorstore.storage import (
     MAX_KEY_SIZE,
-    Batch,
     DecodeError,
     EncodeError,
     InvalidInputError,
@@ -25,9 +24,9 @@ from actorstore.storage import (
     StoreClosedError,
     StoreDirectory,
     StoreError,
-    TableSession,
-    build_operation,
 )
+from actorstore.storage._requests import Batch, build_request
+from actorstore.storage._session import TableSession
 
 
 class Boom(Exception):
@@ -575,7 +574,7 @@ def test_runs_of_upserts_and_other_writes_keep_their_order(
         ("remove", "b"),
         ("upsert", "b", 4),
     ]
-    batch = build_operation(users.table, "batch", value=writes)
+    batch = build_request(users.table, "batch", value=writes)
     assert isinstance(batch, Batch)
     assert [(kind, key) for kind, key, _ in batch.encoded()] == [
         ("upsert", b"a"),
@@ -672,17 +671,17 @@ def test_run_executes_a_prepared_operation(
     store: StoreDirectory, users: TableSession
 ) -> None:
     table = store.table("users")
-    assert users.run(build_operation(table, "upsert", "k", 1)) is None
-    assert users.run(build_operation(table, "search", "k")) == 1
-    assert users.run(build_operation(table, "scan", prefix="k")) == [("k", 1)]
+    assert users.run(build_request(table, "upsert", "k", 1)) is None
+    assert users.run(build_request(table, "search", "k")) == 1
+    assert users.run(build_request(table, "scan", prefix="k")) == [("k", 1)]
     with pytest.raises(NotFoundError):
-        users.run(build_operation(table, "remove", "nope"))
+        users.run(build_request(table, "remove", "nope"))
 
 
 def test_run_refuses_an_op_of_another_table(
     store: StoreDirectory, users: TableSession, blobs: TableSession
 ) -> None:
-    op = build_operation(store.table("blobs"), "upsert", b"k", b"v")
+    op = build_request(store.table("blobs"), "upsert", b"k", b"v")
     with pytest.raises(
         InvalidInputError, match="op for table 'blobs' given to the session of table"
     ):

@@ -1,4 +1,4 @@
-"""Tests for storage/table.py: groups of ops, growth, compaction, closing."""
+"""Tests for storage/_table.py: groups of ops, growth, compaction, closing."""
 
 from __future__ import annotations
 
@@ -17,20 +17,24 @@ from hypothesis import strategies as st
 from actorstore.storage import (
     Durability,
     KeyExistsError,
+    LmdbError,
     NotFoundError,
     OpVetoedError,
-    Outcome,
-    StorageError,
     StoreClosedError,
     StoreDirectory,
     StoreFullError,
-    Table,
-    TableSession,
-    build_operation,
 )
-from actorstore.storage.codecs import TableCodecs
-from actorstore.storage.group_commit import run_group, write_limit
-from actorstore.storage.operations import BeforeCommit, Operation, OpType
+from actorstore.storage._group_commit import run_group, write_limit
+from actorstore.storage._requests import (
+    BeforeCommit,
+    OpType,
+    Outcome,
+    TableRequest,
+    build_request,
+)
+from actorstore.storage._session import TableSession
+from actorstore.storage._table import Table
+from actorstore.storage._table_codecs import TableCodecs
 
 MIB = 1 << 20
 CHUNK = 100_000
@@ -91,19 +95,19 @@ def test_run_group_aborts_only_the_failing_ops(
 ) -> None:
     users.insert("taken", 0)
     requests = [
-        (build_operation(table, "insert", "a", 1), None),
-        (build_operation(table, "insert", "taken", 1), None),
-        (build_operation(table, "upsert", "b", 2), lambda _: False),
-        (build_operation(table, "upsert", "c", 3), None),
-        (build_operation(table, "update", "nope", 4), None),
+        (build_request(table, "insert", "a", 1), None),
+        (build_request(table, "insert", "taken", 1), None),
+        (build_request(table, "upsert", "b", 2), lambda _: False),
+        (build_request(table, "upsert", "c", 3), None),
+        (build_request(table, "update", "nope", 4), None),
         (
-            build_operation(
+            build_request(
                 table, "batch", value=[("upsert", "d", 4), ("insert", "a", 0)]
             ),
             None,
         ),
-        (build_operation(table, "remove", "taken"), None),
-        (build_operation(table, "upsert", "e", 5), lambda result: result),
+        (build_request(table, "remove", "taken"), None),
+        (build_request(table, "upsert", "e", 5), lambda result: result),
     ]
     outcomes = users.run_group(requests)
     assert [outcome.ok for outcome in outcomes] == [
@@ -153,7 +157,7 @@ def test_a_group_run_straight_ends_as_with_a_child_per_op(
                 table = directory.table(name)
                 requests = [
                     (
-                        build_operation(table, kind, k, v if kind in WRITES else None),
+                        build_request(table, kind, k, v if kind in WRITES else None),
                         before_commit,
                     )
                     for kind, k, v in ops
@@ -177,10 +181,10 @@ def accept(_result: object) -> None:
     """A before_commit that lets its op commit."""
 
 
-Request = tuple[Operation, BeforeCommit | None]
+Request = tuple[TableRequest, BeforeCommit | None]
 
 
-class Records(Operation):
+class Records(TableRequest):
     """A plain op that records the transaction it runs in."""
 
     type = OpType.UPSERT
@@ -195,7 +199,7 @@ class Records(Operation):
         self.seen.append(txn)
 
 
-class Explodes(Operation):
+class Explodes(TableRequest):
     """A plain op whose run writes record "x", then raises what is not a
     StoreError of its own (the write must not land)."""
 
@@ -278,8 +282,8 @@ def test_plain_ops_share_the_group_s_transaction_unless_one_has_a_before_commit(
 def two_upserts_then_one_that_explodes(table: Table) -> list[Request]:
     """A group whose third op fails run straight (so the pass is redone)."""
     return [
-        (build_operation(table, "upsert", "a", 1), None),
-        (build_operation(table, "upsert", "b", 2), None),
+        (build_request(table, "upsert", "a", 1), None),
+        (build_request(table, "upsert", "b", 2), None),
         (Explodes(table.codecs), None),
     ]
 
@@ -320,8 +324,8 @@ def test_run_group_keeps_a_raising_before_commit_to_its_own_op(
 
     outcomes = table.run_group(
         [
-            (build_operation(table, "upsert", "a", 1), refuse),
-            (build_operation(table, "upsert", "b", 2), None),
+            (build_request(table, "upsert", "a", 1), refuse),
+            (build_request(table, "upsert", "b", 2), None),
         ]
     )
     assert isinstance(outcomes[0].error, RuntimeError)
@@ -335,12 +339,12 @@ def test_ops_of_a_group_see_the_writes_of_earlier_ops(
 ) -> None:
     outcomes = users.run_group(
         [
-            (build_operation(table, "upsert", "a", 1), None),
-            (build_operation(table, "search", "a"), None),
-            (build_operation(table, "insert", "b", 2), lambda _: False),
-            (build_operation(table, "exists", "b"), None),
-            (build_operation(table, "count"), None),
-            (build_operation(table, "scan"), None),
+            (build_request(table, "upsert", "a", 1), None),
+            (build_request(table, "search", "a"), None),
+            (build_request(table, "insert", "b", 2), lambda _: False),
+            (build_request(table, "exists", "b"), None),
+            (build_request(table, "count"), None),
+            (build_request(table, "scan"), None),
         ]
     )
     assert [outcome.result for outcome in outcomes] == [
@@ -358,11 +362,11 @@ def test_a_read_only_group_returns_each_read(table: Table, users: TableSession) 
     users.batch([("upsert", "a", 1), ("upsert", "b", 2)])
     outcomes = users.run_group(
         [
-            (build_operation(table, "search", "a"), None),
-            (build_operation(table, "search", "nope"), None),
-            (build_operation(table, "exists", "b"), None),
-            (build_operation(table, "count"), None),
-            (build_operation(table, "scan", reverse=True), None),
+            (build_request(table, "search", "a"), None),
+            (build_request(table, "search", "nope"), None),
+            (build_request(table, "exists", "b"), None),
+            (build_request(table, "count"), None),
+            (build_request(table, "scan", reverse=True), None),
         ]
     )
     assert [outcome.result for outcome in outcomes] == [
@@ -415,7 +419,7 @@ def test_a_group_grows_the_map_and_keeps_every_op(roomy: StoreDirectory) -> None
     session = roomy.session("big")
     session.insert(key(3), b"taken")
     requests = [
-        (build_operation(table, "insert", key(i), chunk(i)), None) for i in range(40)
+        (build_request(table, "insert", key(i), chunk(i)), None) for i in range(40)
     ]
     outcomes = session.run_group(requests)
     assert [i for i, outcome in enumerate(outcomes) if not outcome.ok] == [3]
@@ -508,7 +512,7 @@ def test_past_max_map_size_a_group_fails_only_what_does_not_fit(
     table = cramped.table("big")
     session = cramped.session("big")
     requests = [
-        (build_operation(table, "upsert", key(i), chunk(i)), None) for i in range(40)
+        (build_request(table, "upsert", key(i), chunk(i)), None) for i in range(40)
     ]
     outcomes = session.run_group(requests)
     landed = [i for i, outcome in enumerate(outcomes) if outcome.ok]
@@ -586,9 +590,9 @@ def test_ops_after_a_compaction_in_a_group_fail_alone_if_the_table_closed(
     session = TableSession(ClosesAfterCompaction(table))  # type: ignore[arg-type]
     outcomes = session.run_group(
         [
-            (build_operation(table, "upsert", "a", 1), None),
-            (build_operation(table, "compact"), None),
-            (build_operation(table, "upsert", "b", 2), None),
+            (build_request(table, "upsert", "a", 1), None),
+            (build_request(table, "compact"), None),
+            (build_request(table, "upsert", "b", 2), None),
         ]
     )
     assert [outcome.ok for outcome in outcomes] == [True, True, False]
@@ -648,12 +652,12 @@ def test_close_twice_is_safe(table: Table) -> None:
 
 def test_ops_after_close_raise_store_closed(table: Table, users: TableSession) -> None:
     users.upsert("k", 1)
-    op = build_operation(table, "search", "k")
+    op = build_request(table, "search", "k")
     table.close()
     with pytest.raises(StoreClosedError, match="the table is closed"):
         table.run_group([(op, None)])
     with pytest.raises(StoreClosedError, match="the table is closed"):
-        table.run_group([(build_operation(table, "upsert", "k", 2), None)])
+        table.run_group([(build_request(table, "upsert", "k", 2), None)])
     with pytest.raises(StoreClosedError, match="the table is closed"):
         table.read(lambda txn: txn.get(b"k"))
     with pytest.raises(StoreClosedError, match="the table is closed"):
@@ -682,13 +686,13 @@ def test_a_pass_that_cannot_start_fails_only_the_ops_not_yet_committed(
     table = store.table("blobs")
 
     def cannot_grow(*args: object, **kwargs: object) -> None:
-        raise StorageError("simulated: the map cannot grow", table="blobs")
+        raise LmdbError("simulated: the map cannot grow", table="blobs")
 
     # Fault injection on the real table: the first map fills mid-group and
     # growing it fails; the ops committed before keep their outcomes.
-    monkeypatch.setattr("actorstore.storage.group_commit.grow", cannot_grow)
+    monkeypatch.setattr("actorstore.storage._group_commit.grow", cannot_grow)
     requests = [
-        (build_operation(table, "insert", f"k{i:03d}", b"v" * 4000), None)
+        (build_request(table, "insert", f"k{i:03d}", b"v" * 4000), None)
         for i in range(400)
     ]
     outcomes = store.session("blobs").run_group(requests)
@@ -696,7 +700,7 @@ def test_a_pass_that_cannot_start_fails_only_the_ops_not_yet_committed(
     failed = [i for i, o in enumerate(outcomes) if not o.ok]
     assert committed and failed
     assert committed == list(range(len(committed)))
-    assert all(isinstance(outcomes[i].error, StorageError) for i in failed)
+    assert all(isinstance(outcomes[i].error, LmdbError) for i in failed)
     monkeypatch.undo()
     session = store.session("blobs")
     assert session.count() == len(committed)
@@ -758,7 +762,7 @@ def test_at_the_limit_a_group_of_single_removes_fits_one_per_commit(
     keys = list(range(count))
     random.Random(3).shuffle(keys)
     # As an owner would run them: many single removes in one group.
-    requests = [(build_operation(table, "remove", key(i)), None) for i in keys[:500]]
+    requests = [(build_request(table, "remove", key(i)), None) for i in keys[:500]]
     outcomes = session.run_group(requests)
     assert [o.error for o in outcomes] == [None] * 500
     assert session.count() == count - 500
@@ -768,8 +772,8 @@ def test_when_a_commit_finds_the_map_full_and_it_cannot_grow_no_op_is_reported_o
     table: Table, users: TableSession
 ) -> None:
     requests: list[Request] = [
-        (build_operation(table, "upsert", "a", 1), None),
-        (build_operation(table, "upsert", "b", 2), None),
+        (build_request(table, "upsert", "a", 1), None),
+        (build_request(table, "upsert", "b", 2), None),
     ]
     host = CommitFindsTheMapFull(table)
     outcomes = run_group(host, requests)  # type: ignore[arg-type]

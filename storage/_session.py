@@ -6,26 +6,26 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from actorstore.storage.durability import Durability
-from actorstore.storage.errors import InvalidInputError, StoreClosedError, StoreError
-from actorstore.storage.operations import (
+from actorstore.storage._requests import (
     Batch,
     BeforeCommit,
     Compact,
     Count,
     Exists,
     Insert,
-    Operation,
     Outcome,
     Remove,
     Scan,
     Search,
+    TableRequest,
     Update,
     Upsert,
 )
+from actorstore.storage.durability import Durability
+from actorstore.storage.errors import InvalidInputError, StoreClosedError, StoreError
 
 if TYPE_CHECKING:
-    from actorstore.storage.table import Table
+    from actorstore.storage._table import Table
 
 __all__ = ["TableSession"]
 
@@ -59,7 +59,7 @@ class TableSession:
         """Whether the table is closed (a new session is then needed)."""
         return self.table.is_closed
 
-    def run(self, op: Operation, before_commit: BeforeCommit | None = None) -> Any:
+    def run(self, op: TableRequest, before_commit: BeforeCommit | None = None) -> Any:
         """Run one prepared op in its own transaction and return its result.
 
         Raises:
@@ -71,7 +71,7 @@ class TableSession:
         return outcome.result
 
     def run_group(
-        self, requests: Sequence[tuple[Operation, BeforeCommit | None]]
+        self, requests: Sequence[tuple[TableRequest, BeforeCommit | None]]
     ) -> list[Outcome]:
         """Run many ops as one group: one top-level transaction and commit.
 
@@ -114,7 +114,7 @@ class TableSession:
         return outcomes
 
     def _run_part(
-        self, requests: Sequence[tuple[Operation, BeforeCommit | None]]
+        self, requests: Sequence[tuple[TableRequest, BeforeCommit | None]]
     ) -> list[Outcome]:
         """Run the ops between compactions as a group; if it cannot start (the
         table was closed meanwhile), each fails with why rather than the
@@ -237,7 +237,7 @@ class TableSession:
 
     def make_durable(
         self,
-        operations: Sequence[Operation | None],
+        operations: Sequence[TableRequest | None],
         wants_sync: Sequence[bool],
         outcomes: list[Outcome],
         on_write: Callable[[], object],
@@ -281,7 +281,7 @@ class TableSession:
         """Rewrite the table's file without its free pages; return bytes reclaimed.
 
         Raises:
-            StorageError: if the copy fails (the old file is kept).
+            LmdbError: if the copy fails (the old file is kept).
         """
         self._check_thread()
         return self.table.compact()

@@ -11,22 +11,22 @@ from collections.abc import Mapping
 from typing import Any
 
 import actorstore.storage._fork as fork_guard
+from actorstore.storage._catalog import Catalog, TableInfo
+from actorstore.storage._integrity import CheckResult
 from actorstore.storage._lmdb import make_directory, translate
-from actorstore.storage.catalog import Catalog, TableInfo
+from actorstore.storage._session import TableSession
+from actorstore.storage._table import Table
 from actorstore.storage.codecs import get_codec
 from actorstore.storage.durability import Durability
 from actorstore.storage.errors import (
     InvalidOptionError,
-    StorageError,
+    LmdbError,
     StoreClosedError,
     StoreCorruptedError,
     TableExistsError,
     UnknownTableError,
 )
-from actorstore.storage.integrity import CheckResult
 from actorstore.storage.names import validate_table_name
-from actorstore.storage.session import TableSession
-from actorstore.storage.table import Table
 
 __all__ = [
     "DEFAULT_INITIAL_MAP_SIZE",
@@ -63,7 +63,7 @@ class StoreDirectory:
 
         Raises:
             InvalidOptionError: for a path that is a file, or bad sizes.
-            StorageError: if the directory cannot be created or opened
+            LmdbError: if the directory cannot be created or opened
                 (permissions, already open in this process).
         """
         if not isinstance(path, str | os.PathLike) or "\x00" in os.fspath(path):
@@ -94,7 +94,7 @@ class StoreDirectory:
                 raise translate(
                     exc, what="cannot create the store directory", path=self.path
                 ) from exc
-            raise StorageError(
+            raise LmdbError(
                 f"cannot create store directory {self.path}: {exc.strerror}; "
                 "check its permissions or choose another path"
             ) from exc

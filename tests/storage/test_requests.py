@@ -1,4 +1,4 @@
-"""Tests for storage/operations.py: ops are validated when they are built."""
+"""Tests for storage/_requests.py: table requests are validated when built."""
 
 from __future__ import annotations
 
@@ -11,22 +11,24 @@ from pathlib import Path
 import pytest
 
 from actorstore.storage import (
-    Batch,
     EncodeError,
     InvalidInputError,
     InvalidKeyError,
     KeyExistsError,
-    Operation,
     OpType,
-    Outcome,
     StoreDirectory,
-    Table,
-    TableCodecs,
-    TableSession,
-    build_operation,
     get_codec,
 )
-from actorstore.storage.operations import _successor
+from actorstore.storage._requests import (
+    Batch,
+    Outcome,
+    TableRequest,
+    _successor,
+    build_request,
+)
+from actorstore.storage._session import TableSession
+from actorstore.storage._table import Table
+from actorstore.storage._table_codecs import TableCodecs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,7 +52,7 @@ def table(store: StoreDirectory, users: TableSession) -> Table:
         ("scan", (), {"prefix": "k", "limit": 1}, False),
     ],
 )
-def test_build_operation_of_every_kind(
+def test_build_request_of_every_kind(
     table: Table,
     kind: str,
     args: tuple[object, ...],
@@ -58,7 +60,7 @@ def test_build_operation_of_every_kind(
     writes: bool,
 ) -> None:
     for spelled in (kind, OpType(kind)):
-        op = build_operation(table, spelled, *args, **options)
+        op = build_request(table, spelled, *args, **options)
         assert op.type is OpType(kind)
         assert op.writes is writes
         assert op.codecs is table.codecs
@@ -67,30 +69,30 @@ def test_build_operation_of_every_kind(
 @pytest.mark.parametrize(
     ("kind", "shown"), [("frob", "'frob'"), (["search"], "['search']"), (None, "None")]
 )
-def test_build_operation_refuses_an_unknown_kind(
+def test_build_request_refuses_an_unknown_kind(
     table: Table, kind: object, shown: str
 ) -> None:
     expected = rf"unknown op type {re.escape(shown)}; use one of"
     with pytest.raises(InvalidInputError, match=expected):
-        build_operation(table, kind, "k")  # type: ignore[arg-type]
+        build_request(table, kind, "k")  # type: ignore[arg-type]
 
 
-def test_build_operation_refuses_options_except_for_scan(table: Table) -> None:
+def test_build_request_refuses_options_except_for_scan(table: Table) -> None:
     with pytest.raises(InvalidInputError, match=r"search\(\) takes no options"):
-        build_operation(table, "search", "k", limit=1)
+        build_request(table, "search", "k", limit=1)
 
 
-def test_build_operation_refuses_bad_input_before_any_transaction(
+def test_build_request_refuses_bad_input_before_any_transaction(
     table: Table,
 ) -> None:
     with pytest.raises(InvalidKeyError, match="empty key"):
-        build_operation(table, "upsert", "", 1)
+        build_request(table, "upsert", "", 1)
     with pytest.raises(EncodeError, match="cannot encode value"):
-        build_operation(table, "upsert", "k", object())
+        build_request(table, "upsert", "k", object())
 
 
 def test_an_op_shows_its_table_and_key(table: Table) -> None:
-    op = build_operation(table, "remove", "k")
+    op = build_request(table, "remove", "k")
     assert repr(op) == "<Remove table='users' key='k'>"
     assert op.key == "k"
 
@@ -118,28 +120,28 @@ def test_successor_is_the_first_key_past_the_prefix(
     assert _successor(prefix) == successor
 
 
-# -- operations cross process boundaries -----------------------------------------
+# -- requests cross process boundaries -------------------------------------------
 
 USERS = TableCodecs("users", "str", "json")
 
 
-def every_kind(codecs: TableCodecs) -> list[Operation]:
+def every_kind(codecs: TableCodecs) -> list[TableRequest]:
     return [
-        build_operation(codecs, "insert", "a", {"n": 1}),
-        build_operation(codecs, "update", "a", {"n": 2}),
-        build_operation(codecs, "upsert", "b", [1, 2]),
-        build_operation(codecs, "remove", "b"),
-        build_operation(codecs, "search", "a"),
-        build_operation(codecs, "exists", "b"),
-        build_operation(codecs, "count"),
-        build_operation(codecs, "scan", prefix="a", limit=5, reverse=True),
-        build_operation(codecs, "batch", value=[("upsert", "c", 3), ("remove", "c")]),
-        build_operation(codecs, "batch", value=[("upsert", "d", 4)]),
-        build_operation(codecs, "compact"),
+        build_request(codecs, "insert", "a", {"n": 1}),
+        build_request(codecs, "update", "a", {"n": 2}),
+        build_request(codecs, "upsert", "b", [1, 2]),
+        build_request(codecs, "remove", "b"),
+        build_request(codecs, "search", "a"),
+        build_request(codecs, "exists", "b"),
+        build_request(codecs, "count"),
+        build_request(codecs, "scan", prefix="a", limit=5, reverse=True),
+        build_request(codecs, "batch", value=[("upsert", "c", 3), ("remove", "c")]),
+        build_request(codecs, "batch", value=[("upsert", "d", 4)]),
+        build_request(codecs, "compact"),
     ]
 
 
-def encoded_fields(op: Operation) -> dict[str, object]:
+def encoded_fields(op: TableRequest) -> dict[str, object]:
     state = op.__getstate__()
     if isinstance(op, Batch):
         del state["_runs"]
@@ -148,7 +150,7 @@ def encoded_fields(op: Operation) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("op", every_kind(USERS), ids=repr)
-def test_an_operation_pickles_as_its_encoded_fields(op: Operation) -> None:
+def test_a_request_pickles_as_its_encoded_fields(op: TableRequest) -> None:
     copy = pickle.loads(pickle.dumps(op))
     assert type(copy) is type(op)
     assert copy.codecs == op.codecs
@@ -161,14 +163,14 @@ def test_an_operation_pickles_as_its_encoded_fields(op: Operation) -> None:
 
 def test_a_pickled_operation_does_not_carry_the_callers_value() -> None:
     value = {"text": "x" * 10_000}
-    op = build_operation(USERS, "upsert", "k", value)
+    op = build_request(USERS, "upsert", "k", value)
     data = pickle.dumps(op)
     assert len(data) < 10_000 + 500  # the encoded bytes once, not the value too
     assert pickle.loads(data).value_bytes == op.value_bytes
 
 
 def test_many_operations_pickle_their_codecs_once() -> None:
-    ops = [build_operation(USERS, "upsert", f"k{i}", i) for i in range(100)]
+    ops = [build_request(USERS, "upsert", f"k{i}", i) for i in range(100)]
     copies = pickle.loads(pickle.dumps(ops))
     assert all(copy.codecs is copies[0].codecs for copy in copies)
 
@@ -202,7 +204,7 @@ def test_run_group_refuses_an_op_of_the_same_name_with_other_formats(
     users: TableSession,
 ) -> None:
     other = TableCodecs("users", "str", "bytes")
-    op = build_operation(other, "upsert", "k", b"v")
+    op = build_request(other, "upsert", "k", b"v")
     with pytest.raises(
         InvalidInputError,
         match=r"op for table 'users' with key_format='str', value_format='bytes', "
@@ -219,7 +221,7 @@ def test_run_group_refuses_an_unpickled_op_of_another_table(
 ) -> None:
     op = pickle.loads(
         pickle.dumps(
-            build_operation(TableCodecs("other", "str", "json"), "upsert", "k", 1)
+            build_request(TableCodecs("other", "str", "json"), "upsert", "k", 1)
         )
     )
     with pytest.raises(InvalidInputError, match="op for table 'other' given to"):
@@ -243,9 +245,9 @@ def test_operations_run_in_another_process_and_outcomes_come_back(
     store.close()
     codecs = TableCodecs("users", "str", "json")  # no table open in this process
     ops = [
-        build_operation(codecs, "insert", "a", 1),
-        build_operation(codecs, "upsert", "b", {"x": [1]}),
-        build_operation(codecs, "scan"),
+        build_request(codecs, "insert", "a", 1),
+        build_request(codecs, "upsert", "b", {"x": [1]}),
+        build_request(codecs, "scan"),
     ]
     done = subprocess.run(
         [sys.executable, "-c", OWNER, str(store_path)],

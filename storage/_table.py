@@ -15,9 +15,11 @@ from typing import Any, TypeVar
 
 import lmdb
 
-import actorstore.storage.compaction as compaction
-import actorstore.storage.group_commit as group_commit
+import actorstore.storage._compaction as compaction
+import actorstore.storage._group_commit as group_commit
+from actorstore.storage._catalog import TableInfo
 from actorstore.storage._headroom import Headroom
+from actorstore.storage._integrity import CheckResult, find_problem
 from actorstore.storage._lmdb import (
     DATA_FILE,
     ResizeGate,
@@ -26,15 +28,13 @@ from actorstore.storage._lmdb import (
     open_environment,
     translate,
 )
+from actorstore.storage._requests import BeforeCommit, Outcome, TableRequest
+from actorstore.storage._table_codecs import TableCodecs
 from actorstore.storage._table_lock import TableLock
-from actorstore.storage.catalog import TableInfo
-from actorstore.storage.codecs import MAX_KEY_SIZE, TableCodecs
 from actorstore.storage.durability import Durability
 from actorstore.storage.errors import StoreClosedError, StoreCorruptedError
-from actorstore.storage.integrity import CheckResult, find_problem
-from actorstore.storage.operations import BeforeCommit, Operation, Outcome
 
-__all__ = ["MAX_KEY_SIZE", "Table"]
+__all__ = ["Table"]
 
 logger = logging.getLogger(__name__)
 
@@ -193,7 +193,7 @@ class Table:
     # -- transactions --------------------------------------------------------------
 
     def run_group(
-        self, requests: Sequence[tuple[Operation, BeforeCommit | None]]
+        self, requests: Sequence[tuple[TableRequest, BeforeCommit | None]]
     ) -> list[Outcome]:
         """Run each request in its own transaction, as one group; return outcomes.
 
@@ -208,7 +208,7 @@ class Table:
         return group_commit.run_group(self, requests)
 
     def check_operations(
-        self, requests: Sequence[tuple[Operation, BeforeCommit | None]]
+        self, requests: Sequence[tuple[TableRequest, BeforeCommit | None]]
     ) -> None:
         """Check that every op of `requests` was built for this table.
 
@@ -373,7 +373,7 @@ class Table:
 
         Raises:
             StoreClosedError: if the table is closed.
-            StorageError: if the copy fails (the old file is kept).
+            LmdbError: if the copy fails (the old file is kept).
         """
         return compaction.compact(self)
 

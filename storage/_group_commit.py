@@ -2,7 +2,7 @@
 
 Each op runs in a child transaction of its own, which commits or aborts
 alone; when no op of the group has a before_commit, the plain ops (see
-`Operation.single_write`) run straight in the top-level transaction.
+`TableRequest.single_write`) run straight in the top-level transaction.
 
 A group fills the map now and then; growing it (up to the table's maximum)
 is part of running a group, so it lives here too.
@@ -26,6 +26,13 @@ from typing import TYPE_CHECKING, Protocol
 import lmdb
 
 from actorstore.storage._lmdb import ResizeGate, translate
+from actorstore.storage._requests import (
+    Batch,
+    BeforeCommit,
+    Outcome,
+    Remove,
+    TableRequest,
+)
 from actorstore.storage.errors import (
     InvalidInputError,
     OpVetoedError,
@@ -33,10 +40,9 @@ from actorstore.storage.errors import (
     StoreError,
     StoreFullError,
 )
-from actorstore.storage.operations import Batch, BeforeCommit, Operation, Outcome, Remove
 
 if TYPE_CHECKING:
-    from actorstore.storage.codecs import TableCodecs
+    from actorstore.storage._table_codecs import TableCodecs
 
 __all__ = [
     "GroupHost",
@@ -50,7 +56,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-Requests = Sequence[tuple[Operation, BeforeCommit | None]]
+Requests = Sequence[tuple[TableRequest, BeforeCommit | None]]
 
 _MIN_RESERVE = 256 << 10
 _MAX_RESERVE = 64 << 20
@@ -86,7 +92,7 @@ def write_limit(max_map_size: int) -> int:
     return max_map_size - reserve_size(max_map_size)
 
 
-def only_removes(op: Operation) -> bool:
+def only_removes(op: TableRequest) -> bool:
     """Whether `op` only removes records (so it may use the reserve)."""
     kind = type(op)
     if kind is Remove:
@@ -280,7 +286,7 @@ def _run_writes(
     """Run up to `size` requests from `start` in one top-level txn.
 
     Each op runs in a child transaction of its own if `children`, else
-    straight in the top-level one (see `Operation.single_write`).
+    straight in the top-level one (see `TableRequest.single_write`).
 
     Returns where it stopped, whether the map grew past the write limit
     (for removes), and whether the pass must be redone one op at a time.
@@ -445,7 +451,7 @@ def _run_straight(
 
 
 def _run_one(
-    op: Operation,
+    op: TableRequest,
     before_commit: BeforeCommit | None,
     txn: lmdb.Transaction[bytes],
     path: str,

@@ -1,4 +1,4 @@
-"""Tests for storage/directory.py: a store on disk, its catalog and tables."""
+"""Tests for storage/_store_directory.py: a store on disk, its catalog and tables."""
 
 from __future__ import annotations
 
@@ -8,19 +8,19 @@ from pathlib import Path
 import pytest
 
 from actorstore.storage import (
-    DEFAULT_INITIAL_MAP_SIZE,
     CheckResult,
     Durability,
     InvalidOptionError,
     InvalidTableNameError,
-    StorageError,
+    LmdbError,
     StoreClosedError,
     StoreDirectory,
     TableExistsError,
-    TableSession,
     UnknownFormatError,
     UnknownTableError,
 )
+from actorstore.storage._session import TableSession
+from actorstore.storage._store_directory import DEFAULT_INITIAL_MAP_SIZE
 
 BAD_NAMES: list[object] = [
     "..",
@@ -206,7 +206,7 @@ def test_a_store_path_that_is_a_file_is_refused(tmp_path: Path) -> None:
 
 def test_a_store_path_below_a_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
-    with pytest.raises(StorageError, match="cannot create store directory"):
+    with pytest.raises(LmdbError, match="cannot create store directory"):
         StoreDirectory(tmp_path / "file" / "store")
 
 
@@ -235,7 +235,7 @@ def test_an_unknown_durability_is_refused(store_path: Path) -> None:
 def test_opening_a_store_twice_in_one_process_is_refused(
     store: StoreDirectory, store_path: Path
 ) -> None:
-    with pytest.raises(StorageError, match="already open in this process"):
+    with pytest.raises(LmdbError, match="already open in this process"):
         StoreDirectory(store_path)
 
 

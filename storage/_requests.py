@@ -1,6 +1,6 @@
-"""Operations: validated, encoded requests that each run in one transaction.
+"""Table requests: validated, encoded ops that each run in one transaction.
 
-An operation is built on the caller's thread, where bad input is refused
+A request is built on the caller's thread, where bad input is refused
 before any transaction starts, and run later by a `TableSession` (or a
 group of them in one top-level transaction). It knows its table only by its
 `TableCodecs`, so it pickles (as its type, its table's name and formats and
@@ -14,20 +14,29 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from actorstore.storage.codecs import TableCodecs
+from actorstore.storage._table_codecs import TableCodecs
 from actorstore.storage.errors import InvalidInputError, KeyExistsError, NotFoundError
 
 if TYPE_CHECKING:
     import lmdb
 
 __all__ = [
+    "Batch",
     "BeforeCommit",
     "Compact",
+    "Count",
+    "Exists",
     "HasCodecs",
+    "Insert",
     "OpType",
-    "Operation",
     "Outcome",
-    "build_operation",
+    "Remove",
+    "Scan",
+    "Search",
+    "TableRequest",
+    "Update",
+    "Upsert",
+    "build_request",
 ]
 
 BeforeCommit = Callable[[Any], object]
@@ -80,13 +89,13 @@ class HasCodecs(Protocol):
         ...
 
 
-_slot_names: dict[type[Operation], tuple[str, ...]] = {}
+_slot_names: dict[type[TableRequest], tuple[str, ...]] = {}
 
 
-class Operation:
+class TableRequest:
     """One request against one table, its key and value already encoded.
 
-    `codecs` names the table. Pickled, an operation keeps its type, its
+    `codecs` names the table. Pickled, a request keeps its type, its
     table's name and formats, `key` (the caller's key, for error messages)
     and its encoded fields; the caller's `value` stays behind (it is None
     after unpickling) and nothing is encoded again. Unpickled, it holds a
@@ -129,7 +138,7 @@ class Operation:
         return f"<{type(self).__name__} table={self.codecs.name!r} key={self.key!r}>"
 
 
-class _KeyValueOp(Operation):
+class _KeyValueOp(TableRequest):
     single_write = True
     __slots__ = ("key_bytes", "value", "value_bytes")
 
@@ -191,7 +200,7 @@ class Upsert(_KeyValueOp):
         txn.put(self.key_bytes, self.value_bytes)
 
 
-class _KeyOp(Operation):
+class _KeyOp(TableRequest):
     single_write = True
     __slots__ = ("key_bytes",)
 
@@ -242,7 +251,7 @@ class Exists(_KeyOp):
             return cursor.set_key(self.key_bytes)
 
 
-class Count(Operation):
+class Count(TableRequest):
     """Return the number of records."""
 
     type = OpType.COUNT
@@ -254,7 +263,7 @@ class Count(Operation):
         return int(txn.stat()["entries"])
 
 
-class Scan(Operation):
+class Scan(TableRequest):
     """Return `(key, value)` pairs in key order, by prefix and/or key range.
 
     `start` is inclusive and `end` exclusive; `reverse` walks from the end.
@@ -353,7 +362,7 @@ _BATCH_KINDS: dict[str, type[_KeyValueOp] | type[_KeyOp]] = {
 }
 
 
-class Batch(Operation):
+class Batch(TableRequest):
     """Apply many writes in one transaction, all or nothing.
 
     Every key and value is encoded when the batch is built. Each run of
@@ -378,12 +387,12 @@ class Batch(Operation):
                 break
         else:  # only upserts (the common case): encoded in bulk, one run
             pairs = codecs.encode_pairs([(item[1], item[2]) for item in items])
-            self._runs: list[list[tuple[bytes, bytes]] | Operation] = (
+            self._runs: list[list[tuple[bytes, bytes]] | TableRequest] = (
                 [pairs] if pairs else []
             )
             self._count = len(pairs)
             return
-        runs: list[list[tuple[bytes, bytes]] | Operation] = []
+        runs: list[list[tuple[bytes, bytes]] | TableRequest] = []
         pairs_run: list[tuple[bytes, bytes]] | None = None  # the open run of upserts
         encode_key, encode_value = codecs.encode_key, codecs.encode_value
         count = 0
@@ -441,7 +450,7 @@ class Batch(Operation):
         return self._count
 
 
-def _batch_item(codecs: TableCodecs, index: int, item: Any) -> Operation:
+def _batch_item(codecs: TableCodecs, index: int, item: Any) -> TableRequest:
     if not isinstance(item, tuple | list) or not item:
         raise InvalidInputError(
             f"batch item {index} must be a (kind, key[, value]) tuple, not {item!r}",
@@ -464,7 +473,7 @@ def _batch_item(codecs: TableCodecs, index: int, item: Any) -> Operation:
     return op_class(codecs, *args)
 
 
-class Compact(Operation):
+class Compact(TableRequest):
     """Rewrite the table's file without its free pages; the result is bytes reclaimed.
 
     Not run in a transaction: `TableSession.run_group` runs the ops queued
@@ -486,20 +495,20 @@ class Compact(Operation):
         )
 
 
-def build_operation(
+def build_request(
     table: TableCodecs | HasCodecs,
     op_type: OpType | str,
     key: Any = None,
     value: Any = None,
     **options: Any,
-) -> Operation:
-    """Return the validated, encoded operation `op_type` on `table`.
+) -> TableRequest:
+    """Return the validated, encoded request for op `op_type` on `table`.
 
     Each type takes what it needs: `key` and `value` (insert, update,
     upsert), `key` (remove, search, exists), the writes as `value` (batch),
     scan's keyword `options` (`prefix`, `start`, `end`, `limit`,
     `reverse`), or nothing (count, compact). This is the one place an op
-    type becomes an operation; it runs on the caller's thread, so bad input
+    type becomes a request; it runs on the caller's thread, so bad input
     is refused before any transaction starts. `table` is the table's
     `TableCodecs`, or anything holding them (a `Table`).
 
@@ -539,7 +548,7 @@ def _op_type(op_type: OpType | str, table: str) -> OpType:
         ) from None
 
 
-_BUILDERS: dict[OpType, Callable[[TableCodecs, Any, Any], Operation]] = {
+_BUILDERS: dict[OpType, Callable[[TableCodecs, Any, Any], TableRequest]] = {
     OpType.INSERT: Insert,
     OpType.UPDATE: Update,
     OpType.UPSERT: Upsert,

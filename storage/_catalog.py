@@ -16,7 +16,7 @@ from actorstore.storage._lmdb import make_directory, open_environment, translate
 from actorstore.storage.durability import Durability
 from actorstore.storage.errors import (
     EncodeError,
-    StorageError,
+    LmdbError,
     StoreClosedError,
     UnknownTableError,
 )
@@ -64,7 +64,7 @@ class Catalog:
         Raises:
             DiskFullError: if there is no space to create it.
             StoreCorruptedError: if its file is damaged.
-            StorageError: if it cannot be opened for another reason.
+            LmdbError: if it cannot be opened for another reason.
         """
         try:
             make_directory(path)
@@ -88,7 +88,7 @@ class Catalog:
                 exc, what="cannot read the catalog", path=self.path
             ) from exc
         except (ValueError, TypeError, KeyError) as exc:
-            raise StorageError(f"the store's catalog is damaged: {exc}") from exc
+            raise LmdbError(f"the store's catalog is damaged: {exc}") from exc
 
     def get(self, name: str) -> TableInfo | None:
         """Return the record of table `name`, or None if there is none."""

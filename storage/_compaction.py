@@ -84,7 +84,7 @@ def compact(host: CompactionHost) -> int:
     Raises:
         TableBusyError: if another process has the table open.
         StoreClosedError: if the table is closed.
-        StorageError: if the copy fails (the old file is kept).
+        LmdbError: if the copy fails (the old file is kept).
     """
     scratch = os.path.join(host.path, COMPACT_DIR)
     with host.gate.exclusive():
