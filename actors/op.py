@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pykka
 
 from actorstore.options import check_policy, check_timeout, check_wait
-from actorstore.retry import as_callback
+from actorstore.retry._callbacks import as_callback
 from actorstore.storage import Durability, InvalidOptionError, OpType
 
 if TYPE_CHECKING:

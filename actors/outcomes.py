@@ -31,12 +31,11 @@ from actorstore.retry import (
     AttemptState,
     Callback,
     DeadLetter,
-    DeadLetters,
+    DeadLetterTable,
     RetryCallback,
-    give_up_error,
-    handling,
-    park_then,
 )
+from actorstore.retry._attempts import handling
+from actorstore.retry._dead_letters import give_up_error, park_then
 from actorstore.storage import OpType, StoreClosedError
 from actorstore.storage._requests import Batch
 
@@ -114,7 +113,7 @@ class Outcomes:
         self.dead_letter_hook = dead_letter_hook
         self.in_txn = in_txn and callback_executor is None
         self.spool = spool
-        self.dead_letters = DeadLetters(self)
+        self.dead_letters = DeadLetterTable(self)
         self._submission: Resubmitter | None = None
 
     def attach(self, submission: Resubmitter) -> None:
@@ -600,7 +599,7 @@ class Outcomes:
 
 
 class OpAttempt:
-    """A failed op as a `retry.Attempt`: what a RetryCallback may do with it.
+    """A failed op as a `retry.RetryAttempt`: what a RetryCallback may do with it.
 
     It records whether the handler decided (retry scheduled, dead-lettered
     or failed), so the store can end an op whose handler decided nothing.

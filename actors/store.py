@@ -38,7 +38,7 @@ from actorstore.threads import on_store_thread
 from actorstore.retry import (
     CallbackLike,
     DeadLetterHook,
-    DeadLetters,
+    DeadLetterTable,
     RetryHost,
     RetryPolicy,
     Scheduler,
@@ -181,7 +181,7 @@ class Store(OpMethods):
         return self._closed
 
     @property
-    def dead_letters(self) -> DeadLetters:
+    def dead_letters(self) -> DeadLetterTable:
         """The store's dead letters: list, replay and purge them."""
         return self._outcomes.dead_letters
 

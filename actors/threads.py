@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from actorstore.retry import on_timer_thread
+from actorstore.retry._scheduler import on_timer_thread
 
 __all__ = [
     "mark_owner_thread",

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from actorstore.storage import InvalidInputError, StoreError
 
 if TYPE_CHECKING:
-    from actorstore.retry.letters import DeadLetter
+    from actorstore.retry._letters import DeadLetter
 
 __all__ = ["RetriesExhaustedError", "UnknownDeadLetterError"]
 

@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from actorstore.retry.dead_letters import give_up_error, park_then
-from actorstore.retry.letters import DeadLetter
+from actorstore.retry._dead_letters import give_up_error, park_then
+from actorstore.retry._letters import DeadLetter
 from actorstore.retry.policy import DEFAULT_POLICY, RetryPolicy
 from actorstore.retry.state import AttemptState
 from actorstore.storage import InvalidInputError, InvalidOptionError, StoreClosedError

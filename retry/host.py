@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from actorstore.retry.letters import DeadLetter
+    from actorstore.retry._letters import DeadLetter
     from actorstore.retry.policy import RetryPolicy
 
 __all__ = ["FutureLike", "PendingFuture", "RetryHost"]

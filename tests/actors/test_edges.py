@@ -31,8 +31,8 @@ from actorstore.retry import (
     RetriesExhaustedError,
     RetryCallback,
     RetryPolicy,
-    on_timer_thread,
 )
+from actorstore.retry._scheduler import on_timer_thread
 from actorstore.storage import KeyExistsError, StoreBusyError
 from tests.actors.helpers import Notes, wait_for, when
 

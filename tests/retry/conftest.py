@@ -26,7 +26,7 @@ from actorstore.retry import (
     RetryPolicy,
     Scheduler,
 )
-from actorstore.retry.letters import new_dead_letter_id
+from actorstore.retry._letters import new_dead_letter_id
 from actorstore.storage import (
     InvalidOptionError,
     KeyExistsError,
@@ -294,7 +294,7 @@ def failed_state(*errors: BaseException, started_ago: float = 0.0) -> AttemptSta
 
 
 class FakeAttempt:
-    """A stand-in `retry.Attempt` that records what a handler asked of it.
+    """A stand-in `retry.RetryAttempt` that records what a handler asked of it.
 
     `calls` holds `(what, argument)` in order; `scheduled` the functions
     `schedule()` was given, for the test to run.

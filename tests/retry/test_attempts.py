@@ -1,4 +1,4 @@
-"""Tests for retry/attempts.py: which attempt a retry handler is handling."""
+"""Tests for retry/_attempts.py: which attempt a retry handler is handling."""
 
 from __future__ import annotations
 
@@ -6,13 +6,8 @@ import threading
 
 import pytest
 
-from actorstore.retry import (
-    Attempt,
-    RetryCallback,
-    RetryPolicy,
-    current_attempt,
-    handling,
-)
+from actorstore.retry import RetryAttempt, RetryCallback, RetryPolicy, current_attempt
+from actorstore.retry._attempts import handling
 from actorstore.storage import StoreBusyError
 
 from .conftest import FakeAttempt
@@ -55,7 +50,7 @@ def test_handling_restores_even_when_the_block_raises() -> None:
 
 
 def test_the_current_attempt_belongs_to_its_thread() -> None:
-    seen: list[BaseException | Attempt] = []
+    seen: list[BaseException | RetryAttempt] = []
     with handling(FakeAttempt()):
 
         def look() -> None:

@@ -1,4 +1,4 @@
-"""Tests for retry/callbacks.py: the callback styles and RetryCallback's decisions."""
+"""Tests for retry/_callbacks.py: the callback styles and RetryCallback's decisions."""
 
 from __future__ import annotations
 
@@ -7,15 +7,9 @@ from typing import Any
 import pytest
 import tenacity
 
-from actorstore.retry import (
-    AsyncCallback,
-    Callback,
-    FunctionCallback,
-    RetryCallback,
-    RetryPolicy,
-    as_callback,
-    handling,
-)
+from actorstore.retry import AsyncCallback, Callback, RetryCallback, RetryPolicy
+from actorstore.retry._attempts import handling
+from actorstore.retry._callbacks import FunctionCallback, as_callback
 from actorstore.storage import (
     InvalidOptionError,
     KeyExistsError,

@@ -1,4 +1,4 @@
-"""Tests for retry/dead_letters.py: park, the final error, list, replay, purge."""
+"""Tests for retry/_dead_letters.py: park, the final error, list, replay, purge."""
 
 from __future__ import annotations
 
@@ -10,13 +10,12 @@ import tenacity
 
 from actorstore.retry import (
     DeadLetter,
-    DeadLetters,
+    DeadLetterTable,
     RetriesExhaustedError,
     RetryPolicy,
     UnknownDeadLetterError,
-    give_up_error,
-    park_then,
 )
+from actorstore.retry._dead_letters import give_up_error, park_then
 from actorstore.storage import (
     InvalidOptionError,
     KeyExistsError,
@@ -36,9 +35,9 @@ from .conftest import (
 
 
 @pytest.fixture
-def dead_letters(host: FakeHost) -> DeadLetters:
+def dead_letters(host: FakeHost) -> DeadLetterTable:
     """Return the dead letters of the fake host."""
-    return DeadLetters(host)
+    return DeadLetterTable(host)
 
 
 # -- park_then --------------------------------------------------------------------
@@ -88,7 +87,7 @@ def test_park_then_reports_why_the_letter_was_not_written(
         return FakeFuture.failed(problem)
 
     ended: list[tuple[BaseException | None, str | None]] = []
-    with caplog.at_level(logging.ERROR, logger="actorstore.retry.dead_letters"):
+    with caplog.at_level(logging.ERROR, logger="actorstore.retry._dead_letters"):
         park_then(park, letter, lambda *args: ended.append(args))
     assert ended == [(problem, None)]
     assert f"dead letter {letter.id} not written" in caplog.text
@@ -279,16 +278,16 @@ def test_an_error_that_refuses_attributes_still_gets_its_note() -> None:
     assert "dead-lettered as letter" in error.__notes__[0]
 
 
-# -- DeadLetters over the host ---------------------------------------------------
+# -- DeadLetterTable over the host ---------------------------------------------------
 
 
-def test_no_letters_list_empty(dead_letters: DeadLetters) -> None:
+def test_no_letters_list_empty(dead_letters: DeadLetterTable) -> None:
     assert dead_letters.list(WAIT) == []
     assert len(dead_letters) == 0
 
 
 def test_list_returns_the_letters_oldest_first(
-    dead_letters: DeadLetters, host: FakeHost
+    dead_letters: DeadLetterTable, host: FakeHost
 ) -> None:
     ids = host.add_letters(3)
     letters = dead_letters.list(WAIT)
@@ -300,7 +299,7 @@ def test_list_returns_the_letters_oldest_first(
 
 @pytest.mark.parametrize("count", [7, 6, 3, 2])
 def test_iter_reads_one_page_at_a_time(
-    dead_letters: DeadLetters, host: FakeHost, count: int
+    dead_letters: DeadLetterTable, host: FakeHost, count: int
 ) -> None:
     dead_letters.page_size = 3
     ids = host.add_letters(count)
@@ -317,7 +316,7 @@ def test_iter_reads_one_page_at_a_time(
 
 
 def test_iter_reads_the_next_page_only_when_it_is_reached(
-    dead_letters: DeadLetters, host: FakeHost
+    dead_letters: DeadLetterTable, host: FakeHost
 ) -> None:
     dead_letters.page_size = 2
     ids = host.add_letters(5)
@@ -330,7 +329,7 @@ def test_iter_reads_the_next_page_only_when_it_is_reached(
 
 
 def test_get_returns_one_letter_or_raises_for_an_unknown_id(
-    dead_letters: DeadLetters, host: FakeHost
+    dead_letters: DeadLetterTable, host: FakeHost
 ) -> None:
     _, second = host.add_letters(2)
     assert dead_letters.get(second, WAIT).key == "k1"
@@ -340,7 +339,7 @@ def test_get_returns_one_letter_or_raises_for_an_unknown_id(
 
 
 def test_add_writes_the_letters_json_to_the_table(
-    dead_letters: DeadLetters, host: FakeHost
+    dead_letters: DeadLetterTable, host: FakeHost
 ) -> None:
     letter = sample_letter(batch=[("upsert", b"a", b"1"), ("remove", b"b", None)])
     assert dead_letters.add(letter).get(WAIT) is None
@@ -349,7 +348,7 @@ def test_add_writes_the_letters_json_to_the_table(
 
 
 def test_park_hands_the_letter_to_the_hosts_park(
-    dead_letters: DeadLetters, host: FakeHost
+    dead_letters: DeadLetterTable, host: FakeHost
 ) -> None:
     letter = sample_letter()
     assert dead_letters.park(letter).get(WAIT) is None
@@ -361,7 +360,7 @@ def test_park_hands_the_letter_to_the_hosts_park(
 
 
 def test_purge_removes_the_given_letters_or_all(
-    dead_letters: DeadLetters, host: FakeHost
+    dead_letters: DeadLetterTable, host: FakeHost
 ) -> None:
     a, b, c = host.add_letters(3)
     assert dead_letters.purge([b], WAIT) == 1
@@ -373,7 +372,7 @@ def test_purge_removes_the_given_letters_or_all(
 
 
 def test_purge_of_nothing_writes_nothing(
-    dead_letters: DeadLetters, host: FakeHost
+    dead_letters: DeadLetterTable, host: FakeHost
 ) -> None:
     assert dead_letters.purge(timeout=WAIT) == 0
     assert dead_letters.purge([], WAIT) == 0
@@ -381,7 +380,7 @@ def test_purge_of_nothing_writes_nothing(
 
 
 def test_purge_with_an_unknown_id_changes_nothing(
-    dead_letters: DeadLetters, host: FakeHost
+    dead_letters: DeadLetterTable, host: FakeHost
 ) -> None:
     a, b = host.add_letters(2)
     with pytest.raises(UnknownDeadLetterError) as caught:
@@ -392,7 +391,7 @@ def test_purge_with_an_unknown_id_changes_nothing(
 
 
 def test_purge_of_a_repeated_id_removes_it_once(
-    dead_letters: DeadLetters, host: FakeHost
+    dead_letters: DeadLetterTable, host: FakeHost
 ) -> None:
     a, b = host.add_letters(2)
     assert dead_letters.purge([a, a], WAIT) == 1
@@ -400,7 +399,7 @@ def test_purge_of_a_repeated_id_removes_it_once(
 
 
 def test_replay_runs_each_letter_and_removes_it(
-    dead_letters: DeadLetters, host: FakeHost
+    dead_letters: DeadLetterTable, host: FakeHost
 ) -> None:
     a, b, c = host.add_letters(3)
     assert dead_letters.replay([c, a], WAIT) == {c: None, a: None}
@@ -411,7 +410,7 @@ def test_replay_runs_each_letter_and_removes_it(
 
 
 def test_replay_with_an_unknown_id_runs_nothing(
-    dead_letters: DeadLetters, host: FakeHost
+    dead_letters: DeadLetterTable, host: FakeHost
 ) -> None:
     (a,) = host.add_letters(1)
     with pytest.raises(UnknownDeadLetterError) as caught:
@@ -422,7 +421,7 @@ def test_replay_with_an_unknown_id_runs_nothing(
 
 
 def test_replay_reports_each_failure_and_keeps_those_letters(
-    dead_letters: DeadLetters, host: FakeHost
+    dead_letters: DeadLetterTable, host: FakeHost
 ) -> None:
     replayed, failing, flow_letter, unremoved = host.add_letters(4)
     # A flow's letter cannot be replayed: the host refuses it at once.
@@ -446,7 +445,7 @@ def test_replay_reports_each_failure_and_keeps_those_letters(
 
 
 def test_replay_of_a_repeated_id_runs_it_once(
-    dead_letters: DeadLetters, host: FakeHost
+    dead_letters: DeadLetterTable, host: FakeHost
 ) -> None:
     (a,) = host.add_letters(1)
     assert dead_letters.replay([a, a], WAIT) == {a: None}
@@ -454,7 +453,7 @@ def test_replay_of_a_repeated_id_runs_it_once(
 
 
 def test_a_failed_read_reaches_the_caller(
-    dead_letters: DeadLetters, host: FakeHost
+    dead_letters: DeadLetterTable, host: FakeHost
 ) -> None:
     dead_letters.page_size = 2
     host.add_letters(3)
@@ -468,7 +467,7 @@ def test_a_failed_read_reaches_the_caller(
 
 
 def test_parking_a_letter_twice_fails_the_second_write(
-    dead_letters: DeadLetters, host: FakeHost
+    dead_letters: DeadLetterTable, host: FakeHost
 ) -> None:
     letter = sample_letter()
     assert dead_letters.park(letter).exception(WAIT) is None
@@ -479,7 +478,7 @@ def test_parking_a_letter_twice_fails_the_second_write(
 def test_a_record_that_is_not_a_letter_is_skipped_not_fatal(
     host: FakeHost, caplog: pytest.LogCaptureFixture
 ) -> None:
-    letters = DeadLetters(host)
+    letters = DeadLetterTable(host)
     good = sample_letter()
     letters.add(good).get(WAIT)
     host.submit("insert", good.id - 1, {"not": "a letter"}).get(WAIT)

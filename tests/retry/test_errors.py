@@ -11,8 +11,8 @@ from actorstore.retry import (
     RetriesExhaustedError,
     RetryPolicy,
     UnknownDeadLetterError,
-    give_up_error,
 )
+from actorstore.retry._dead_letters import give_up_error
 from actorstore.storage import InvalidInputError, StoreBusyError, StoreError
 
 from .conftest import sample_letter

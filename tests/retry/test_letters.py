@@ -1,4 +1,4 @@
-"""Tests for retry/letters.py: the dead-letter record and its JSON form."""
+"""Tests for retry/_letters.py: the dead-letter record and its JSON form."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import threading
 import time
 
 from actorstore.retry import AttemptState, DeadLetter
-from actorstore.retry.letters import error_record, jsonable, new_dead_letter_id
+from actorstore.retry._letters import error_record, jsonable, new_dead_letter_id
 from actorstore.storage import KeyExistsError, StoreBusyError
 
 from .conftest import WAIT, sample_letter

@@ -1,4 +1,4 @@
-"""Tests for retry/scheduler.py: one timer thread, due order, cancel, close."""
+"""Tests for retry/_scheduler.py: one timer thread, due order, cancel, close."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from actorstore.retry import ScheduledCall, Scheduler, on_timer_thread
+from actorstore.retry import Scheduler
+from actorstore.retry._scheduler import ScheduledCall, on_timer_thread
 
 WAIT = 5.0
 
@@ -173,7 +174,7 @@ def test_a_raising_call_is_logged_and_the_scheduler_keeps_going(
     def boom() -> None:
         raise RuntimeError("boom")
 
-    with caplog.at_level(logging.ERROR, logger="actorstore.retry.scheduler"):
+    with caplog.at_level(logging.ERROR, logger="actorstore.retry._scheduler"):
         scheduler.call_later(0, boom)
         scheduler.call_later(0.01, after.set)
         assert after.wait(WAIT)
@@ -231,7 +232,7 @@ def test_a_call_raising_a_base_exception_does_not_stop_the_timer(
         raise error
 
     after = threading.Event()
-    with caplog.at_level(logging.ERROR, logger="actorstore.retry.scheduler"):
+    with caplog.at_level(logging.ERROR, logger="actorstore.retry._scheduler"):
         scheduler.call_later(0, boom)
         scheduler.call_later(0.01, after.set)
         assert after.wait(WAIT)
@@ -345,7 +346,7 @@ def test_an_on_close_that_raises_is_logged_and_the_others_still_run(
 
     scheduler.call_later(10, ran.append, "a", on_close=broken)
     scheduler.call_later(20, ran.append, "b", on_close=lambda: ran.append("closed b"))
-    with caplog.at_level(logging.ERROR, logger="actorstore.retry.scheduler"):
+    with caplog.at_level(logging.ERROR, logger="actorstore.retry._scheduler"):
         scheduler.close_pending()
     assert ran == ["closed b"]
     assert any(

@@ -1,4 +1,4 @@
-"""The attempt a RetryCallback sees (retry.Attempt), as a real store shows it."""
+"""The attempt a RetryCallback sees (retry.RetryAttempt), as a real store shows it."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeAlias
 
-from actorstore.retry.attempts import Attempt, current_attempt
+from actorstore.retry._attempts import RetryAttempt, current_attempt
 from actorstore.retry.policy import RetryPolicy
 from actorstore.storage import InvalidOptionError
 
@@ -120,7 +120,7 @@ class RetryCallback(Callback):
         self.policy = policy
 
     @property
-    def attempt(self) -> Attempt:
+    def attempt(self) -> RetryAttempt:
         """The op attempt being handled, inside any of this object's methods
         the store calls (`callback`, `exception`, `retry`, `dead`)."""
         return current_attempt()

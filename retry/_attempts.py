@@ -1,4 +1,4 @@
-"""Attempt: the failed op a retry handler is deciding about, as the store shows it."""
+"""RetryAttempt: the failed op a retry handler decides about, as the store shows it."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from typing import Any, Protocol
 from actorstore.retry.policy import RetryPolicy
 from actorstore.retry.state import AttemptState
 
-__all__ = ["Attempt", "current_attempt", "handling"]
+__all__ = ["RetryAttempt", "current_attempt", "handling"]
 
 
-class Attempt(Protocol):
+class RetryAttempt(Protocol):
     """A failed op, and what a retry handler may do with it.
 
     The store builds one when an op fails and makes it current while it calls
@@ -77,10 +77,10 @@ class Attempt(Protocol):
         ...
 
 
-_current: contextvars.ContextVar[Attempt] = contextvars.ContextVar("attempt")
+_current: contextvars.ContextVar[RetryAttempt] = contextvars.ContextVar("attempt")
 
 
-def current_attempt() -> Attempt:
+def current_attempt() -> RetryAttempt:
     """Return the attempt being handled on this thread.
 
     Raises:
@@ -97,7 +97,7 @@ def current_attempt() -> Attempt:
 
 
 @contextmanager
-def handling(attempt: Attempt) -> Iterator[Attempt]:
+def handling(attempt: RetryAttempt) -> Iterator[RetryAttempt]:
     """Make `attempt` current for the block (the store wraps handler calls in it)."""
     token = _current.set(attempt)
     try:

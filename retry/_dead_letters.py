@@ -9,8 +9,13 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from actorstore.retry._letters import (
+    DeadLetter,
+    error_record,
+    jsonable,
+    new_dead_letter_id,
+)
 from actorstore.retry.errors import RetriesExhaustedError, UnknownDeadLetterError
-from actorstore.retry.letters import DeadLetter, error_record, jsonable, new_dead_letter_id
 
 if TYPE_CHECKING:
     from actorstore.retry.host import FutureLike, RetryHost
@@ -18,7 +23,7 @@ if TYPE_CHECKING:
     from actorstore.retry.state import AttemptState
 
 __all__ = [
-    "DeadLetters",
+    "DeadLetterTable",
     "error_record",
     "give_up_error",
     "jsonable",
@@ -159,7 +164,7 @@ def _untied_copy(error: BaseException) -> BaseException:
     return copied
 
 
-class DeadLetters:
+class DeadLetterTable:
     """List, replay and purge a store's dead letters (`store.dead_letters`)."""
 
     page_size = 1000
