@@ -19,7 +19,6 @@ from typing import IO, Any
 
 from actorstore._text_forms import TableText
 from actorstore.futures import OpFuture
-from actorstore.store import Store, open_store
 from actorstore.retry import (
     DEAD_LETTER_TABLE,
     AttemptState,
@@ -35,6 +34,7 @@ from actorstore.storage import (
     registered_formats,
     validate_table_name,
 )
+from actorstore.store import Store, open_store
 
 __all__ = ["main"]
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from actorstore.storage import InvalidInputError, StoreClosedError, StoreError, TransientError
+from actorstore.storage import (
+    InvalidInputError,
+    StoreClosedError,
+    StoreError,
+    TransientError,
+)
 
 __all__ = [
     "BlockingCallError",

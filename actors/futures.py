@@ -16,8 +16,8 @@ from asyncio import _get_running_loop
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, Generic, NoReturn, TypeVar
 
+from actorstore._threads import on_store_thread
 from actorstore.errors import BlockingCallError, OpTimeoutError
-from actorstore.threads import on_store_thread
 from actorstore.storage import InvalidOptionError
 
 __all__ = ["OpFuture"]

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import pykka
 
 from actorstore.storage import OpType
 
-__all__ = ["OpCompleted"]
+if TYPE_CHECKING:
+    from actorstore._record import OpRecord
+
+__all__ = ["OpCompleted", "reply"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,3 +32,22 @@ class OpCompleted:
     key: Any
     result: Any
     error: BaseException | None
+
+
+def reply(record: OpRecord, result: Any, error: BaseException | None) -> None:
+    """Tell the op's `reply_to` actor an `OpCompleted`; never raises."""
+    assert record.reply_to is not None and record.type is not None
+    message = OpCompleted(
+        record.id,
+        record.type,
+        record.table,
+        record.key,
+        None if error else result,
+        error,
+    )
+    try:
+        record.reply_to.tell(message)
+    except pykka.ActorDeadError:
+        logger.warning(
+            "op %d: reply_to actor is dead; result kept in future", record.id
+        )

@@ -2,145 +2,152 @@
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pykka
 
-from actorstore.options import check_policy, check_timeout, check_wait
+from actorstore._options import check_policy, check_timeout, check_wait
+from actorstore._record import OpRecord
+from actorstore.errors import OpSubmittedError
 from actorstore.retry._callbacks import as_callback
 from actorstore.storage import Durability, InvalidOptionError, OpType
 
 if TYPE_CHECKING:
     from actorstore.futures import OpFuture
-    from actorstore.retry import AsyncCallback, AttemptState, Callback, CallbackLike, RetryPolicy
-    from actorstore.storage._requests import TableRequest
+    from actorstore.retry import CallbackLike
 
-__all__ = ["OP_OPTIONS", "Op", "Submitter", "make_op"]
-
-# Unique per process, 64-bit, increasing: ids also order ops by creation.
-_ids = itertools.count(1)
+__all__ = ["OP_OPTIONS", "Op", "Submitter", "handle_of", "new_record"]
 
 OP_OPTIONS = frozenset({"reply_to", "durability", "retry", "wait", "wait_timeout"})
 """The options every op method accepts besides `callback`."""
 
 
 class Submitter(Protocol):
-    """What an `Op` hands itself to when one of its op methods is called."""
+    """Where an op goes when one of its op methods is called."""
 
-    def submit(self, op: Op, op_type: OpType) -> OpFuture[Any]:
-        """Check `op`, queue it at its owner and return its future."""
+    def submit(self, record: OpRecord, op_type: OpType) -> OpFuture[Any]:
+        """Check the op, queue it at its owner and return its future."""
         ...
 
 
 class Op:
-    """One op: set `key`/`value` (and `options` for scan), then call one op method.
+    """One op: set `key` and `value` (`options` for a scan), then call one op method.
 
     Each method (`insert()`, `search()`, ...) submits the op at once and
-    returns its `OpFuture`; a handle is submitted once (create another with
+    returns its `OpFuture`; a handle is submitted once (make another with
     `store.new_op()`). `id` is unique in the process; `type` is set when the
     op is submitted; after a search, `value` holds the record found.
     """
 
-    # Class-level defaults: a new op sets only what it has, which keeps the
-    # submit path cheap (most ops never retry, wait or reply).
-    type: OpType | None = None
     key: Any = None
     value: Any = None
     options: Mapping[str, Any] = MappingProxyType({})
-    reply_to: pykka.ActorRef[Any] | None = None
-    durability: Durability | None = None
-    retry: RetryPolicy | None = None
-    wait: bool | None = None
-    wait_timeout: float | None = None
-    future: OpFuture[Any] | None = None
-    operation: TableRequest | None = None
-    state: AttemptState | None = None
-    """The op's attempts so far; made when its first attempt fails."""
-    seq = 0
-    holds_slot = False
-    submitted_at = 0.0
-    notified = False
-    """Whether an `AsyncCallback` was told of the attempt under way."""
-    on_admitted: Callable[[Op], object] | None = None
-    """Who queues the op once a parked submission gets its slot (default: its
-    table's dispatcher)."""
+    """A scan's `prefix`, `start`, `end`, `limit` and `reverse`."""
 
-    def __init__(
-        self,
-        submitter: Submitter,
-        table: str,
-        callback: Callback | AsyncCallback | None = None,
-    ) -> None:
-        # Options (reply_to, durability, ...) are set by `make_op` only when
-        # given: the class-level defaults above stand for the rest.
+    def __init__(self, submitter: Submitter, record: OpRecord) -> None:
+        """Make the handle of `record` (use `store.new_op()`)."""
         self._submitter = submitter
-        self.id = next(_ids)
-        self.table = table
-        self.callback = callback
+        self._record = record
+        record.handle = self
+        self.id = record.id
+        self.table = record.table
+
+    @property
+    def type(self) -> OpType | None:
+        """The op's type, once it is submitted (None before)."""
+        return self._record.type
+
+    def _submit(self, op_type: OpType) -> OpFuture[Any]:
+        record = self._record
+        if record.future is not None:  # before its request changes under it
+            raise OpSubmittedError(
+                f"op {record.id} was already submitted; use new_op() for another op"
+            )
+        record.key, record.value, record.options = self.key, self.value, self.options
+        return self._submitter.submit(record, op_type)
 
     def insert(self) -> OpFuture[None]:
         """Insert `key` → `value`; fails with `KeyExistsError` if present."""
-        return self._submitter.submit(self, OpType.INSERT)
+        return self._submit(OpType.INSERT)
 
     def update(self) -> OpFuture[None]:
         """Replace the value of `key`; fails with `NotFoundError` if absent."""
-        return self._submitter.submit(self, OpType.UPDATE)
+        return self._submit(OpType.UPDATE)
 
     def upsert(self) -> OpFuture[None]:
         """Write `key` → `value`, replacing any present value."""
-        return self._submitter.submit(self, OpType.UPSERT)
+        return self._submit(OpType.UPSERT)
 
     def remove(self) -> OpFuture[None]:
         """Delete `key`; fails with `NotFoundError` if absent."""
-        return self._submitter.submit(self, OpType.REMOVE)
+        return self._submit(OpType.REMOVE)
 
     def search(self) -> OpFuture[Any]:
         """Read the value of `key` (then also in `value`); fails with
         `NotFoundError` if absent."""
-        return self._submitter.submit(self, OpType.SEARCH)
+        return self._submit(OpType.SEARCH)
 
     def exists(self) -> OpFuture[bool]:
         """Tell whether `key` is present."""
-        return self._submitter.submit(self, OpType.EXISTS)
+        return self._submit(OpType.EXISTS)
 
     def count(self) -> OpFuture[int]:
         """Count the table's records."""
-        return self._submitter.submit(self, OpType.COUNT)
+        return self._submit(OpType.COUNT)
 
     def scan(self) -> OpFuture[list[tuple[Any, Any]]]:
         """List `(key, value)` pairs; `options` holds prefix/start/end/limit/reverse."""
-        return self._submitter.submit(self, OpType.SCAN)
+        return self._submit(OpType.SCAN)
 
     def batch(self) -> OpFuture[int]:
         """Apply the writes in `value` (a list of tuples) in one transaction."""
-        return self._submitter.submit(self, OpType.BATCH)
+        return self._submit(OpType.BATCH)
 
     def compact(self) -> OpFuture[int]:
         """Compact the table's file; the result is the bytes reclaimed."""
-        return self._submitter.submit(self, OpType.COMPACT)
+        return self._submit(OpType.COMPACT)
 
     def __repr__(self) -> str:
         kind = self.type.value if self.type else "new"
         return f"<Op {self.id} {kind} table={self.table!r} key={self.key!r}>"
 
 
-def make_op(
-    submitter: Submitter,
-    table: str,
-    callback: CallbackLike | None,
-    options: Mapping[str, Any],
-) -> Op:
-    """Return a new op on `table` that submits itself to `submitter`.
+def handle_of(record: OpRecord) -> Op:
+    """Return `record`'s handle, making one that shows it if it has none.
+
+    An op made by an op method (`store.upsert(...)`) has no handle until a
+    callback asks for one (an `AsyncCallback`'s `notify(op, ...)`).
+    """
+    handle = record.handle
+    if isinstance(handle, Op):
+        return handle
+    made = Op(_Submitted(), record)
+    made.key, made.value, made.options = record.key, record.value, record.options
+    return made
+
+
+class _Submitted:
+    """The submitter of a handle made for an op already submitted."""
+
+    def submit(self, record: OpRecord, op_type: OpType) -> OpFuture[Any]:
+        raise OpSubmittedError(
+            f"op {record.id} was already submitted; use new_op() for another op"
+        )
+
+
+def new_record(
+    table: str, callback: CallbackLike | None, options: Mapping[str, Any]
+) -> OpRecord:
+    """Return the record of a new op on `table` with `callback` and `options`.
 
     Raises:
         InvalidOptionError: for an unknown option, a bad option value or a
             bad callback.
     """
     if not options:
-        return Op(submitter, table, None if callback is None else as_callback(callback))
+        return OpRecord(table, None if callback is None else as_callback(callback))
     unknown = options.keys() - OP_OPTIONS
     if unknown:
         raise InvalidOptionError(
@@ -155,13 +162,14 @@ def make_op(
         raise InvalidOptionError(
             f"reply_to must be a pykka.ActorRef, not {type(reply_to).__name__}"
         )
-    op = Op(submitter, table, as_callback(callback))
+    record = OpRecord(table, as_callback(callback))
     if reply_to is not None:
-        op.reply_to = reply_to
+        record.reply_to = reply_to
     durability = options.get("durability")
     if durability is not None:
-        op.durability = Durability.coerce(durability)
+        record.durability = Durability.coerce(durability)
     for name in ("retry", "wait", "wait_timeout"):
-        if options.get(name) is not None:
-            setattr(op, name, options[name])
-    return op
+        value = options.get(name)
+        if value is not None:
+            setattr(record, name, value)
+    return record

@@ -6,16 +6,14 @@ import functools
 import threading
 from typing import TYPE_CHECKING, Any
 
+from actorstore._methods import OpMethods
 from actorstore.errors import OpSubmittedError
-from actorstore.methods import OpMethods
-from actorstore.op import make_op
 
 if TYPE_CHECKING:
+    from actorstore._policies import Policies
+    from actorstore._record import OpRecord as Op
+    from actorstore._submission import Ends, Submission
     from actorstore.futures import OpFuture
-    from actorstore.op import Op
-    from actorstore.policies import Policies
-    from actorstore.submission import Submission
-    from actorstore.retry import CallbackLike
     from actorstore.storage import OpType
 
 __all__ = ["SerializedClient"]
@@ -33,12 +31,17 @@ class SerializedClient(OpMethods):
     """
 
     def __init__(
-        self, submission: Submission, policies: Policies, store: OpMethods | None = None
+        self,
+        submission: Submission,
+        ends: Ends,
+        policies: Policies,
+        store: OpMethods | None = None,
     ) -> None:
         self.store = store
         """The store this client submits to."""
-        self.submitter = self
+        self._submitter = self
         self._submission = submission
+        self._ends = ends
         self._policies = policies
         self._lock = threading.Lock()
         self._tail: Op | None = None
@@ -47,16 +50,6 @@ class SerializedClient(OpMethods):
         self._after_queued: dict[int, Op] = {}
         # Per op not yet queued: how many of (its slot, its turn) it still awaits.
         self._gates: dict[int, int] = {}
-
-    def new_op(
-        self, table: str, callback: CallbackLike | None = None, **options: Any
-    ) -> Op:
-        """Return a new `Op` whose submission goes through this client.
-
-        Raises:
-            InvalidOptionError: for an unknown option or a bad callback.
-        """
-        return make_op(self, table, callback, options)
 
     def submit(self, op: Op, op_type: OpType) -> OpFuture[Any]:
         """Check `op` and queue it once every op submitted before it has finished.
@@ -116,7 +109,7 @@ class SerializedClient(OpMethods):
 
     def _queue(self, op: Op) -> None:
         """Queue `op` at its owner, then let the op that waited for that go on."""
-        self._submission.dispatch(op)
+        self._ends.dispatch(op)
         with self._lock:
             self._queued.add(op.id)
             follower = self._after_queued.pop(op.id, None)

@@ -1,48 +1,41 @@
 """Store: the application's handle on an actorstore; every op returns a future.
 
-The facade only wires the parts of an op's path together and shows them as
-one object:
+The facade wires the steps of an op's path and shows them as one object;
+each step calls the next, none calls back:
 
-    Store.upsert() ─▶ Op ─▶ Submission (check, ops_max slot, route)
-                              └▶ Dispatcher: Mailbox ─▶ TableOwner (one group per table)
-                                                  └▶ Outcomes (callbacks, futures,
-                                                     retries, dead letters)
+    Store.upsert() ─▶ Submission (check, ops_max slot) ─▶ Transport ─▶ owner
+                                                   (local: Mailbox ─▶ TableOwner)
+    owner ─▶ OutcomeExecutor: decide() then act (futures, callbacks,
+             retries on the timer, dead letters)
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import concurrent.futures
 import logging
-import math
 import os
 import threading
-import time
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from actorstore.backend import Backend
-from actorstore.errors import BlockingCallError, OpTimeoutError, StoreForkedError
-from actorstore.futures import OpFuture
-from actorstore.inflight import InFlight
-from actorstore.local import LocalBackend
-from actorstore.methods import OpMethods
-from actorstore.op import Op, make_op
-from actorstore.options import check_options, check_policy, check_timeout
-from actorstore.outcomes import Outcomes
-from actorstore.policies import Policies
+from actorstore._deadlines import deadline, finite, left
+from actorstore._decide import CallbackSite
+from actorstore._executor import OutcomeExecutor
+from actorstore._inflight import InFlight
+from actorstore._lifecycle import Lifecycle, forget, remember
+from actorstore._methods import OpMethods
+from actorstore._options import check_options, check_policy, check_timeout
+from actorstore._policies import Policies
+from actorstore._retry_host import StoreRetryHost
+from actorstore._scan import ScanIterator
+from actorstore._submission import Submission
+from actorstore._threads import refuse_on_store_thread
+from actorstore._timer import Timer
+from actorstore._transports.base import TableSpec, Transport
+from actorstore._transports.local import LocalTransport
+from actorstore.errors import OpTimeoutError
+from actorstore.retry import DeadLetterHook, DeadLetterTable, RetryPolicy, Scheduler
 from actorstore.serialized import SerializedClient
-from actorstore.submission import Submission
-from actorstore.threads import on_store_thread
-from actorstore.retry import (
-    CallbackLike,
-    DeadLetterHook,
-    DeadLetterTable,
-    RetryHost,
-    RetryPolicy,
-    Scheduler,
-)
 from actorstore.storage import (
     CheckResult,
     Durability,
@@ -55,7 +48,7 @@ from actorstore.storage._store_directory import (
     DEFAULT_MAX_MAP_SIZE,
 )
 
-__all__ = ["ScanIterator", "Store", "open_store"]
+__all__ = ["Store", "open_store"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +57,7 @@ DEFAULT_WAIT_TIMEOUT = 60.0
 
 
 class Store(OpMethods):
-    """An open actorstore: worker actors own the tables and run every op.
+    """An open actorstore: owner actors own the tables and run every op.
 
     Use `open_store()` to make one. Op methods return an `OpFuture` at once.
     Thread-safe. A context manager (`with`, and `async with`): leaving the
@@ -73,7 +66,7 @@ class Store(OpMethods):
 
     def __init__(
         self,
-        backend: Backend,
+        transport: Transport,
         *,
         ops_max: int = 1024,
         wait: bool = True,
@@ -82,9 +75,14 @@ class Store(OpMethods):
         callback_executor: concurrent.futures.Executor | None = None,
         sync_interval: float = 1.0,
         dead_letter_hook: DeadLetterHook | None = None,
+        scheduler: Timer | None = None,
     ) -> None:
+        """Serve the tables of `transport` (use `open_store()` for a local store).
+
+        `scheduler` is the timer retries wait on (the store makes its own).
+        """
         check_options(
-            threads=backend.owners,
+            threads=transport.owners,
             ops_max=ops_max,
             wait=wait,
             wait_timeout=wait_timeout,
@@ -93,48 +91,53 @@ class Store(OpMethods):
             dead_letter_hook=dead_letter_hook,
             callback_executor=callback_executor,
         )
-        self.backend = backend
-        self.path = backend.path
-        self.durability = backend.durability
-        self.callback_executor = callback_executor
+        self._transport = transport
+        self.path = transport.path
+        self.durability = transport.durability
         self.sync_interval = sync_interval
-        self.dead_letter_hook = dead_letter_hook
         self._lock = threading.Lock()
         self._closed = False
         self._policies = Policies(retry)
-        for name in backend.table_names():
-            saved = backend.table_info(name).options.get("retry")
+        for name in transport.table_names():
+            saved = transport.table_info(name).options.get("retry")
             if saved is not None:
                 self._policies.set_table(name, RetryPolicy.from_mapping(saved))
+        self._lifecycle = Lifecycle()
         self._inflight = InFlight(ops_max)
-        self._scheduler = Scheduler(name="StoreScheduler")
-        self._outcomes = Outcomes(
+        self._scheduler: Timer = scheduler or Scheduler(name="StoreScheduler")
+        capabilities = transport.capabilities
+        self._executor = OutcomeExecutor(
             self._inflight,
             self._policies,
             self._scheduler,
+            transport,
+            self._lifecycle,
+            site=CallbackSite.IN_TXN
+            if capabilities.callbacks_in_txn
+            else CallbackSite.AFTER_COMMIT,
             callback_executor=callback_executor,
             dead_letter_hook=dead_letter_hook,
-            in_txn=backend.callbacks_in_txn,
-            spool=backend.spool,
+            spool=capabilities.spool,
         )
-        router = backend.start(
-            self._outcomes,
+        transport.start(
+            self._executor,
             self._scheduler,
-            callbacks_in_txn=self._outcomes.in_txn,
+            callbacks_in_txn=self._executor.site is CallbackSite.IN_TXN,
             sync_interval=sync_interval,
         )
         self._submission = Submission(
-            backend.table,
-            router,
+            transport,
             self._inflight,
-            self._outcomes,
+            self._executor,
+            self._lifecycle,
             wait=wait,
             wait_timeout=wait_timeout,
-            reads_at_once=backend.reads_at_once,
         )
-        self.submitter = self._submission
-        self._outcomes.attach(self._submission)
-        _open_stores.add(self)
+        self._submitter = self._submission
+        self._dead_letters = DeadLetterTable(
+            StoreRetryHost(self._executor, self._submission, self._lifecycle)
+        )
+        remember(self._lifecycle, self.close)
 
     # -- configuration ----------------------------------------------------------
 
@@ -146,19 +149,7 @@ class Store(OpMethods):
     @property
     def threads(self) -> int:
         """The number of owner actors (local), or of nodes' owners (cluster)."""
-        return self.backend.owners
-
-    @property
-    def directory(self) -> StoreDirectory:
-        """The store's directory on this host (a local store's storage layer).
-
-        Raises:
-            AttributeError: for a store whose tables are not on this host.
-        """
-        directory: StoreDirectory | None = getattr(self.backend, "directory", None)
-        if directory is None:
-            raise AttributeError(f"{self!r} has no local directory")
-        return directory
+        return self._transport.owners
 
     @property
     def retry(self) -> RetryPolicy | None:
@@ -183,12 +174,9 @@ class Store(OpMethods):
     @property
     def dead_letters(self) -> DeadLetterTable:
         """The store's dead letters: list, replay and purge them."""
-        return self._outcomes.dead_letters
+        return self._dead_letters
 
-    @property
-    def retry_host(self) -> RetryHost:
-        """What `retry.Flow` uses of this store (scheduling, tracking, parking)."""
-        return self._outcomes
+    # -- tables -------------------------------------------------------------------
 
     def create_table(
         self,
@@ -213,50 +201,26 @@ class Store(OpMethods):
                 raw tenacity strategies), which cannot be kept with a table.
             StoreClosedError: if the store is closed.
         """
-        return self._create_table(
-            name,
-            key_format=key_format,
-            value_format=value_format,
-            durability=durability,
-            retry=retry,
-            exist_ok=exist_ok,
-            node=None,
-        )
+        spec = TableSpec(name, key_format, value_format, durability, exist_ok)
+        return self._create_table(spec, retry)
 
-    def _create_table(
-        self,
-        name: str,
-        *,
-        key_format: str,
-        value_format: str,
-        durability: Durability | str | None,
-        retry: RetryPolicy | None,
-        exist_ok: bool,
-        node: str | None,
-    ) -> TableInfo:
-        self._submission.check_open()
+    def _create_table(self, spec: TableSpec, retry: RetryPolicy | None) -> TableInfo:
+        self._lifecycle.check_open()
         check_policy(retry)
         saved = retry.to_mapping() if retry is not None else None
-        info = self.backend.create_table(
-            name,
-            key_format=key_format,
-            value_format=value_format,
-            durability=durability,
-            exist_ok=exist_ok,
-            node=node,
-        )
+        info = self._transport.create_table(spec)
         if saved is not None and info.options.get("retry") != saved:
-            info = self.backend.set_table_options(
-                name, {**info.options, "retry": saved}
+            info = self._transport.set_table_options(
+                spec.name, {**info.options, "retry": saved}
             )
         if retry is not None:
-            self._policies.set_table(name, retry)
+            self._policies.set_table(spec.name, retry)
         return info
 
     def tables(self) -> list[str]:
         """Return the names of the store's tables, sorted."""
-        self._submission.check_process()
-        return self.backend.table_names()
+        self._lifecycle.check_process()
+        return self._transport.table_names()
 
     def table_info(self, name: str) -> TableInfo:
         """Return table `name`'s record: formats, durability, kept options.
@@ -264,23 +228,10 @@ class Store(OpMethods):
         Raises:
             InvalidTableNameError, UnknownTableError.
         """
-        self._submission.check_process()
-        return self.backend.table_info(name)
+        self._lifecycle.check_process()
+        return self._transport.table_info(name)
 
     # -- ops ----------------------------------------------------------------------
-
-    def new_op(
-        self, table: str, callback: CallbackLike | None = None, **options: Any
-    ) -> Op:
-        """Return a new `Op` on `table`; set its key and value, then submit it.
-
-        Options are those of every op method (`reply_to`, `durability`,
-        `retry`, `wait`, `wait_timeout`).
-
-        Raises:
-            InvalidOptionError: for an unknown option or a bad callback.
-        """
-        return make_op(self._submission, table, callback, options)
 
     def scan_iter(
         self,
@@ -323,8 +274,8 @@ class Store(OpMethods):
             UnknownTableError: for a table that does not exist.
             StoreClosedError: if the store is closed.
         """
-        self._submission.check_open()
-        return self.backend.check(table)
+        self._lifecycle.check_open()
+        return self._transport.check(table)
 
     def compact(self, table: str | None = None, timeout: float | None = 300) -> int:
         """Compact one table (or every table) and return the bytes reclaimed.
@@ -338,10 +289,10 @@ class Store(OpMethods):
             TableBusyError: if another process has the table open.
         """
         check_timeout("timeout", timeout)
-        deadline = _deadline(timeout)
+        until = deadline(timeout)
         names = [table] if table is not None else self.tables()
         futures = [self.new_op(name).compact() for name in names]
-        return sum(future.get(_left(deadline)) for future in futures)
+        return sum(future.get(left(until)) for future in futures)
 
     # -- flush, close, stats -------------------------------------------------------
 
@@ -358,13 +309,13 @@ class Store(OpMethods):
             StoreForkedError: in a child process that inherited the store.
         """
         check_timeout("timeout", timeout)
-        self._submission.check_process()
-        _refuse_on_store_thread("flush()")
-        if not self._inflight.wait_for_submitted(_finite(timeout)):
+        self._lifecycle.check_process()
+        refuse_on_store_thread("flush()")
+        if not self._inflight.wait_for_submitted(finite(timeout)):
             raise OpTimeoutError(
                 f"flush: {len(self._inflight)} ops still outstanding after {timeout} s"
             )
-        self.backend.sync(raise_errors=True)
+        self._transport.sync(raise_errors=True)
 
     def close(self, timeout: float | None = None) -> None:
         """Flush, dead-letter pending retries, stop every actor, close the tables.
@@ -380,32 +331,32 @@ class Store(OpMethods):
                 itself.
         """
         check_timeout("timeout", timeout)
-        if _forked_from(self):
+        if self._lifecycle.forked:
             # A forked child has none of the workers, and LMDB forbids using
             # the parent's environments: there is nothing it may close.
-            self._submission.finish_closing()
+            self._lifecycle.finish_closing()
             self._closed = True
             return
-        _refuse_on_store_thread("close()")
-        deadline = _deadline(timeout)
+        refuse_on_store_thread("close()")
+        until = deadline(timeout)
         with self._lock:
             if self._closed:
                 return
-        self._submission.start_closing()
+        self._lifecycle.start_closing()
         # Pending retries and flow stages are dead-lettered now, not waited out.
         self._scheduler.close_pending()
-        self.flush(_left(deadline))
-        if not self.backend.stop(_left(deadline)):
+        self.flush(left(until))
+        if not self._transport.stop(left(until)):
             raise OpTimeoutError(
                 f"close: a worker did not stop within {timeout} s; call close() again"
             )
         self._scheduler.close()
-        self.backend.sync(raise_errors=False)
-        self._submission.finish_closing()
-        self.backend.close()
+        self._transport.sync(raise_errors=False)
+        self._lifecycle.finish_closing()
+        self._transport.close()
         with self._lock:
             self._closed = True
-        _open_stores.discard(self)
+        forget(self._lifecycle)
         logger.debug("store %s closed", self.path)
 
     async def aflush(self, timeout: float | None = None) -> None:
@@ -428,15 +379,15 @@ class Store(OpMethods):
         Latencies (`latency_p50`, `latency_p99`) are seconds from submission
         to completion over the last 10,000 ops.
         """
-        self._submission.check_open()
+        self._lifecycle.check_open()
         result = self._inflight.stats()
         result["ops_max"] = self.ops_max
-        result["tables"] = self.backend.table_stats()
+        result["tables"] = self._transport.table_stats()
         return result
 
     def serialized(self) -> SerializedClient:
         """Return a client whose ops run in submission order, across tables."""
-        return SerializedClient(self._submission, self._policies, self)
+        return SerializedClient(self._submission, self._executor, self._policies, self)
 
     def __enter__(self) -> Store:
         return self
@@ -453,7 +404,7 @@ class Store(OpMethods):
     def __repr__(self) -> str:
         if self._closed:
             state = "closed"
-        elif self._submission.is_closing:
+        elif self._lifecycle.closing:
             state = "closing"
         else:
             state = "open"
@@ -461,78 +412,6 @@ class Store(OpMethods):
             f"<{type(self).__name__} {self.path!r} {state} threads={self.threads} "
             f"ops_max={self.ops_max}>"
         )
-
-
-class ScanIterator:
-    """The pairs of a table in key order, page by page (see `Store.scan_iter`)."""
-
-    def __init__(
-        self,
-        store: Store,
-        table: str,
-        prefix: Any,
-        start: Any,
-        end: Any,
-        reverse: bool,
-        page_size: int,
-    ) -> None:
-        self._store = store
-        self._table = table
-        self._prefix = prefix
-        self._start = start
-        self._end = end
-        self._reverse = reverse
-        self._page_size = page_size
-
-    def _page(self, after: tuple[Any] | None) -> OpFuture[list[tuple[Any, Any]]]:
-        """Start the scan of the page after key `after[0]` (the first if None)."""
-        start, end = self._start, self._end
-        limit = self._page_size
-        if after is not None:
-            if self._reverse:
-                end = after[0]  # exclusive: the last key is not seen again
-            else:
-                start = after[0]  # inclusive: one more, the first is dropped
-                limit += 1
-        return self._store.scan(
-            self._table,
-            prefix=self._prefix,
-            start=start,
-            end=end,
-            limit=limit,
-            reverse=self._reverse,
-        )
-
-    def _fresh(
-        self, pairs: list[tuple[Any, Any]], after: tuple[Any] | None
-    ) -> list[tuple[Any, Any]]:
-        if (
-            after is not None
-            and not self._reverse
-            and pairs
-            and pairs[0][0] == after[0]
-        ):
-            return pairs[1:]
-        return pairs
-
-    def __iter__(self) -> Iterator[tuple[Any, Any]]:
-        after: tuple[Any] | None = None
-        while True:
-            pairs = self._fresh(self._page(after).get(), after)
-            yield from pairs
-            if len(pairs) < self._page_size:
-                return
-            after = (pairs[-1][0],)
-
-    async def __aiter__(self) -> AsyncIterator[tuple[Any, Any]]:
-        after: tuple[Any] | None = None
-        while True:
-            pairs = self._fresh(await self._page(after), after)
-            for pair in pairs:
-                yield pair
-            if len(pairs) < self._page_size:
-                return
-            after = (pairs[-1][0],)
 
 
 def open_store(
@@ -563,7 +442,7 @@ def open_store(
             `NONE`: synced within `sync_interval` seconds, on flush and close).
         retry: the store-wide retry policy (tables and ops can narrow it);
             failed ops it retries are dead-lettered when it gives up.
-        dead_letter_hook: called with each `retry.DeadLetter` instead of
+        dead_letter_hook: called with each `DeadLetter` instead of
             writing it to the dead-letter table (if it raises, the table is
             written after all).
         callback_executor: run callbacks after commit on this executor
@@ -573,7 +452,7 @@ def open_store(
 
     Raises:
         InvalidOptionError: for a bad option (the message says which).
-        LmdbError: if the directory cannot be opened.
+        StorageError: if the directory cannot be opened.
     """
     # Checked before the directory is created: bad options write nothing.
     check_options(
@@ -594,7 +473,7 @@ def open_store(
     )
     try:
         return Store(
-            LocalBackend(directory, threads),
+            LocalTransport(directory, threads),
             ops_max=ops_max,
             wait=wait,
             wait_timeout=wait_timeout,
@@ -606,64 +485,3 @@ def open_store(
     except BaseException:
         directory.close()
         raise
-
-
-def _finite(timeout: float | None) -> float | None:
-    """Return `timeout`, with an infinite one as None (wait for ever)."""
-    return None if timeout is None or math.isinf(timeout) else timeout
-
-
-def _deadline(timeout: float | None) -> float | None:
-    timeout = _finite(timeout)
-    return None if timeout is None else time.monotonic() + timeout
-
-
-def _left(deadline: float | None) -> float | None:
-    """Return the seconds left before `deadline` (None: no deadline)."""
-    return None if deadline is None else max(0.0, deadline - time.monotonic())
-
-
-def _refuse_on_store_thread(call: str) -> None:
-    if on_store_thread():
-        raise BlockingCallError(
-            f"{call} on a store thread (in a callback, a done-callback or a "
-            "flow stage) would wait for itself; call it from your own thread"
-        )
-
-
-# Stores still open at exit are closed (flushed and synced) so that a program
-# that forgets close() loses nothing and still exits: the workers are daemons.
-# Held strongly: a store nobody refers to any more still has ops to finish.
-_open_stores: set[Store] = set()
-
-
-def _forked_from(store: Store) -> bool:
-    """Whether `store` was opened by another process (this is a forked child)."""
-    try:
-        store._submission.check_process()  # noqa: SLF001 - this module's own class
-    except StoreForkedError:
-        return True
-    return False
-
-
-def _forget_stores_in_forked_child() -> None:
-    # fork() copies no worker thread and LMDB environments must not be used
-    # after fork(): the child's copies refuse every op (StoreForkedError), and
-    # the child starts with no open stores, so it may open the same store
-    # itself (the documented remedy) and does not try to close the parent's
-    # at exit.
-    for store in list(_open_stores):
-        store._submission.finish_closing()  # noqa: SLF001 - this module's own class
-    _open_stores.clear()
-
-
-os.register_at_fork(after_in_child=_forget_stores_in_forked_child)
-
-
-@atexit.register
-def _close_open_stores() -> None:
-    for store in list(_open_stores):
-        try:
-            store.close(timeout=30)
-        except Exception:
-            logger.error("closing %r at exit failed", store, exc_info=True)

@@ -82,7 +82,9 @@ class Cataloguer(pykka.ThreadingActor):
 
     use_daemon_thread = True
 
-    def __init__(self, store: actorstore.Store, reporter: pykka.ActorRef[Reporter]) -> None:
+    def __init__(
+        self, store: actorstore.Store, reporter: pykka.ActorRef[Reporter]
+    ) -> None:
         super().__init__()
         self.store = store
         self.reporter = reporter

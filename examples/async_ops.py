@@ -35,7 +35,9 @@ class AsyncKeys(actorstore.AsyncCallback):
         self.num_keys = 0
         self.errors = 0
 
-    def notify(self, op: actorstore.Op, error: BaseException | None, result: Any) -> None:
+    def notify(
+        self, op: actorstore.Op, error: BaseException | None, result: Any
+    ) -> None:
         if error is not None:
             with self._lock:
                 self.errors += 1
@@ -54,7 +56,9 @@ class Hold(actorstore.AsyncCallback):
         self.started = threading.Event()
         self.release = threading.Event()
 
-    def notify(self, op: actorstore.Op, error: BaseException | None, result: Any) -> None:
+    def notify(
+        self, op: actorstore.Op, error: BaseException | None, result: Any
+    ) -> None:
         self.started.set()
         if not self.release.wait(10):
             raise TimeoutError("nobody released the held op within 10 s")

@@ -173,6 +173,11 @@ class DeadLetterTable:
     def __init__(self, host: RetryHost) -> None:
         self._host = host
 
+    @property
+    def host(self) -> RetryHost:
+        """The store these letters are parked in, as the retry layer sees it."""
+        return self._host
+
     def list(self, timeout: float | None = None) -> builtins.list[DeadLetter]:
         """Return every dead letter, oldest first."""
         return builtins.list(self.iter(timeout))

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from actorstore.retry._dead_letters import give_up_error, park_then
+from actorstore.retry._dead_letters import DeadLetterTable, give_up_error, park_then
 from actorstore.retry._letters import DeadLetter
 from actorstore.retry.policy import DEFAULT_POLICY, RetryPolicy
 from actorstore.retry.state import AttemptState
@@ -52,8 +52,9 @@ class Flow:
     waits between stages. A failing stage (it raised anything, or its
     request failed) is re-run after the policy's delay; when the policy
     gives up, the flow is dead-lettered with its flow and stage names and
-    its future fails. The flow talks to its store only through the store's
-    `retry_host` (a `retry.RetryHost`).
+    its future fails. Besides the op methods its stages call, the flow uses
+    only its store's `RetryHost`, which it finds behind `store.dead_letters`
+    (the retry layer's own view of the store).
     """
 
     policy: RetryPolicy | None = None
@@ -64,18 +65,19 @@ class Flow:
 
         Raises:
             InvalidOptionError: if `policy` is not a `RetryPolicy`, or `store`
-                has no `retry_host`.
+                is not a store (it has no `dead_letters`).
         """
         if policy is not None and not isinstance(policy, RetryPolicy):
             raise InvalidOptionError(
                 f"policy must be an actorstore.RetryPolicy, not {type(policy).__name__}"
             )
-        host = getattr(store, "retry_host", None)
-        if host is None:
+        letters = getattr(store, "dead_letters", None)
+        if not isinstance(letters, DeadLetterTable):
             raise InvalidOptionError(
                 f"a flow needs a store (actorstore.open_store()), not "
-                f"{type(store).__name__}: it has no retry_host"
+                f"{type(store).__name__}: it has no dead_letters"
             )
+        host = letters.host
         self.store = store
         self.host: RetryHost = host
         if policy is not None:

@@ -31,7 +31,7 @@ def retry(*args, **kwargs):
     return lambda fn: fn
 '''
 
-USER_SCRIPT = '''import actorstore
+USER_SCRIPT = """import actorstore
 from actorstore.cluster import connect_store
 
 
@@ -43,7 +43,7 @@ def main(path: str) -> int:
 
 
 print(main, connect_store)
-'''
+"""
 
 
 def _record_line(name: str, data: bytes) -> str:
@@ -104,15 +104,37 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
         run("rm", "-rf", source / folder)
         run("cp", "-r", ROOT / folder, source / folder)
     dist = where / "dist"
-    run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", dist, source)
+    run(
+        sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", dist, source
+    )
     env = where / "venv"
     run(sys.executable, "-m", "venv", env)
     python = env / "bin" / "python"
-    site = Path(run(python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))").strip())
+    site = Path(
+        run(
+            python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"
+        ).strip()
+    )
     (site / "outer.pth").write_text("\n".join(site_module.getsitepackages()) + "\n")
-    run(python, "-m", "pip", "install", "--quiet", "--no-deps", make_namesake_wheel(where))
+    run(
+        python,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-deps",
+        make_namesake_wheel(where),
+    )
     before = (site / "retry" / "__init__.py").read_bytes()
-    run(python, "-m", "pip", "install", "--quiet", "--no-deps", *dist.glob("actorstore-*.whl"))
+    run(
+        python,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-deps",
+        *dist.glob("actorstore-*.whl"),
+    )
     assert (site / "retry" / "__init__.py").read_bytes() == before
     return env
 
@@ -120,7 +142,9 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def site_packages(env: Path) -> Path:
     python = env / "bin" / "python"
     return Path(
-        run(python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))").strip()
+        run(
+            python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"
+        ).strip()
     )
 
 
@@ -145,7 +169,9 @@ def test_the_wheel_installs_one_package_beside_the_namesake(venv: Path) -> None:
     assert path.startswith(str(site))
 
 
-def test_a_user_script_type_checks_under_strict_mypy(venv: Path, tmp_path: Path) -> None:
+def test_a_user_script_type_checks_under_strict_mypy(
+    venv: Path, tmp_path: Path
+) -> None:
     script = tmp_path / "app.py"
     script.write_text(USER_SCRIPT)
     run(

@@ -16,7 +16,12 @@ from actorstore.bench.run import run_bench
 from actorstore.bench.targets import PEER_TARGETS, STORE_TARGETS, TARGETS, Check, Target
 from actorstore.bench.window import async_sliding_window, sliding_window
 from actorstore.bench.workload import Workload
-from actorstore.bench.workloads import BenchStore, StoreFactory, local_store, measure_store
+from actorstore.bench.workloads import (
+    BenchStore,
+    StoreFactory,
+    local_store,
+    measure_store,
+)
 
 __all__ = [
     "PEERS",

@@ -5,7 +5,12 @@ from __future__ import annotations
 import os
 import tempfile
 
-from actorstore.bench.engines import ACTORSTORE, ACTORSTORE_CLUSTER, HAND_ACTOR, RAW_LMDB
+from actorstore.bench.engines import (
+    ACTORSTORE,
+    ACTORSTORE_CLUSTER,
+    HAND_ACTOR,
+    RAW_LMDB,
+)
 from actorstore.bench.hand_actor import measure_hand_actor
 from actorstore.bench.memory import measure_memory
 from actorstore.bench.peers import PEERS, Peer, measure_peers

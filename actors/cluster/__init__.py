@@ -1,10 +1,19 @@
 """actorstore on a Ray cluster: table owners on labelled nodes, placed by a directory.
 
-The only code of actorstore that imports `ray`; `import actors` does not
-import it. Install with `pip install actorstore[cluster]`.
+The only code of actorstore that imports `ray`; `import actorstore` does
+not import it. Install with `pip install "actorstore[cluster]"`.
 """
 
 import logging as _logging
+
+# Before the modules below import ray: without it, say what to install.
+try:
+    import ray as _ray  # noqa: F401 - imported to fail here, not deeper
+except ModuleNotFoundError as _missing:  # pragma: no cover - depends on the install
+    raise ImportError(
+        "actorstore.cluster needs Ray, which is not installed: "
+        'pip install "actorstore[cluster]"'
+    ) from _missing
 
 from actorstore.cluster.client import (
     CLUSTER_POLICY,

@@ -15,20 +15,20 @@ import logging
 import math
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import ray
 import ray.exceptions
 
+from actorstore._options import check_interval
+from actorstore._transports.base import Capabilities, TableSpec
 from actorstore.cluster.directory import start_directory_owner
 from actorstore.cluster.errors import translate_call_error
 from actorstore.cluster.names import NAMESPACE, validate_label
 from actorstore.cluster.node import START_TIMEOUT, start_node_owner
 from actorstore.cluster.remote import RemoteOwners
 from actorstore.cluster.wire import outcomes_of, wire_op
-from actorstore.options import check_interval
-from actorstore.store import DEFAULT_WAIT_TIMEOUT, Store
 from actorstore.retry import DEAD_LETTER_TABLE, DeadLetter, RetryPolicy
 from actorstore.storage import (
     CheckResult,
@@ -42,12 +42,16 @@ from actorstore.storage import (
     validate_table_name,
 )
 from actorstore.storage._table_codecs import TableCodecs
+from actorstore.store import DEFAULT_WAIT_TIMEOUT, Store
 
 if TYPE_CHECKING:
     import concurrent.futures
 
-    from actorstore.dispatch import OwnerReports
-    from actorstore.retry import DeadLetterHook, Scheduler
+    from actorstore._record import OpRecord
+    from actorstore._timer import Timer
+    from actorstore._transports.base import OwnerReports, Reader
+    from actorstore.retry import DeadLetterHook
+    from actorstore.storage import StoreDirectory
 
 __all__ = ["CLUSTER_POLICY", "ClusterBackend", "ClusterStore", "connect_store"]
 
@@ -70,14 +74,6 @@ class RemoteTable:
     def __init__(self, codecs: TableCodecs) -> None:
         self.codecs = codecs
 
-    def read(self, fn: Callable[[Any], Any]) -> Any:
-        """Refuse: a remote table is read by its owner, never on this thread."""
-        raise RuntimeError(f"table {self.codecs.name!r} is remote: it has no reads")
-
-    def run_group(self, requests: Sequence[Any]) -> Any:
-        """Refuse: a remote table's groups run on its owner."""
-        raise RuntimeError(f"table {self.codecs.name!r} is remote: it runs no groups")
-
 
 class ClusterBackend:
     """Tables on labelled Ray nodes: `nodes` maps each label to its store path.
@@ -87,10 +83,8 @@ class ClusterBackend:
     same owners and tables.
     """
 
-    reads_at_once = False
-    """Reads go to the table's owner like any op (its data is on its node)."""
-    callbacks_in_txn = False
-    """Callbacks run on the client, after commit: no veto across hosts."""
+    directory: StoreDirectory | None = None
+    """No store directory on this host: the tables are on the nodes."""
 
     def __init__(
         self,
@@ -152,11 +146,16 @@ class ClusterBackend:
         self._directory = start_directory_owner(
             self.nodes, namespace=namespace, timeout=timeout
         )
+        self.capabilities = Capabilities(
+            # Callbacks run on the client, after commit: no veto across hosts.
+            callbacks_in_txn=False,
+            spool=self.spool,
+        )
         self._refresh_placement()
         self._forward_spooled()
 
     @property
-    def directory(self) -> Any:
+    def directory_owner(self) -> Any:
         """The handle of the cluster's directory owner."""
         return self._directory
 
@@ -249,14 +248,26 @@ class ClusterBackend:
         with self._lock:
             return self._tables.setdefault(name, RemoteTable(codecs))
 
+    def reader(self, name: str) -> Reader | None:
+        """Return None: reads go to the table's owner like any op."""
+        return None
+
+    def put(self, record: OpRecord) -> None:
+        """Queue `record` at its table's owner; send a call if none is in flight."""
+        self.router.dispatcher_for(record.table).put(record)
+
+    def pending(self, table: str) -> bool:
+        """Return whether an op of `table` is queued or in a call."""
+        return self.router.dispatcher_for(table).pending(table)
+
     def start(
         self,
         reports: OwnerReports,
-        scheduler: Scheduler,
+        scheduler: Timer,
         *,
         callbacks_in_txn: bool,
         sync_interval: float,
-    ) -> RemoteOwners:
+    ) -> None:
         """Make the router of remote mailboxes; sync NONE tables every
         `sync_interval` seconds on a thread of its own.
 
@@ -272,7 +283,6 @@ class ClusterBackend:
                 daemon=True,
             )
             self._syncer.start()
-        return self._router
 
     def _sync_every(self, interval: float) -> None:
         while not self._stopping.wait(interval):
@@ -281,23 +291,16 @@ class ClusterBackend:
             except BaseException:
                 logger.error("the cluster's periodic sync failed", exc_info=True)
 
-    def create_table(
-        self,
-        name: str,
-        *,
-        key_format: str,
-        value_format: str,
-        durability: Durability | str | None,
-        exist_ok: bool,
-        node: str | None = None,
-    ) -> TableInfo:
-        """Place table `name` (on `node`, else by rendezvous hashing) and create it.
+    def create_table(self, spec: TableSpec) -> TableInfo:
+        """Place a table (on `spec.node`, else by rendezvous hashing) and create it.
 
         Raises:
             InvalidTableNameError, UnknownFormatError, TableExistsError.
             InvalidOptionError: for a `node` that is not one of `nodes`.
             OwnerUnavailableError: if an owner does not answer.
         """
+        name, key_format, value_format = spec.name, spec.key_format, spec.value_format
+        durability, exist_ok, node = spec.durability, spec.exist_ok, spec.node
         validate_table_name(name)
         get_codec(key_format)  # checked here: bad formats never cross the wire
         get_codec(value_format)
@@ -405,7 +408,7 @@ class ClusterBackend:
         """Append `letter` to the local spool file; it is forwarded later.
 
         Raises:
-            LmdbError: (an OSError, translated) if the file cannot be written.
+            StorageError: (an OSError, translated) if the file cannot be written.
         """
         os.makedirs(os.path.dirname(self._spool_path), exist_ok=True)
         line = json.dumps(letter.to_json(), sort_keys=True) + "\n"
@@ -482,7 +485,7 @@ def _call(ref: Any, *, label: str, timeout: float = CALL_TIMEOUT) -> Any:
 class ClusterStore(Store):
     """A store whose tables live on Ray nodes: see `connect_store`."""
 
-    backend: ClusterBackend
+    _transport: ClusterBackend
 
     def create_table(
         self,
@@ -503,21 +506,14 @@ class ClusterStore(Store):
             InvalidOptionError: for a `node` that is not one of the nodes.
             TableExistsError: if the table lives on another node than `node`.
         """
-        return self._create_table(
-            name,
-            key_format=key_format,
-            value_format=value_format,
-            durability=durability,
-            retry=retry,
-            exist_ok=exist_ok,
-            node=node,
-        )
+        spec = TableSpec(name, key_format, value_format, durability, exist_ok, node)
+        return self._create_table(spec, retry)
 
     def placement(self) -> dict[str, str]:
         """Return each table's node label, by table name."""
         return {
             name: label
-            for name, label in self.backend.placement().items()
+            for name, label in self._transport.placement().items()
             if not name.startswith("_")
         }
 

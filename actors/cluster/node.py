@@ -381,9 +381,7 @@ def _portable(error: BaseException) -> BaseException:
         _PICKLES[kind] = pickles
     if pickles:
         return error
-    return LmdbError(
-        f"{kind.__name__}: {error}", table=getattr(error, "table", None)
-    )
+    return LmdbError(f"{kind.__name__}: {error}", table=getattr(error, "table", None))
 
 
 # -- lifecycle (driver side) --------------------------------------------------

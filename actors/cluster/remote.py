@@ -1,4 +1,4 @@
-"""The remote transport: a `Dispatcher` per Ray owner, and the `Router` over them.
+"""The remote transport's mailboxes: one per Ray owner, and the routing over them.
 
 One Ray call costs about as much as a few hundred local ops, so a call
 carries a group, not an op: each `RemoteMailbox` keeps one call in flight
@@ -18,16 +18,16 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from actorstore._threads import mark_owner_thread
 from actorstore.cluster.errors import translate_call_error
 from actorstore.cluster.wire import Group, GroupAnswer, outcomes_of, wire_op
 from actorstore.errors import OutcomeUnknownError, OwnerLostError
-from actorstore.threads import mark_owner_thread
 from actorstore.storage import Durability, OpType, StoreClosedError, StoreError
 from actorstore.storage._requests import Outcome
 
 if TYPE_CHECKING:
-    from actorstore.dispatch import OwnerReports
-    from actorstore.op import Op
+    from actorstore._record import OpRecord as Op
+    from actorstore._transports.base import OwnerReports
 
 __all__ = ["IDEMPOTENT", "MAX_CALL", "RemoteMailbox", "RemoteOwners"]
 
@@ -43,7 +43,7 @@ IDEMPOTENT = frozenset(
 
 
 class RemoteMailbox:
-    """The `Dispatcher` of one remote owner: one call in flight, the rest queued.
+    """The mailbox of one remote owner: one call in flight, the rest queued.
 
     Never blocks a submitter: `put` queues, and sends a call only when none
     is in flight. Every op it took ends: with its outcome, or with the error
@@ -209,7 +209,7 @@ def _grouped(ops: list[Op]) -> tuple[list[Group], list[tuple[int, int]]]:
 
 
 class RemoteOwners:
-    """The `Router` of a cluster store: each table's owner is its node's."""
+    """The mailboxes of a cluster store: each table's owner is its node's."""
 
     def __init__(
         self,

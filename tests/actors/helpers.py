@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import threading
 import time
 from collections.abc import Callable
@@ -47,3 +48,67 @@ class Notes(AsyncCallback):
     def notify(self, op: Any, error: BaseException | None, result: Any) -> object:
         self.calls.append((op.type, error, result))
         return None
+
+
+class ManualTimer:
+    """A store's timer run by hand: retries wait here until `run_due()`.
+
+    With a `MockTransport`, a store then runs its whole path, retries
+    included, on the test's own thread.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, Callable[..., object], tuple[Any, ...], Any]] = []
+        self.closing = False
+
+    def call_later(
+        self,
+        delay: float,
+        fn: Callable[..., object],
+        *args: Any,
+        on_close: Callable[[], object] | None = None,
+    ) -> None:
+        if self.closing and on_close is not None:
+            on_close()
+            return
+        self.calls.append((delay, fn, args, on_close))
+
+    def delays(self) -> list[float]:
+        """Return the delays of the calls waiting, in the order they came."""
+        return [delay for delay, *_ in self.calls]
+
+    def run_due(self) -> int:
+        """Run every call waiting now (not those they schedule); return how many."""
+        due, self.calls = self.calls, []
+        for _, fn, args, _ in due:
+            fn(*args)
+        return len(due)
+
+    def close_pending(self) -> None:
+        self.closing = True
+        waiting, self.calls = self.calls, []
+        for _, _, _, on_close in waiting:
+            if on_close is not None:
+                on_close()
+
+    def close(self) -> None:
+        self.close_pending()
+
+
+class InlineExecutor(concurrent.futures.Executor):
+    """A callback executor that runs each call at once on the caller's thread."""
+
+    def __init__(self) -> None:
+        self.ran = 0
+        self.shut = False
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        if self.shut:
+            raise RuntimeError("cannot schedule new futures after shutdown")
+        self.ran += 1
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self.shut = True

@@ -26,7 +26,12 @@ from hypothesis import strategies as st
 
 from actorstore import OpFuture, OpsMaxExceededError, OpType, Store
 from actorstore.retry import Callback, RetryCallback, RetryPolicy
-from actorstore.storage import KeyExistsError, NotFoundError, StoreBusyError, TableBusyError
+from actorstore.storage import (
+    KeyExistsError,
+    NotFoundError,
+    StoreBusyError,
+    TableBusyError,
+)
 from tests.actors.helpers import Notes, when
 
 WAIT = 5.0

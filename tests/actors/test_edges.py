@@ -244,7 +244,7 @@ def test_an_infinite_sync_interval_syncs_none_tables_on_flush_and_close(
     store = make_store(sync_interval=float("inf"))
     store.create_table("lazy", durability="none")
     assert store._scheduler.pending() == []  # no tick that never comes due
-    table = store.directory.table("lazy", internal=True)
+    table = store._transport.directory.table("lazy", internal=True)
     synced: list[float] = []
     sync = table.sync
 

@@ -19,8 +19,7 @@ from typing import Any
 import pytest
 
 import actorstore
-from actorstore import retry
-from actorstore import storage
+from actorstore import retry, storage
 from actorstore.storage import NotFoundError, StoreError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

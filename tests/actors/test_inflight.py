@@ -8,16 +8,16 @@ from typing import Any
 import pytest
 
 from actorstore import OpsMaxExceededError
-from actorstore.inflight import InFlight
-from actorstore.op import Op
+from actorstore._inflight import InFlight
+from actorstore._record import OpRecord as Op
 from actorstore.storage import TransientError
 
 WAIT = 5.0
 
 
 def new_op() -> Op:
-    # No submitter: these ops are never submitted.
-    return Op(None, "t")  # type: ignore[arg-type]
+    # Records only: these ops are never submitted.
+    return Op("t")
 
 
 def fill(inflight: InFlight, count: int) -> list[Op]:

@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from actorstore import storage
-from actorstore import Op, OpFuture, OpSubmittedError, OpType, Store
+from actorstore import Op, OpFuture, OpSubmittedError, OpType, Store, storage
 from actorstore.storage import (
     InvalidKeyError,
     InvalidOptionError,
@@ -26,7 +25,32 @@ def test_a_new_op_has_a_unique_id_and_no_type_yet(store: Store) -> None:
     assert second.id > first.id
     assert first.type is None
     assert (first.table, first.key, first.value) == ("users", None, None)
-    assert first.future is None
+
+
+def test_an_op_handle_shows_the_wiredtiger_surface_and_no_bookkeeping(
+    store: Store,
+) -> None:
+    op = store.new_op("users")
+    public = {name for name in dir(op) if not name.startswith("_")}
+
+    assert public == {
+        "id",
+        "type",
+        "table",
+        "key",
+        "value",
+        "options",
+        "insert",
+        "update",
+        "upsert",
+        "remove",
+        "search",
+        "exists",
+        "count",
+        "scan",
+        "batch",
+        "compact",
+    }
 
 
 def test_op_ids_are_unique_across_threads(store: Store) -> None:
@@ -82,7 +106,6 @@ def test_each_op_method_submits_with_its_type(
     else:
         assert outcome == result
     assert op.type is op_type
-    assert op.future is future
     assert future.op_id == op.id
 
 
@@ -114,7 +137,7 @@ def test_an_op_refused_at_submit_can_be_fixed_and_submitted(store: Store) -> Non
 
     with pytest.raises(InvalidKeyError):
         op.insert()
-    assert op.future is None
+    assert op.type is OpType.INSERT  # tried, but not submitted
     op.key = "k"
 
     assert op.insert().get(timeout=WAIT) is None

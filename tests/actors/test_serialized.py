@@ -92,7 +92,7 @@ def test_ops_on_one_table_are_pipelined_to_its_owner(
     store: Store, hold: Callable[..., Any]
 ) -> None:
     client = store.serialized()
-    table = store.directory.table("users")
+    table = store._transport.directory.table("users")
     sizes: list[int] = []
     run_group = table.run_group
 
@@ -268,3 +268,36 @@ def test_an_op_retried_by_its_retry_callback_still_runs_before_the_next_op(
     assert second.get(timeout=WAIT) is None
     assert order == ["first", "second"]
     assert store.search("a", "k").get(timeout=WAIT) == 2
+
+
+def test_on_a_mock_transport_an_op_waits_for_the_one_before_it_to_end() -> None:
+    """No LMDB, no threads: a retry on a timer run by hand holds the first op."""
+    from actorstore._record import OpRecord
+    from actorstore._transports.mock import MemoryTables, MockTransport
+    from tests.actors.helpers import ManualTimer
+
+    memory = MemoryTables()
+    failures = [StoreBusyError("busy")]
+
+    def handler(record: OpRecord) -> Any:
+        if record.table == "a" and failures:
+            raise failures.pop()
+        return memory(record)
+
+    transport, timer = MockTransport(handler), ManualTimer()
+    store = Store(transport, scheduler=timer, retry=RetryPolicy(initial_wait=0.01))
+    try:
+        store.create_table("a")
+        store.create_table("b")
+        client = store.serialized()
+
+        first = client.upsert("a", "k", 1)
+        second = client.upsert("b", "k", 2)
+
+        assert not first.done() and not second.done()
+        assert [r.table for r in transport.put_records] == ["a"]
+        timer.run_due()
+        assert first.get(0) is None and second.get(0) is None
+        assert [r.table for r in transport.put_records] == ["a", "a", "b"]
+    finally:
+        store.close()

@@ -273,7 +273,7 @@ def test_compact_returns_the_bytes_reclaimed(store: Store) -> None:
         timeout=WAIT
     )
     store.batch("users", [("remove", f"k{i}") for i in range(500)]).get(timeout=WAIT)
-    table = store.directory.table("users")
+    table = store._transport.directory.table("users")
     before = table.used_size()
 
     reclaimed = store.compact("users", timeout=WAIT)
@@ -852,7 +852,7 @@ def test_close_flushes_then_stops_every_worker(store_path: Path) -> None:
     store.create_table("other")
     futures = [store.upsert("users", f"k{i}", i) for i in range(100)]
     futures += [store.upsert("other", f"k{i}", i) for i in range(100)]
-    refs = [mailbox.ref for mailbox in store.backend.local_owners.mailboxes]
+    refs = [mailbox.ref for mailbox in store._transport.local_owners.mailboxes]
 
     store.close(timeout=WAIT)
 
@@ -1104,7 +1104,7 @@ def test_a_table_policy_is_kept_when_the_store_is_reopened(store_path: Path) -> 
         error = store.upsert("jobs", "k", 1, callback=busy).exception(WAIT)
         assert isinstance(error, RetriesExhaustedError)
         assert busy.calls == 3  # the table's 3, not the default 10
-        info = store.directory.table_info("jobs")
+        info = store._transport.directory.table_info("jobs")
         assert RetryPolicy.from_mapping(info.options["retry"]).max_attempts == 3
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from actorstore import BlockingCallError, OpFuture, OpsMaxExceededError, Store
-from actorstore.threads import on_owner_thread, on_store_thread
+from actorstore._threads import on_owner_thread, on_store_thread
 
 WAIT = 5.0
 

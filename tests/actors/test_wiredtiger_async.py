@@ -55,7 +55,6 @@ from typing import Any, TypeVar
 import pytest
 
 import actorstore
-from actorstore import retry
 from actorstore import (
     Durability,
     OpFuture,
@@ -64,6 +63,7 @@ from actorstore import (
     OpTimeoutError,
     OpType,
     Store,
+    retry,
 )
 from actorstore.storage import (
     InvalidOptionError,

@@ -29,3 +29,21 @@ def test_a_label_names_its_resource_and_its_owner() -> None:
 def test_a_bad_label_is_refused_with_the_rule(label: object) -> None:
     with pytest.raises(InvalidOptionError, match="letters, digits"):
         validate_label(label)
+
+
+def test_importing_the_cluster_without_ray_says_what_to_install() -> None:
+    code = (
+        "import sys; sys.modules['ray'] = None\n"  # as if Ray were not installed
+        "try:\n"
+        "    import actorstore.cluster\n"
+        "except ImportError as error:\n"
+        "    print(error)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert 'pip install "actorstore[cluster]"' in result.stdout

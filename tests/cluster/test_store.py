@@ -22,8 +22,7 @@ import pytest
 import ray
 
 import actorstore
-from actorstore import retry
-from actorstore import storage
+from actorstore import retry, storage
 from actorstore.cluster import CLUSTER_POLICY, ClusterStore, connect_store
 from tests.cluster.harness import (
     WAIT,
@@ -62,7 +61,7 @@ def test_tables_live_on_the_node_of_their_label(
     store.create_table(f"{table_name}-on-b", node="b")
 
     assert store.placement()[f"{table_name}-on-b"] == "b"
-    where = ray.get(store.backend.owner("b").location.remote(), timeout=WAIT)
+    where = ray.get(store._transport.owner("b").location.remote(), timeout=WAIT)
     assert where["node_id"] == cluster.node_id("b")
     with pytest.raises(storage.TableExistsError, match="lives on node 'b'"):
         store.create_table(f"{table_name}-on-b", node="a", exist_ok=True)
@@ -108,7 +107,7 @@ def test_bad_input_is_refused_on_the_callers_thread(
 ) -> None:
     store.create_table(table_name, node="a", key_format="int")
     store.upsert(table_name, 1, 1).get(WAIT)
-    (mailbox,) = [m for m in store.backend.router.mailboxes() if m.label == "a"]
+    (mailbox,) = [m for m in store._transport.router.mailboxes() if m.label == "a"]
     calls = mailbox.calls
 
     with pytest.raises(storage.InvalidKeyError):
@@ -149,7 +148,7 @@ def test_many_ops_go_in_few_calls_and_await_works(
         return await store.count(table_name)
 
     assert store.exists(table_name, "none").get(WAIT) is False
-    (mailbox,) = [m for m in store.backend.router.mailboxes() if m.label == "a"]
+    (mailbox,) = [m for m in store._transport.router.mailboxes() if m.label == "a"]
     calls = mailbox.calls
     assert asyncio.run(write_all()) == 3000
     # One call carries a group (up to 512 ops), not an op.
@@ -161,7 +160,7 @@ def test_a_table_s_ops_apply_in_submission_order_across_calls(
 ) -> None:
     store.create_table(table_name, node="a", durability="none")
     assert store.count(table_name).get(WAIT) == 0  # the owner's mailbox is made
-    (mailbox,) = [m for m in store.backend.router.mailboxes() if m.label == "a"]
+    (mailbox,) = [m for m in store._transport.router.mailboxes() if m.label == "a"]
     calls = mailbox.calls
     window: collections.deque[actorstore.OpFuture[Any]] = collections.deque()
     reads = []
@@ -238,7 +237,7 @@ def test_a_killed_node_ends_every_op_and_keeps_what_it_acknowledged(
         future.get(WAIT)
 
     cluster.kill("a")
-    owner_a = store.backend.owner("a")
+    owner_a = store._transport.owner("a")
     wait_for(lambda: not serving(owner_a), "the owner of node a to be gone")
     # The other node keeps serving.
     assert store.upsert(on_b, "still", 1).get(WAIT) is None
@@ -264,7 +263,7 @@ def test_a_killed_node_ends_every_op_and_keeps_what_it_acknowledged(
             ), str(error)
     cluster.restore("a")
     wait_until_serving(owner_a, timeout=3 * WAIT)
-    wait_until_serving(store.backend.directory, timeout=3 * WAIT)
+    wait_until_serving(store._transport.directory_owner, timeout=3 * WAIT)
 
     assert [future.exception(6 * WAIT) for future in retried] == [None] * 50
     for i in range(500):

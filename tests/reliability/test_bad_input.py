@@ -326,7 +326,8 @@ CASES = {
     "callback that is not callable": Case(
         upsert("docs", "k", callback=42),
         InvalidOptionError,
-        r"callback must be an actorstore.Callback or a function fn\(error, result\), not int",
+        r"callback must be an actorstore.Callback or a function "
+        r"fn\(error, result\), not int",
     ),
     "reply_to that is not an actor": Case(
         upsert("docs", "k", reply_to="me"),

@@ -23,6 +23,7 @@ from actorstore.retry import (
     DEAD_LETTER_TABLE,
     AttemptState,
     DeadLetter,
+    DeadLetterTable,
     RetryPolicy,
     Scheduler,
 )
@@ -338,7 +339,7 @@ class Request:
 
 
 class FakeStore:
-    """What a flow sees of its store: a `retry_host` and op methods.
+    """What a flow sees of its store: `dead_letters` (its host) and op methods.
 
     Each op returns a `FakeFuture`. By default it is completed at once
     against `data` (per table, key -> value), failing with the next error
@@ -348,7 +349,7 @@ class FakeStore:
     """
 
     def __init__(self, host: FakeHost) -> None:
-        self.retry_host = host
+        self.dead_letters = DeadLetterTable(host)
         self.data: dict[str, dict[Any, Any]] = {}
         self.requests: list[Request] = []
         self.held: queue.Queue[Request] = queue.Queue()

@@ -126,8 +126,8 @@ def test_a_flow_refuses_a_policy_that_is_not_a_retry_policy(store: FakeStore) ->
         Bump(store, policy={"max_attempts": 3})  # type: ignore[arg-type]
 
 
-def test_a_flow_refuses_a_store_without_a_retry_host() -> None:
-    with pytest.raises(InvalidOptionError, match="object: it has no retry_host"):
+def test_a_flow_refuses_something_that_is_not_a_store() -> None:
+    with pytest.raises(InvalidOptionError, match="object: it has no dead_letters"):
         Flow(object())
 
 

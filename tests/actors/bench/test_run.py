@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from actorstore.bench import PEERS, BenchResult, Workload, format_report, plot, run_bench
+from actorstore.bench import (
+    PEERS,
+    BenchResult,
+    Workload,
+    format_report,
+    plot,
+    run_bench,
+)
 from actorstore.bench.targets import CLUSTER_TARGETS
 from actorstore.bench.timing import medians
 

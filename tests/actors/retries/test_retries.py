@@ -13,7 +13,12 @@ import pytest
 import tenacity
 
 from actorstore import OpFuture, OpTimeoutError, Store
-from actorstore.retry import DeadLetter, RetriesExhaustedError, RetryCallback, RetryPolicy
+from actorstore.retry import (
+    DeadLetter,
+    RetriesExhaustedError,
+    RetryCallback,
+    RetryPolicy,
+)
 from actorstore.storage import KeyExistsError, NotFoundError, StoreBusyError
 
 WAIT = 5.0

@@ -11,7 +11,12 @@ import pytest
 
 from actorstore import Store
 from actorstore.retry import RetriesExhaustedError, RetryCallback, RetryPolicy
-from actorstore.storage import KeyExistsError, NotFoundError, OpVetoedError, StoreBusyError
+from actorstore.storage import (
+    KeyExistsError,
+    NotFoundError,
+    OpVetoedError,
+    StoreBusyError,
+)
 
 WAIT = 5.0
 BUG_WAIT = 1.0

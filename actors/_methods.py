@@ -5,6 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
+from actorstore._record import OpRecord
+from actorstore.op import Op, new_record
+from actorstore.storage import OpType
+
 if TYPE_CHECKING:
     import pykka
 
@@ -12,9 +16,6 @@ if TYPE_CHECKING:
     from actorstore.op import Submitter
     from actorstore.retry import CallbackLike, RetryPolicy
     from actorstore.storage import Durability
-
-
-from actorstore.op import Op
 
 __all__ = ["OpMethods", "OpOptions"]
 
@@ -33,71 +34,83 @@ class OpOptions(TypedDict, total=False):
 class OpMethods:
     """The op methods shared by `Store` and its serialized view.
 
-    Each builds an `Op` with `new_op()` and submits it through that op, so
-    the method style and the op-handle style take one path.
+    Each builds the op's record and submits it to `_submitter`, the path an
+    `Op` handle from `new_op()` takes too.
     """
+
+    _submitter: Submitter
+    """Where this client's ops go (the store's submission, or the client)."""
 
     def new_op(
         self, table: str, callback: CallbackLike | None = None, **options: Any
     ) -> Op:
-        """Return a new `Op` handle on `table` (set its key/value, then submit it)."""
-        raise NotImplementedError
+        """Return a new `Op` handle on `table`; set its key and value, then submit it.
 
-    submitter: Submitter
-    """Where this client's ops go (the store's submission, or the client)."""
+        Options are those of every op method (`reply_to`, `durability`,
+        `retry`, `wait`, `wait_timeout`).
 
-    def _op(
-        self, table: str, options: OpOptions, key: Any = None, value: Any = None
-    ) -> Op:
+        Raises:
+            InvalidOptionError: for an unknown option or a bad callback.
+        """
+        return Op(self._submitter, new_record(table, callback, options))
+
+    def _submit(
+        self,
+        table: str,
+        options: OpOptions,
+        op_type: OpType,
+        key: Any = None,
+        value: Any = None,
+    ) -> OpFuture[Any]:
         if options:
             extra: dict[str, Any] = dict(options)
             callback = extra.pop("callback", None)
-            op = self.new_op(table, callback, **extra)
+            record = new_record(table, callback, extra)
         else:
-            op = Op(self.submitter, table)  # what new_op(table) makes, directly
-        op.key = key
-        op.value = value
-        return op
+            record = OpRecord(table)
+        record.key = key
+        record.value = value
+        return self._submitter.submit(record, op_type)
 
     def insert(
         self, table: str, key: Any, value: Any, **options: Unpack[OpOptions]
     ) -> OpFuture[None]:
         """Insert a new record; the future fails with `KeyExistsError` if present."""
-        return self._op(table, options, key, value).insert()
+        return self._submit(table, options, OpType.INSERT, key, value)
 
     def update(
         self, table: str, key: Any, value: Any, **options: Unpack[OpOptions]
     ) -> OpFuture[None]:
         """Replace a record's value; the future fails with `NotFoundError` if absent."""
-        return self._op(table, options, key, value).update()
+        return self._submit(table, options, OpType.UPDATE, key, value)
 
     def upsert(
         self, table: str, key: Any, value: Any, **options: Unpack[OpOptions]
     ) -> OpFuture[None]:
         """Write a record, replacing any present one."""
-        return self._op(table, options, key, value).upsert()
+        return self._submit(table, options, OpType.UPSERT, key, value)
 
     def remove(
         self, table: str, key: Any, **options: Unpack[OpOptions]
     ) -> OpFuture[None]:
         """Delete a record; the future fails with `NotFoundError` if absent."""
-        return self._op(table, options, key).remove()
+        return self._submit(table, options, OpType.REMOVE, key)
 
     def search(
         self, table: str, key: Any, **options: Unpack[OpOptions]
     ) -> OpFuture[Any]:
         """Read a record's value; the future fails with `NotFoundError` if absent."""
-        return self._op(table, options, key).search()
+        return self._submit(table, options, OpType.SEARCH, key)
 
     def exists(
         self, table: str, key: Any, **options: Unpack[OpOptions]
     ) -> OpFuture[bool]:
         """Tell whether a key is present."""
-        return self._op(table, options, key).exists()
+        return self._submit(table, options, OpType.EXISTS, key)
 
     def count(self, table: str, **options: Unpack[OpOptions]) -> OpFuture[int]:
         """Count a table's records."""
-        return self._op(table, options).count()
+        return self._submit(table, options, OpType.COUNT)
 
     def scan(
         self,
@@ -110,16 +123,20 @@ class OpMethods:
         **options: Unpack[OpOptions],
     ) -> OpFuture[list[tuple[Any, Any]]]:
         """List `(key, value)` pairs in key order (`start` in, `end` out)."""
-        op = self._op(table, options)
-        op.key = prefix
-        op.options = {
+        if options:
+            extra: dict[str, Any] = dict(options)
+            record = new_record(table, extra.pop("callback", None), extra)
+        else:
+            record = OpRecord(table)
+        record.key = prefix
+        record.options = {
             "prefix": prefix,
             "start": start,
             "end": end,
             "limit": limit,
             "reverse": reverse,
         }
-        return op.scan()
+        return self._submitter.submit(record, OpType.SCAN)
 
     def batch(
         self, table: str, writes: Iterable[Sequence[Any]], **options: Unpack[OpOptions]
@@ -127,7 +144,6 @@ class OpMethods:
         """Apply `[("upsert", k, v), ("remove", k), ...]` in one transaction.
 
         All or nothing: if one write fails, none is applied.
-
         The future's result is the number of writes applied.
         """
-        return self._op(table, options, value=list(writes)).batch()
+        return self._submit(table, options, OpType.BATCH, value=list(writes))

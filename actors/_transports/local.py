@@ -1,33 +1,33 @@
-"""LocalBackend: a store's tables in a directory on this host, owned by local actors."""
+"""LocalTransport: a store's tables in a directory here, owned by local actors."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from actorstore.syncing import LazySync
-from actorstore.worker import LocalOwners
+from actorstore._transports.base import Capabilities, Reader, TableSpec
+from actorstore._transports.owners import LocalOwners
+from actorstore._transports.syncing import LazySync
 from actorstore.retry import DEAD_LETTER_TABLE
 from actorstore.storage import Durability, InvalidOptionError
 
 if TYPE_CHECKING:
-    from actorstore.dispatch import OwnerReports
-    from actorstore.retry import DeadLetter, Scheduler
+    from actorstore._record import OpRecord
+    from actorstore._timer import Timer
+    from actorstore._transports.base import OwnerReports
     from actorstore.storage import CheckResult, StoreDirectory, TableInfo
     from actorstore.storage._table import Table
 
-__all__ = ["LocalBackend"]
+__all__ = ["LocalTransport"]
 
 
-class LocalBackend:
-    """A `StoreDirectory` served by `threads` owner actors (`actors.worker`)."""
+class LocalTransport:
+    """A `StoreDirectory` served by `threads` owner actors (`owners.py`), with a
+    lazy sync of its NONE tables (`syncing.py`)."""
 
-    reads_at_once = True
-    """Tables are on this host: a read of an idle one runs on the caller's thread."""
-    callbacks_in_txn = True
-    """Owners run callbacks inside ops' transactions (unless an executor is given)."""
-    spool: Callable[[DeadLetter], object] | None = None
-    """No second place for dead letters: the dead-letter table is on this host."""
+    capabilities = Capabilities(callbacks_in_txn=True)
+    """Owners run callbacks inside ops' transactions; no spool: the
+    dead-letter table is on this host."""
 
     def __init__(self, directory: StoreDirectory, threads: int) -> None:
         """Serve `directory` with `threads` owners (started by `start`)."""
@@ -57,21 +57,25 @@ class LocalBackend:
     @property
     def local_owners(self) -> LocalOwners:
         """The owner actors (after `start`)."""
-        assert self._local_owners is not None, "LocalBackend.start() was not called"
+        assert self._local_owners is not None, "LocalTransport.start() was not called"
         return self._local_owners
 
     def table(self, name: str, *, internal: bool = False) -> Table:
         """Return the open table `name`, opening it on first use."""
         return self.directory.table(name, internal=internal)
 
+    def reader(self, name: str) -> Reader | None:
+        """Return the table's `read`: a read runs on the caller's thread."""
+        return self.directory.table(name).read
+
     def start(
         self,
         reports: OwnerReports,
-        scheduler: Scheduler,
+        scheduler: Timer,
         *,
         callbacks_in_txn: bool,
         sync_interval: float,
-    ) -> LocalOwners:
+    ) -> None:
         """Start the owner actors and the lazy sync of NONE tables."""
         self._sync = LazySync(self.directory, scheduler, sync_interval)
         self._local_owners = LocalOwners(
@@ -81,34 +85,32 @@ class LocalBackend:
             callbacks_in_txn=callbacks_in_txn,
             on_dirty=self._sync.dirty,
         )
-        return self._local_owners
 
-    def create_table(
-        self,
-        name: str,
-        *,
-        key_format: str,
-        value_format: str,
-        durability: Durability | str | None,
-        exist_ok: bool,
-        node: str | None = None,
-    ) -> TableInfo:
-        """Create table `name` in the directory's catalog; return its record.
+    def put(self, record: OpRecord) -> None:
+        """Queue `record` in its table's owner's mailbox."""
+        self.local_owners.mailbox_for(record.table).put(record)
+
+    def pending(self, table: str) -> bool:
+        """Return whether an op of `table` is queued or running at its owner."""
+        return self.local_owners.mailbox_for(table).pending(table)
+
+    def create_table(self, spec: TableSpec) -> TableInfo:
+        """Create a table in the directory's catalog; return its record.
 
         Raises:
             InvalidOptionError: for a `node`: a local store has one host.
         """
-        if node is not None:
+        if spec.node is not None:
             raise InvalidOptionError(
-                f"node={node!r}: a local store keeps every table on this host; "
+                f"node={spec.node!r}: a local store keeps every table on this host; "
                 "node= is for actorstore.cluster.connect_store()"
             )
         return self.directory.create_table(
-            name,
-            key_format=key_format,
-            value_format=value_format,
-            durability=durability,
-            exist_ok=exist_ok,
+            spec.name,
+            key_format=spec.key_format,
+            value_format=spec.value_format,
+            durability=spec.durability,
+            exist_ok=spec.exist_ok,
         )
 
     def set_table_options(self, name: str, options: Mapping[str, Any]) -> TableInfo:

@@ -1,9 +1,10 @@
-"""The local transport: owner actors on this host and their mailboxes.
+"""Local owners: the pykka actors that own a store's tables, and their mailboxes.
 
-`Mailbox` is the local `Dispatcher` (ops queue in a deque; the owner is rung
-only when idle), `TableOwner` the pykka actor that runs each table's queued
-ops as one group and reports to the store's `OwnerReports`, and
-`LocalOwners` the `Router` that assigns each table an owner.
+`Mailbox` holds one owner's queued ops (a deque; the owner is rung only
+when idle), `TableOwner` is the pykka actor that runs each table's queued
+ops as one group (storage's `run_group`: one transaction, one commit) and
+reports to the store's `OwnerReports`, and `LocalOwners` assigns each table
+an owner.
 """
 
 from __future__ import annotations
@@ -17,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 import pykka
 
-from actorstore.threads import mark_owner_thread
+from actorstore._threads import mark_owner_thread
 from actorstore.storage import Durability, StoreClosedError, StoreDirectory
 from actorstore.storage._requests import Outcome
 from actorstore.storage._session import TableSession
 
 if TYPE_CHECKING:
-    from actorstore.dispatch import OwnerReports
-    from actorstore.op import Op
+    from actorstore._record import OpRecord as Op
+    from actorstore._transports.base import OwnerReports
 
 __all__ = ["LocalOwners", "Mailbox", "TableOwner"]
 
@@ -276,7 +277,7 @@ class TableOwner(pykka.ThreadingActor):
 
 
 class LocalOwners:
-    """The local `Router`: `threads` owner actors, tables assigned round-robin.
+    """`threads` owner actors, tables assigned to them round-robin.
 
     The owners are kept out of pykka's global registry: they are the
     store's, and an application's `pykka.ActorRegistry.stop_all()` must not
@@ -306,7 +307,7 @@ class LocalOwners:
             pykka.ActorRegistry.unregister(ref)
             mailbox.ref = ref
 
-    def dispatcher_for(self, table: str) -> Mailbox:
+    def mailbox_for(self, table: str) -> Mailbox:
         """Return the mailbox of `table`'s owner, assigning one on first use."""
         mailbox = self._owner_of.get(table)
         if mailbox is not None:

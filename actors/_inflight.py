@@ -9,14 +9,13 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from actorstore._threads import on_store_thread
 from actorstore.errors import OpsMaxExceededError
-from actorstore.threads import on_store_thread
 
 if TYPE_CHECKING:
-    from actorstore.op import Op
+    from actorstore._record import OpRecord as Op
 
 __all__ = ["InFlight"]
 
@@ -34,8 +33,9 @@ class InFlight:
     An op is outstanding from submission until its future is done, retries
     and callbacks included. Each holds one of `ops_max` slots; past that a
     submitter waits for a slot, or on a running event loop's thread (which
-    must never block) the op is parked and `admit` is called with it, in
-    order, as slots free up.
+    must never block) the op is parked: `release` and `remove` return the
+    parked ops they gave a slot to, in order, and whoever called them queues
+    those, then calls `admitted`.
     """
 
     def __init__(self, ops_max: int) -> None:
@@ -54,8 +54,6 @@ class InFlight:
         self._seq = itertools.count(1)
         self._last_seq = 0
         self._waiters = 0
-        self.admit: Callable[[Op], object] = _no_admission
-        """Called (outside the lock) with each parked op once it has a slot."""
         self.counts = {
             "completed": 0,
             "failed": 0,
@@ -127,16 +125,23 @@ class InFlight:
             self._slots += 1
             op.holds_slot = True
 
-    def release(self, ops: list[Op]) -> None:
-        """Free the slots of `ops` (their futures are about to complete)."""
+    def release(self, ops: list[Op]) -> list[Op]:
+        """Free the slots of `ops` (their futures are about to complete).
+
+        Return the parked ops given a slot so, in order: the caller queues
+        them, then calls `admitted`.
+        """
         with self._lock:
             admitted = self._free_slots(ops)
             if self._waiters:
                 self._cond.notify_all()
-        self._admit_all(admitted)
+        return admitted
 
-    def remove(self, ops: list[Op], *, failed: bool) -> None:
-        """Count `ops` as finished (flush stops waiting for them); free their slots."""
+    def remove(self, ops: list[Op], *, failed: bool) -> list[Op]:
+        """Count `ops` as finished (flush stops waiting for them); free their slots.
+
+        Return the parked ops given a slot so, as `release` does.
+        """
         now = time.monotonic()
         self.latencies.extend([now - op.submitted_at for op in ops])
         with self._lock:
@@ -150,23 +155,15 @@ class InFlight:
             self.counts["failed" if failed else "completed"] += finished
             if self._waiters:
                 self._cond.notify_all()
-        self._admit_all(admitted)
+        return admitted
 
-    def _admit_all(self, admitted: list[Op]) -> None:
-        """Hand each op given a slot to `admit`, then count them as no longer
-        being admitted (until then they still hold back reads at once)."""
-        try:
-            for op in admitted:
-                try:
-                    self.admit(op)
-                except BaseException:
-                    logger.error("admitting op %d failed", op.id, exc_info=True)
-        finally:
-            if admitted:
-                with self._lock:
-                    self.admitting -= len(admitted)
-                    if self._waiters:
-                        self._cond.notify_all()
+    def admitted(self, count: int) -> None:
+        """Count `count` ops given a slot as queued: until then they hold back
+        later ops and reads at once, as parked ones do."""
+        with self._lock:
+            self.admitting -= count
+            if self._waiters:
+                self._cond.notify_all()
 
     def _free_slots(self, ops: list[Op]) -> list[Op]:
         """Free the slots `ops` still hold, give them to parked ops in order, and
@@ -243,10 +240,6 @@ def _percentile(samples: list[float], q: float) -> float | None:
     if not samples:
         return None
     return samples[min(len(samples) - 1, int(q * len(samples)))]
-
-
-def _no_admission(op: Op) -> None:
-    raise RuntimeError(f"op {op.id} was parked but nothing admits parked ops")
 
 
 def _on_running_loop() -> bool:

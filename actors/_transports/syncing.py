@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from actorstore.storage import StoreClosedError
 
 if TYPE_CHECKING:
-    from actorstore.retry import Scheduler
+    from actorstore._timer import Timer
     from actorstore.storage import StoreDirectory
 
 __all__ = ["LazySync"]
@@ -28,7 +28,7 @@ class LazySync:
     """
 
     def __init__(
-        self, directory: StoreDirectory, scheduler: Scheduler, interval: float
+        self, directory: StoreDirectory, scheduler: Timer, interval: float
     ) -> None:
         self._directory = directory
         self._scheduler = scheduler

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from actorstore.retry import RetryCallback
 
 if TYPE_CHECKING:
-    from actorstore.op import Op
+    from actorstore._record import OpRecord
     from actorstore.retry import RetryPolicy
 
 __all__ = ["Policies"]
@@ -27,12 +27,12 @@ class Policies:
         else:
             self._tables[table] = policy
 
-    def for_op(self, op: Op) -> RetryPolicy | None:
+    def for_op(self, op: OpRecord) -> RetryPolicy | None:
         """Return `op`'s policy: its own, else its table's, else the store's."""
         if op.retry is not None:
             return op.retry
         return self._tables.get(op.table, self.store)
 
-    def may_retry(self, op: Op) -> bool:
+    def may_retry(self, op: OpRecord) -> bool:
         """Whether `op` may be run again later (a policy or a `RetryCallback`)."""
         return self.for_op(op) is not None or isinstance(op.callback, RetryCallback)

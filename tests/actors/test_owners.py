@@ -13,8 +13,8 @@ import pytest
 
 import actorstore
 from actorstore import Durability, OpFuture, Store
-from actorstore.op import Op
-from actorstore.worker import DRAIN, MAX_GROUP, Mailbox
+from actorstore._record import OpRecord
+from actorstore._transports.owners import DRAIN, MAX_GROUP, Mailbox
 from actorstore.storage import (
     KeyExistsError,
     LmdbError,
@@ -45,7 +45,7 @@ class Vetoes:
 
 def spy_groups(store: Store, table: str) -> list[int]:
     """Record the size of every group the owner runs on `table` (it still runs)."""
-    instance = store.directory.table(table)
+    instance = store._transport.directory.table(table)
     sizes: list[int] = []
     run_group = instance.run_group
 
@@ -245,7 +245,7 @@ def lazy_store(make_store: Callable[..., Store]) -> Store:
 def test_a_sync_op_on_a_none_table_is_acked_only_after_its_sync(
     lazy_store: Store, hold: Callable[..., Any]
 ) -> None:
-    table = lazy_store.directory.table("lazy")
+    table = lazy_store._transport.directory.table("lazy")
     key = table.codecs.encode_key("k")
     at_sync: list[tuple[bool, bool]] = []
     futures: list[OpFuture[Any]] = []
@@ -267,7 +267,7 @@ def test_a_sync_op_on_a_none_table_is_acked_only_after_its_sync(
 def test_none_ops_on_a_none_table_are_acked_without_a_sync_then_synced_on_flush(
     lazy_store: Store,
 ) -> None:
-    table = lazy_store.directory.table("lazy")
+    table = lazy_store._transport.directory.table("lazy")
     syncs: list[int] = []
     spy_sync(table, lambda: syncs.append(1))
 
@@ -280,7 +280,7 @@ def test_none_ops_on_a_none_table_are_acked_without_a_sync_then_synced_on_flush(
 
 
 def test_none_tables_are_synced_on_close(lazy_store: Store) -> None:
-    table = lazy_store.directory.table("lazy")
+    table = lazy_store._transport.directory.table("lazy")
     syncs: list[int] = []
     spy_sync(table, lambda: syncs.append(1))
     lazy_store.upsert("lazy", "k", 1)
@@ -296,7 +296,7 @@ def test_none_tables_are_synced_within_sync_interval(
     store = make_store(sync_interval=0.02)
     store.create_table("lazy", durability="none")
     synced = threading.Event()
-    spy_sync(store.directory.table("lazy"), synced.set)
+    spy_sync(store._transport.directory.table("lazy"), synced.set)
 
     store.upsert("lazy", "k", 1).get(timeout=WAIT)
 
@@ -306,7 +306,7 @@ def test_none_tables_are_synced_within_sync_interval(
 def test_a_failed_sync_fails_the_sync_op_and_flush_syncs_again(
     lazy_store: Store,
 ) -> None:
-    table = lazy_store.directory.table("lazy")
+    table = lazy_store._transport.directory.table("lazy")
     calls: list[int] = []
     sync = table.sync
 
@@ -367,7 +367,7 @@ def test_ops_queued_when_an_owner_stops_fail_with_store_closed(
 ) -> None:
     gate = hold(store, "users")
     queued = store.upsert("users", "queued", 1)
-    mailbox = store.backend.local_owners.dispatcher_for("users")
+    mailbox = store._transport.local_owners.mailbox_for("users")
     assert mailbox.ref is not None
     stopped = mailbox.ref.stop(block=False)
 
@@ -419,7 +419,7 @@ def test_mailbox_rings_its_owner_only_when_idle(
     bell: tuple[Mailbox, queue.Queue[Any]],
 ) -> None:
     mailbox, rung = bell
-    ops = [Op(None, "t") for _ in range(3)]  # type: ignore[arg-type]
+    ops = [OpRecord("t") for _ in range(3)]
 
     for op in ops:
         mailbox.put(op)
@@ -437,7 +437,7 @@ def test_mailbox_goes_idle_only_when_nothing_is_queued(
     bell: tuple[Mailbox, queue.Queue[Any]],
 ) -> None:
     mailbox, rung = bell
-    ops = [Op(None, "t") for _ in range(2)]  # type: ignore[arg-type]
+    ops = [OpRecord("t") for _ in range(2)]
     mailbox.put(ops[0])
     assert rings(mailbox, rung) == [DRAIN]
 
@@ -459,7 +459,7 @@ def test_mailbox_of_a_stopped_owner_refuses_ops(
     mailbox.ref.stop()
 
     with pytest.raises(StoreClosedError):
-        mailbox.put(Op(None, "t"))  # type: ignore[arg-type]
+        mailbox.put(OpRecord("t"))
     assert len(mailbox) == 0
 
 
@@ -521,7 +521,7 @@ def test_a_failure_in_the_owner_s_bookkeeping_keeps_the_ops_true_outcomes(
         raise RuntimeError("bookkeeping failed")
 
     monkeypatch.setattr(Mailbox, "done", fail_once)
-    with caplog.at_level("ERROR", logger="actorstore.worker"):
+    with caplog.at_level("ERROR", logger="actorstore._transports.owners"):
         gate.open()
         # The groups committed: each op says so, whatever the owner's
         # bookkeeping did afterwards.

@@ -12,12 +12,14 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from actorstore.errors import BlockingCallError
 from actorstore.retry._scheduler import on_timer_thread
 
 __all__ = [
     "mark_owner_thread",
     "on_owner_thread",
     "on_store_thread",
+    "refuse_on_store_thread",
     "run_as_store_thread",
 ]
 
@@ -56,3 +58,17 @@ def run_as_store_thread(fn: Callable[..., T], *args: Any) -> T:
         return fn(*args)
     finally:
         _local.callbacks -= 1
+
+
+def refuse_on_store_thread(call: str) -> None:
+    """Raise `BlockingCallError` if `call` would block a store thread.
+
+    Raises:
+        BlockingCallError: on an owner, the timer or a callback executor's
+            thread running one of the store's callbacks.
+    """
+    if on_store_thread():
+        raise BlockingCallError(
+            f"{call} on a store thread (in a callback, a done-callback or a "
+            "flow stage) would wait for itself; call it from your own thread"
+        )
