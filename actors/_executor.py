@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
     from actorstore._inflight import InFlight
     from actorstore._lifecycle import Lifecycle
-    from actorstore._policies import Policies
+    from actorstore._policies import PolicyChooser
     from actorstore._timer import Timer
     from actorstore._transports.base import Transport
     from actorstore.retry import DeadLetterHook, RetryPolicy
@@ -77,7 +77,7 @@ class OutcomeExecutor:
     def __init__(
         self,
         inflight: InFlight,
-        policies: Policies,
+        policies: PolicyChooser,
         scheduler: Timer,
         transport: Transport,
         lifecycle: Lifecycle,

@@ -1,4 +1,4 @@
-"""Policies: a store's retry policies (its own, its tables', an op's)."""
+"""PolicyChooser: a store's retry policies (its own, its tables', an op's)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ if TYPE_CHECKING:
     from actorstore._record import OpRecord
     from actorstore.retry import RetryPolicy
 
-__all__ = ["Policies"]
+__all__ = ["PolicyChooser"]
 
 
-class Policies:
+class PolicyChooser:
     """Which retry policy applies to an op: the narrowest (op, table, store) wins."""
 
     def __init__(self, store: RetryPolicy | None) -> None:

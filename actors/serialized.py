@@ -10,7 +10,7 @@ from actorstore._methods import OpMethods
 from actorstore.errors import OpSubmittedError
 
 if TYPE_CHECKING:
-    from actorstore._policies import Policies
+    from actorstore._policies import PolicyChooser
     from actorstore._record import OpRecord as Op
     from actorstore._submission import Ends, Submission
     from actorstore.futures import OpFuture
@@ -34,7 +34,7 @@ class SerializedClient(OpMethods):
         self,
         submission: Submission,
         ends: Ends,
-        policies: Policies,
+        policies: PolicyChooser,
         store: OpMethods | None = None,
     ) -> None:
         self.store = store

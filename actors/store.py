@@ -25,7 +25,7 @@ from actorstore._inflight import InFlight
 from actorstore._lifecycle import Lifecycle, forget, remember
 from actorstore._methods import OpMethods
 from actorstore._options import check_options, check_policy, check_timeout
-from actorstore._policies import Policies
+from actorstore._policies import PolicyChooser
 from actorstore._retry_host import StoreRetryHost
 from actorstore._scan import ScanIterator
 from actorstore._submission import Submission
@@ -97,7 +97,7 @@ class Store(OpMethods):
         self.sync_interval = sync_interval
         self._lock = threading.Lock()
         self._closed = False
-        self._policies = Policies(retry)
+        self._policies = PolicyChooser(retry)
         for name in transport.table_names():
             saved = transport.table_info(name).options.get("retry")
             if saved is not None:
