@@ -1,10 +1,10 @@
 """Sample staged flows (`retry.Flow`) shared by the flow tests.
 
-The retry tests run them over a fake store (tests/retry/test_flows.py), the
-actors tests over a real one (tests/actors/retries/test_flows.py), which
-import them as `tests.retry.flow_samples`. Plain classes, no fixtures; like
-every module here it imports nothing above `retry` (see test_package.py),
-so it takes any store a `Flow` accepts.
+tests/retry/test_flows.py checks a `Flow`'s arguments and stage discovery
+with them; tests/actors/retries/test_flows.py runs them over the fake host
+and over a real store, importing them as `tests.retry.flow_samples`. Plain
+classes, no fixtures; like every module here it imports nothing above
+`retry` (see test_package.py), so it takes any store a `Flow` accepts.
 """
 
 from __future__ import annotations
@@ -13,8 +13,26 @@ import threading
 import time
 from typing import Any
 
-from actorstore.retry import Flow, RetryPolicy
+from actorstore.retry import Flow, Next, RetryPolicy
 from actorstore.storage import StoreBusyError
+
+
+class Numbered(Flow):
+    """Flow `go` in three stages whose numbers sort apart from their names:
+    `go1First`, `go2Second`, `go10Last`; it ends with `[1, 2, 10]`. The
+    stage `other1Stage` belongs to another flow."""
+
+    def go10Last(self, seen: list[int]) -> Any:
+        return [*seen, 10]
+
+    def go2Second(self, seen: list[int]) -> Any:
+        return Next([*seen, 2])
+
+    def go1First(self) -> Any:
+        return Next([1])
+
+    def other1Stage(self) -> Any:
+        return "not part of go"
 
 
 class Bump(Flow):

@@ -10,7 +10,7 @@ from actorstore.retry import RetryAttempt, RetryCallback, RetryPolicy, current_a
 from actorstore.retry._attempts import handling
 from actorstore.storage import StoreBusyError
 
-from .conftest import FakeAttempt
+from .fakes import FakeAttempt
 
 WAIT = 5.0
 

@@ -16,7 +16,7 @@ from actorstore.storage import (
     NotFoundError,
 )
 
-from .conftest import FakeAttempt, busy
+from .fakes import FakeAttempt, busy
 
 # -- Callback, FunctionCallback, as_callback ------------------------------------
 

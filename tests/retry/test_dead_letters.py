@@ -24,7 +24,7 @@ from actorstore.storage import (
     StoreFullError,
 )
 
-from .conftest import (
+from .fakes import (
     WAIT,
     FakeFuture,
     FakeHost,

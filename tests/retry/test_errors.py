@@ -15,7 +15,7 @@ from actorstore.retry import (
 from actorstore.retry._dead_letters import give_up_error
 from actorstore.storage import InvalidInputError, StoreBusyError, StoreError
 
-from .conftest import sample_letter
+from .fakes import sample_letter
 
 
 def test_unknown_dead_letter_error_names_the_ids() -> None:

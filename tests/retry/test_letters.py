@@ -10,7 +10,7 @@ from actorstore.retry import AttemptState, DeadLetter
 from actorstore.retry._letters import error_record, jsonable, new_dead_letter_id
 from actorstore.storage import KeyExistsError, StoreBusyError
 
-from .conftest import WAIT, sample_letter
+from .fakes import WAIT, sample_letter
 
 
 def test_a_dead_letter_round_trips_through_json() -> None:

@@ -22,7 +22,7 @@ from actorstore.storage.errors import (
     TransientError,
 )
 
-from .conftest import busy, failed_state
+from .fakes import busy, failed_state
 
 
 def make_retry_state(attempt: int, elapsed: float = 0.0) -> tenacity.RetryCallState:
