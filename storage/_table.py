@@ -88,7 +88,14 @@ class Table:
             if int(self._env.info()["map_size"]) > limit:
                 self._env.set_mapsize(limit)
             self._headroom = self._new_headroom()
-            self._lock.register()
+            try:
+                # A NONE table's record is its unclean-shutdown marker: on
+                # disk before the first commit it guards.
+                self._lock.register(durable=self.durability is Durability.NONE)
+            except OSError as exc:
+                raise translate(
+                    exc, what="cannot record its holder", table=self.name, path=path
+                ) from exc
             self._lock.forget_stale()
             self._lock.share()
         except BaseException:

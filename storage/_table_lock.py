@@ -6,7 +6,9 @@ Compaction (which replaces the data file) takes the lock exclusively without
 waiting and refuses with `TableBusyError` when another process holds it,
 naming a holder from the records. A clean close removes the record; a record
 found when nobody else holds the lock was left by a process that died with
-the table open (an unclean shutdown).
+the table open (an unclean shutdown). For a NONE table the record is that
+shutdown's durable marker: it is synced, with its directory entry, before
+the table is used (see `register`).
 
 `flock` converts a lock by dropping it and taking the new one, so two
 processes upgrading at once could both lose their shared lock and one win
@@ -22,7 +24,7 @@ import logging
 import os
 from collections.abc import Iterator
 
-from actorstore.storage._lmdb import FILE_MODE, make_directory
+from actorstore.storage._lmdb import FILE_MODE, fsync_directory, make_directory
 from actorstore.storage.errors import TableBusyError
 
 __all__ = ["TableLock"]
@@ -75,13 +77,34 @@ class TableLock:
             return []
         return sorted(int(name) for name in names if name.isdigit())
 
-    def register(self) -> None:
-        """Record this process as a holder; best effort (logged if it fails)."""
+    def register(self, *, durable: bool = False) -> None:
+        """Record this process as a holder.
+
+        With `durable`, the record is the unclean-shutdown marker of a NONE
+        table: it and its directory entry are synced before this returns, so
+        before the first commit it guards (unsynced, a power loss could drop
+        it with the commits, and a damaged table would then open without its
+        walk). Without, best effort: a failure is logged.
+
+        Raises:
+            OSError: with `durable`, if the record cannot be made durable.
+        """
         record = os.path.join(self._holders, str(self.pid))
         try:
-            make_directory(self._holders)
-            os.close(os.open(record, os.O_WRONLY | os.O_CREAT, FILE_MODE))
+            make_directory(self._holders)  # synced into the table's directory
+            fd = os.open(record, os.O_WRONLY | os.O_CREAT, FILE_MODE)
+            try:
+                if durable:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            if durable:
+                fsync_directory(self._holders)
         except OSError as exc:
+            if durable:
+                with contextlib.suppress(OSError):
+                    os.remove(record)
+                raise
             logger.warning(
                 "table %s: cannot record this process as a holder: %r", self.name, exc
             )

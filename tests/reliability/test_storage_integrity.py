@@ -237,3 +237,44 @@ def test_check_reports_a_table_too_damaged_to_open(store_path: Path) -> None:
     answer = run(CHECK_ONLY, str(store_path))
     assert answer.startswith("t False 0 its data file has "), answer
     assert answer.endswith("(the file was truncated)"), answer
+
+
+FSYNC_WATCHER = """
+import os, sys
+from actorstore import storage
+
+synced = []
+real_fsync = os.fsync
+
+def watched_fsync(fd):
+    real_fsync(fd)
+    synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+
+os.fsync = watched_fsync
+with storage.StoreDirectory(sys.argv[1]) as store:
+    store.create_table("t", durability=sys.argv[2])
+    synced.clear()
+    session = store.session("t")  # opens the table: its holder record is made
+    for path in synced:
+        print("synced", path, flush=True)
+    print("pid", os.getpid(), flush=True)
+    session.upsert("k", 1)  # the first commit the record guards
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+@pytest.mark.parametrize("durability", ["none", "sync"])
+def test_a_none_tables_unclean_shutdown_marker_is_on_disk_before_its_first_commit(
+    store_path: Path, durability: str
+) -> None:
+    """The holder record `holders/<pid>` (the marker that makes the next open
+    walk a NONE table) and its directory entry are synced before the table
+    serves; else a power loss could drop it with the commits it guards."""
+    lines = run(FSYNC_WATCHER, str(store_path), durability).splitlines()
+    pid = lines[-1].split()[1]
+    holders = os.path.realpath(store_path / "tables" / "t" / "holders")
+    synced = {line.split(" ", 1)[1] for line in lines if line.startswith("synced ")}
+    if durability == "none":
+        assert {os.path.join(holders, pid), holders} <= synced, synced
+    else:  # a SYNC table needs no walk: opening it syncs no record
+        assert os.path.join(holders, pid) not in synced
