@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
-import json
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from actorstore.storage import JsonCodec
 
 if TYPE_CHECKING:
     from actorstore.retry.state import AttemptState
@@ -127,12 +128,19 @@ DeadLetterHook = Callable[[DeadLetter], object]
 
 
 def jsonable(obj: Any) -> Any:
-    """Return `obj` if JSON can hold it, else its repr (never pickled)."""
+    """Return `obj` if JSON holds it as it is, else its repr (never pickled).
+
+    As the dead-letter table's codec takes it: a value JSON would change
+    (`{1: "a"}`, whose key would come back as "1") is kept as its repr.
+    """
     try:
-        json.dumps(obj, allow_nan=False)
+        _JSON.encode(obj)
     except (TypeError, ValueError, RecursionError):
         return repr(obj)
     return obj
+
+
+_JSON = JsonCodec()
 
 
 def error_record(error: BaseException) -> dict[str, str]:

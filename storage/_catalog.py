@@ -13,6 +13,7 @@ from typing import Any
 import lmdb
 
 from actorstore.storage._lmdb import make_directory, open_environment, translate
+from actorstore.storage.codecs import CANONICAL_KEYS, LEGACY_KEYS
 from actorstore.storage.durability import Durability
 from actorstore.storage.errors import (
     EncodeError,
@@ -39,6 +40,10 @@ class TableInfo:
     created_at: float
     options: Mapping[str, Any] = field(default_factory=dict, hash=False)
     """What the layers above keep with the table, as JSON (its retry policy)."""
+    key_encoding: int = LEGACY_KEYS
+    """How keys are spelled (`storage.codecs`): `CANONICAL_KEYS` for every
+    table created now; a record written before names none, and its table
+    keeps `LEGACY_KEYS`, reading and writing keys as it always did."""
 
     def to_json(self) -> bytes:
         """Return this record as JSON bytes."""
@@ -49,7 +54,8 @@ class TableInfo:
 
     @classmethod
     def from_json(cls, data: bytes) -> TableInfo:
-        """Return the record stored as `data` (older records have no options)."""
+        """Return the record stored as `data` (older records have no options
+        and no key encoding)."""
         record = json.loads(bytes(data))
         record["durability"] = Durability(record["durability"])
         return cls(**record)
@@ -111,7 +117,14 @@ class Catalog:
         If the table is already recorded (by another thread or process), the
         existing record is returned unchanged.
         """
-        new = TableInfo(name, key_format, value_format, durability, time.time())
+        new = TableInfo(
+            name,
+            key_format,
+            value_format,
+            durability,
+            time.time(),
+            key_encoding=CANONICAL_KEYS,
+        )
         return self._update(
             name, lambda existing: new if existing is None else existing
         )

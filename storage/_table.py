@@ -61,7 +61,9 @@ class Table:
         self.info = info
         self.name = info.name
         self.max_map_size = max_map_size
-        self.codecs = TableCodecs(info.name, info.key_format, info.value_format)
+        self.codecs = TableCodecs(
+            info.name, info.key_format, info.value_format, info.key_encoding
+        )
         self.key_codec = self.codecs.key_codec
         self.value_codec = self.codecs.value_codec
         self.data_file = os.path.join(path, DATA_FILE)

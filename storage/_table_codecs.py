@@ -8,10 +8,10 @@ it knows of its table; `encode_with`/`decode_with` turn a codec's failure into
 from __future__ import annotations
 
 import reprlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from actorstore.storage.codecs import MAX_KEY_SIZE, Codec, get_codec
+from actorstore.storage.codecs import CANONICAL_KEYS, MAX_KEY_SIZE, Codec, get_codec
 from actorstore.storage.errors import DecodeError, EncodeError, InvalidKeyError
 
 __all__ = ["TableCodecs", "decode_with", "encode_with"]
@@ -46,44 +46,79 @@ class TableCodecs:
     Table requests hold this, never the table itself, so a request pickles as
     its table's name and formats and is rebuilt in another process (see
     `__reduce__`). Two `TableCodecs` are equal when they name the same table
-    with the same formats. Encoding runs on the caller's thread, before any
-    transaction starts.
+    with the same formats and key encoding. Encoding runs on the caller's
+    thread, before any transaction starts.
+
+    `key_encoding` is the table's, from its catalog record: with
+    `CANONICAL_KEYS` (every table created now) keys go through the key
+    codec's `encode_key()` where it has one (`JsonCodec`'s gives keys equal
+    in Python one spelling), with `LEGACY_KEYS` (tables created before)
+    through its `encode()`, as they always were, so every key such a table
+    holds is still found.
 
     Raises:
         UnknownFormatError: (from the constructor) for a format with no
             registered codec.
     """
 
-    __slots__ = ("key_codec", "key_format", "name", "value_codec", "value_format")
+    __slots__ = (
+        "_canonical",
+        "_encode_key",
+        "key_codec",
+        "key_encoding",
+        "key_format",
+        "name",
+        "value_codec",
+        "value_format",
+    )
 
-    def __init__(self, name: str, key_format: str, value_format: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        key_format: str,
+        value_format: str,
+        key_encoding: int = CANONICAL_KEYS,
+    ) -> None:
         self.name = name
         self.key_format = key_format
         self.value_format = value_format
+        self.key_encoding = key_encoding
         self.key_codec = get_codec(key_format)
         self.value_codec = get_codec(value_format)
+        encode_key: Callable[[Any], bytes] | None = getattr(
+            self.key_codec, "encode_key", None
+        )
+        # A codec without encode_key() spells keys one way under both.
+        self._canonical = key_encoding >= CANONICAL_KEYS and callable(encode_key)
+        self._encode_key: Callable[[Any], bytes] = (
+            encode_key
+            if self._canonical and encode_key is not None
+            else self.key_codec.encode
+        )
 
     def __reduce__(self) -> tuple[Any, ...]:
         # The codecs themselves stay behind: the other process looks its own
         # up by format name (register the same codecs there).
-        return (type(self), (self.name, self.key_format, self.value_format))
+        return (
+            type(self),
+            (self.name, self.key_format, self.value_format, self.key_encoding),
+        )
+
+    def _identity(self) -> tuple[str, str, str, bool]:
+        return (self.name, self.key_format, self.value_format, self._canonical)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, TableCodecs):
             return NotImplemented
-        return (self.name, self.key_format, self.value_format) == (
-            other.name,
-            other.key_format,
-            other.value_format,
-        )
+        return self._identity() == other._identity()
 
     def __hash__(self) -> int:
-        return hash((self.name, self.key_format, self.value_format))
+        return hash(self._identity())
 
     def __repr__(self) -> str:
         return (
             f"<TableCodecs {self.name!r} key_format={self.key_format!r} "
-            f"value_format={self.value_format!r}>"
+            f"value_format={self.value_format!r} key_encoding={self.key_encoding}>"
         )
 
     def encode_key(self, key: Any) -> bytes:
@@ -94,7 +129,7 @@ class TableCodecs:
                 LMDB's 511-byte key limit once encoded.
         """
         try:
-            data = self.key_codec.encode(key)
+            data = self._encode_key(key)
         except (TypeError, ValueError, OverflowError, RecursionError) as exc:
             raise InvalidKeyError(
                 f"table {self.name!r}: invalid key {_short(key)} for key format "
@@ -134,7 +169,7 @@ class TableCodecs:
                 table=self.name,
             )
         try:
-            return self.key_codec.encode(prefix)
+            return self._encode_key(prefix)
         except (TypeError, ValueError, OverflowError, RecursionError) as exc:
             raise InvalidKeyError(
                 f"table {self.name!r}: invalid prefix {_short(prefix)}: "
@@ -162,7 +197,7 @@ class TableCodecs:
             InvalidKeyError, EncodeError: as `encode_key`, `encode_value`, for
                 the first record that cannot be encoded.
         """
-        key_encode, value_encode = self.key_codec.encode, self.value_codec.encode
+        key_encode, value_encode = self._encode_key, self.value_codec.encode
         encoded: list[tuple[bytes, bytes]] = []
         append = encoded.append
         key: Any = None

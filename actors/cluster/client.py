@@ -244,7 +244,9 @@ class ClusterBackend:
             codecs = TableCodecs(name, "int", "json")
         else:
             info = self.table_info(name)
-            codecs = TableCodecs(name, info.key_format, info.value_format)
+            codecs = TableCodecs(
+                name, info.key_format, info.value_format, info.key_encoding
+            )
         with self._lock:
             return self._tables.setdefault(name, RemoteTable(codecs))
 

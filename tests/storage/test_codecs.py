@@ -167,8 +167,25 @@ JSON_KEYS = st.recursive(  # what json turns into str keys, too
 )
 
 
+def has_non_str_key(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(
+            not isinstance(k, str) or has_non_str_key(v) for k, v in value.items()
+        )
+    if isinstance(value, list | tuple):
+        return any(has_non_str_key(v) for v in value)
+    return False
+
+
 @given(JSON_KEYS)
-def test_json_codec_writes_what_json_dumps_writes(value: Any) -> None:
+def test_json_codec_writes_what_json_dumps_writes_or_refuses_non_str_keys(
+    value: Any,
+) -> None:
+    """What json.dumps would write with a key changed to text is refused."""
+    if has_non_str_key(value):
+        with pytest.raises(ValueError, match="JSON object keys are text|be lost"):
+            JsonCodec().encode(value)
+        return
     expected = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     assert JsonCodec().encode(value) == expected.encode()
 
