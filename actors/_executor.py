@@ -27,6 +27,7 @@ from actorstore._decide import (
     Ending,
     decide,
 )
+from actorstore._callback_errors import keep_letter_named
 from actorstore._parking import LetterParking, dead_letter_for
 from actorstore._record import OpRecord
 from actorstore._threads import run_as_store_thread
@@ -488,6 +489,7 @@ class OutcomeExecutor:
                 table=record.table,
                 key=record.key,
             )
-            self.complete(record, None, self._style(record).told(record, final))
+            told = self._style(record).told(record, final)
+            self.complete(record, None, keep_letter_named(told, final))
 
         park_then(self.parking.park, letter, parked)

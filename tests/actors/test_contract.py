@@ -17,6 +17,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from actorstore import OpFuture, OpsMaxExceededError, OpType, Store
-from actorstore.retry import Callback, RetryCallback, RetryPolicy
+from actorstore.retry import (
+    AsyncCallback,
+    Callback,
+    RetriesExhaustedError,
+    RetryCallback,
+    RetryPolicy,
+)
 from actorstore.storage import (
     KeyExistsError,
     NotFoundError,
@@ -686,3 +693,112 @@ def test_inside_a_retry_callback_attempt_names_the_op(
         "callback",
     ]
     assert {op_id for _, op_id in handler.seen} == {op.id}
+
+
+# -- 13. an op's value and error reach its callback and its caller whole -------
+
+
+class ReadsOpValue(Callback):
+    """A `Callback` that reads its op handle's `value` inside `callback()`,
+    as WiredTiger's callback reads `op.get_value()`."""
+
+    def __init__(self) -> None:
+        self.op: Any = None
+        self.seen: list[Any] = []
+
+    def callback(self, result: Any) -> object:
+        self.seen.append(self.op.value)
+        return None
+
+
+class RetryReadsOpValue(RetryCallback):
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[Any] = []
+
+    def callback(self, result: Any) -> object:
+        self.seen.append(self.attempt.op.value)
+        return None
+
+
+class NotifyReadsOpValue(AsyncCallback):
+    def __init__(self) -> None:
+        self.seen: list[Any] = []
+
+    def notify(self, op: Any, error: BaseException | None, result: Any) -> object:
+        self.seen.append(op.value)
+        return None
+
+
+@pytest.mark.parametrize("style", ["function", "Callback", "RetryCallback", "notify"])
+@pytest.mark.parametrize(
+    "where", ["in the transaction", "on an executor", "serialized client"]
+)
+def test_a_searchs_callback_reads_the_record_in_op_value(
+    make_store: Callable[..., Store], style: str, where: str
+) -> None:
+    """Every callback style, on every path, sees `op.value` set to the record
+    found before it runs (issue 24, item 5)."""
+    executor = ThreadPoolExecutor(1) if where == "on an executor" else None
+    try:
+        store = make_store(callback_executor=executor)
+        store.create_table("t")
+        store.upsert("t", "k", {"name": "Norma"}).get(timeout=WAIT)
+        client: Any = store.serialized() if where == "serialized client" else store
+        seen: list[Any] = []
+        callback: Any
+        if style == "function":
+            box: list[Any] = []
+            callback = lambda error, result: seen.append(box[0].value)  # noqa: E731
+        elif style == "Callback":
+            callback = ReadsOpValue()
+            seen = callback.seen
+        elif style == "RetryCallback":
+            callback = RetryReadsOpValue()
+            seen = callback.seen
+        else:
+            callback = NotifyReadsOpValue()
+            seen = callback.seen
+        op = client.new_op("t", callback=callback)
+        if style == "function":
+            box.append(op)
+        elif style == "Callback":
+            callback.op = op
+        op.key = "k"
+        assert op.search().get(timeout=WAIT) == {"name": "Norma"}
+        store.flush(timeout=WAIT)
+        assert seen == [{"name": "Norma"}]
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True)
+
+
+def test_a_callback_raising_on_the_final_error_keeps_the_dead_letter_named(
+    make_store: Callable[..., Store],
+) -> None:
+    """The callback's own error reaches the caller, chained to the error that
+    named the dead letter, with its id (issue 24, item 3)."""
+    store = make_store()
+    store.create_table("t")
+
+    def fails_twice(error: BaseException | None, result: object) -> None:
+        if error is None:
+            raise StoreBusyError("busy", table="t")  # vetoes: retried, then parked
+        raise RuntimeError("the callback failed too")
+
+    future = store.upsert(
+        "t",
+        "k",
+        1,
+        callback=fails_twice,
+        retry=RetryPolicy(max_attempts=2, initial_wait=0.001),
+    )
+    with pytest.raises(RuntimeError, match="the callback failed too") as caught:
+        future.get(timeout=WAIT)
+    store.flush(timeout=WAIT)
+    (letter,) = store.dead_letters.list()
+    error = caught.value
+    assert isinstance(error.__cause__, RetriesExhaustedError)
+    assert error.__cause__.dead_letter.id == letter.id
+    assert getattr(error, "dead_letter", None) == letter
+    assert any(f"letter {letter.id}" in note for note in error.__notes__)
