@@ -28,6 +28,7 @@ from actorstore._decide import (
     decide,
 )
 from actorstore._callback_errors import keep_letter_named
+from actorstore._dead_replies import DeadReplies
 from actorstore._parking import LetterParking, dead_letter_for
 from actorstore._record import OpRecord
 from actorstore._threads import run_as_store_thread
@@ -97,6 +98,7 @@ class OutcomeExecutor:
         self.dead_letter_hook = dead_letter_hook
         self.site = CallbackSite.EXECUTOR if callback_executor is not None else site
         self._styles = adapters(self._attempt_for)
+        self.dead_replies = DeadReplies(scheduler)
         self.parking = LetterParking(
             transport,
             inflight,
@@ -311,8 +313,8 @@ class OutcomeExecutor:
                 record.type and record.type.value,
                 error,
             )
-        if record.reply_to is not None:
-            reply(record, result, error)
+        if record.reply_to is not None and not reply(record, result, error):
+            self.dead_replies.note(record.id, record.reply_to)  # told once, counted
         # Free the slot first, so code woken by the future can submit at once;
         # flush() still waits until the future and its callbacks are done.
         try:

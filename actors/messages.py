@@ -34,8 +34,10 @@ class OpCompleted:
     error: BaseException | None
 
 
-def reply(record: OpRecord, result: Any, error: BaseException | None) -> None:
-    """Tell the op's `reply_to` actor an `OpCompleted`; never raises."""
+def reply(record: OpRecord, result: Any, error: BaseException | None) -> bool:
+    """Tell the op's `reply_to` actor an `OpCompleted`; return False if that
+    actor is dead (the caller counts it: see `actors._dead_replies`); never
+    raises."""
     assert record.reply_to is not None and record.type is not None
     message = OpCompleted(
         record.id,
@@ -48,6 +50,5 @@ def reply(record: OpRecord, result: Any, error: BaseException | None) -> None:
     try:
         record.reply_to.tell(message)
     except pykka.ActorDeadError:
-        logger.warning(
-            "op %d: reply_to actor is dead; result kept in future", record.id
-        )
+        return False
+    return True

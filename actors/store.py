@@ -315,6 +315,7 @@ class Store(OpMethods):
             raise OpTimeoutError(
                 f"flush: {len(self._inflight)} ops still outstanding after {timeout} s"
             )
+        self._executor.dead_replies.tell_all()
         self._transport.sync(raise_errors=True)
 
     def close(self, timeout: float | None = None) -> None:

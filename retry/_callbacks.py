@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from typing import Any, TypeAlias
 
@@ -18,6 +19,8 @@ __all__ = [
     "RetryCallback",
     "as_callback",
 ]
+
+logger = logging.getLogger(__name__)
 
 
 class Callback:
@@ -110,6 +113,14 @@ class RetryCallback(Callback):
     sleeps; otherwise it calls `dead(error)`. Override `retry()` or `dead()`
     to change what happens; `self.attempt` tells which op and attempt it is.
     Raising in `callback()` rolls the op back and counts as a failed attempt.
+
+    To be told of each failure, override `on_failure(error)`: it runs first
+    in every `exception()`, and what it does or raises changes nothing of
+    the retries. Do not override `exception()` for that: it *is* the retry
+    logic, and an override that does not call `super().exception(error)`
+    turns retries and dead letters off for its ops (each then fails with its
+    first error, nothing parked), as in the MongoDB driver guide's base
+    class.
     """
 
     def __init__(self, policy: RetryPolicy | None = None) -> None:
@@ -125,8 +136,29 @@ class RetryCallback(Callback):
         the store calls (`callback`, `exception`, `retry`, `dead`)."""
         return current_attempt()
 
+    def on_failure(self, error: BaseException) -> None:
+        """Hear of a failed attempt (`self.attempt` says which), before the
+        retry decision; by default nothing.
+
+        Called by `exception()` for every failure, the last one included.
+        What it raises is logged, and the decision goes on.
+        """
+
     def exception(self, error: BaseException) -> None:
-        """Schedule `retry(error)` if the policy allows, else call `dead(error)`."""
+        """Tell `on_failure(error)`, then schedule `retry(error)` if the policy
+        allows, else call `dead(error)`.
+
+        Overriding this replaces the retries and dead letters (see the class
+        docstring); override `on_failure()` to be told of failures.
+        """
+        try:
+            self.on_failure(error)
+        except Exception:
+            logger.error(
+                "%s.on_failure() raised; the retry decision goes on",
+                type(self).__name__,
+                exc_info=True,
+            )
         attempt = self.attempt
         policy = self.policy or attempt.policy
         delay = policy.next_delay(error, attempt.attempts, elapsed=attempt.elapsed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -201,6 +202,39 @@ def test_a_dead_reply_to_actor_does_not_lose_the_result(
 
     assert future.get(timeout=WAIT) is None
     assert store.search("users", "k").get(timeout=WAIT) == 1
+
+
+def test_replies_to_a_dead_actor_are_one_warning_per_actor_with_a_count(
+    store: Store,
+    start_inbox: Callable[..., tuple[pykka.ActorRef[Any], Received]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """500 ops replying to a dead actor were 500 warnings (issue 24, item 7)."""
+    dead = [start_inbox()[0] for _ in range(2)]
+    for ref in dead:
+        ref.stop()
+    caplog.set_level(logging.WARNING, logger="actorstore")
+
+    futures = [
+        store.upsert("users", f"k{i}", i, reply_to=dead[i % 2]) for i in range(500)
+    ]
+    store.flush(WAIT)
+
+    assert all(future.get(timeout=WAIT) is None for future in futures)
+    warned = [r.getMessage() for r in caplog.records if "reply_to" in r.getMessage()]
+    assert len(warned) == 2, warned
+    for ref in dead:
+        (told,) = [message for message in warned if str(ref) in message]
+        assert "is dead: 250 replies" in told
+        assert "the results stay in the ops' futures" in told
+    caplog.clear()
+    later = store.upsert("users", "later", 1, reply_to=dead[0])
+    later.get(timeout=WAIT)
+    store.flush(WAIT)  # a later burst is told again, with its own count
+    assert [r.getMessage() for r in caplog.records if "reply_to" in r.getMessage()] == [
+        f"reply_to actor {dead[0]} is dead: 1 reply (op {later.op_id}) could not "
+        "be delivered; the results stay in the ops' futures"
+    ]
 
 
 def test_reply_to_must_be_an_actor_ref(

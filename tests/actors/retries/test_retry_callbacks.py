@@ -225,3 +225,57 @@ def test_a_retry_callback_runs_its_handlers_on_the_callback_executor(
         (letter,) = store.dead_letters.list(WAIT)
         assert letter.error["type"] == "KeyExistsError"
         store.close()
+
+
+class Watched(Flaky):
+    """A Flaky callback told of each failure through `on_failure` (the hook
+    that does not replace the retry logic)."""
+
+    def __init__(
+        self, failures: int, policy: RetryPolicy, *, hook_raises: bool
+    ) -> None:
+        super().__init__(failures, policy)
+        self.hook_raises = hook_raises
+        self.failures_told: list[tuple[int, str]] = []
+
+    def on_failure(self, error: BaseException) -> None:
+        self.failures_told.append((self.attempt.attempts, type(error).__name__))
+        if self.hook_raises:
+            raise RuntimeError("a broken failure hook")
+
+
+@pytest.mark.parametrize("hook_raises", [False, True], ids=["quiet", "raising"])
+def test_on_failure_hears_each_failure_and_leaves_the_retries_be(
+    store: Store, hook_raises: bool
+) -> None:
+    handler = Watched(
+        2, RetryPolicy(max_attempts=5, initial_wait=0.001), hook_raises=hook_raises
+    )
+    assert store.upsert("docs", "k", 1, callback=handler).get(WAIT) is None
+    assert handler.failures_told == [(1, "StoreBusyError"), (2, "StoreBusyError")]
+    assert store.search("docs", "k").get(WAIT) == 1
+
+    last = Watched(
+        9, RetryPolicy(max_attempts=2, initial_wait=0.001), hook_raises=False
+    )
+    with pytest.raises(RetriesExhaustedError):
+        store.upsert("docs", "k2", 1, callback=last).get(WAIT)
+    assert [n for n, _ in last.failures_told] == [1, 2]  # the last one too
+    assert len(store.dead_letters.list()) == 1
+
+
+def test_overriding_exception_without_super_turns_retries_off(store: Store) -> None:
+    """The documented footgun: `exception()` is the retry logic."""
+
+    class Overrides(Flaky):
+        def exception(self, error: BaseException) -> None:
+            pass  # no super().exception(error)
+
+    handler = Overrides(1, RetryPolicy(max_attempts=5, initial_wait=0.001))
+    with pytest.raises(StoreBusyError):
+        store.upsert("docs", "k", 1, callback=handler).get(WAIT)
+    assert len(handler.calls) == 1  # not retried
+    assert store.dead_letters.list() == []  # not parked
+    assert "turns retries and dead letters off" in " ".join(
+        (RetryCallback.__doc__ or "").split()
+    )
