@@ -21,7 +21,14 @@ __all__ = ["OpMethods", "OpOptions"]
 
 
 class OpOptions(TypedDict, total=False):
-    """Options every op method accepts."""
+    """Options every op method accepts.
+
+    `durability` asks more of the op's table, never less: SYNC on a NONE
+    table syncs before the op is acknowledged; NONE on a SYNC table is
+    synced anyway (the table syncs every commit), and the store logs a
+    warning once. `wait_timeout` is seconds >= 0 or None, `wait` a bool;
+    a wrong type is refused with `InvalidOptionError`.
+    """
 
     callback: CallbackLike | None
     reply_to: pykka.ActorRef[Any] | None
@@ -146,4 +153,6 @@ class OpMethods:
         All or nothing: if one write fails, none is applied.
         The future's result is the number of writes applied.
         """
-        return self._submit(table, options, OpType.BATCH, value=list(writes))
+        if isinstance(writes, Iterable) and not isinstance(writes, str | bytes):
+            writes = list(writes)  # else the batch refuses it, saying why
+        return self._submit(table, options, OpType.BATCH, value=writes)

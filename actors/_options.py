@@ -6,6 +6,7 @@ from actorstore.retry import RetryPolicy
 from actorstore.storage import InvalidOptionError
 
 __all__ = [
+    "check_flag",
     "check_int",
     "check_interval",
     "check_options",
@@ -67,6 +68,12 @@ def check_interval(value: object) -> None:
         raise InvalidOptionError(
             f"sync_interval must be a number of seconds > 0, not {value!r}"
         )
+
+
+def check_flag(name: str, value: object) -> None:
+    """Refuse `value` unless it is True or False."""
+    if not isinstance(value, bool):
+        raise InvalidOptionError(f"{name} must be True or False, not {value!r}")
 
 
 def check_wait(value: object) -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from actorstore._decide import CallbackStyle
 from actorstore.retry import AsyncCallback, Callback, RetryCallback
 from actorstore.retry._callbacks import FunctionCallback
-from actorstore.storage import OpType
+from actorstore.storage import InvalidOptionError, OpType
 from actorstore.storage._requests import build_request
 
 if TYPE_CHECKING:
@@ -132,6 +132,10 @@ def build(record: OpRecord, op_type: OpType, codecs: TableCodecs) -> None:
     """
     record.type = op_type
     options = record.options
+    if options and not isinstance(options, Mapping):  # set on a handle
+        raise InvalidOptionError(
+            f"op.options must be a dict of scan options, not {options!r}"
+        )
     record.operation = (
         build_request(codecs, op_type, record.key, record.value, **options)
         if options  # unpacking even an empty mapping costs every op

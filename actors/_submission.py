@@ -14,11 +14,12 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
+from actorstore._durability_note import NoneOnSyncNote
 from actorstore._record import OpRecord, build
 from actorstore._transports.base import OwnerReports
 from actorstore.errors import OpSubmittedError
 from actorstore.futures import OpFuture
-from actorstore.storage import InvalidOptionError, OpType
+from actorstore.storage import Durability, InvalidOptionError, OpType
 from actorstore.storage._requests import Outcome
 
 if TYPE_CHECKING:
@@ -74,6 +75,7 @@ class Submission:
         self.wait = wait
         self.wait_timeout = wait_timeout
         self._routes: dict[str, tuple[TableHandle, Reader | None]] = {}
+        self._none_on_sync = NoneOnSyncNote()
 
     def submit(self, record: OpRecord, op_type: OpType) -> OpFuture[Any]:
         """Check the op, take a slot and queue it at its owner; return its future.
@@ -132,6 +134,8 @@ class Submission:
                 f"op {record.id} was already submitted; use new_op() for another op"
             )
         build(record, op_type, table.codecs)
+        if record.durability is Durability.NONE and record.operation.writes:
+            self._none_on_sync.check(record.id, table)
 
     def _admit(self, record: OpRecord) -> bool:
         # The future exists before the op can be admitted from a parked state

@@ -102,9 +102,14 @@ class OpFuture(Generic[T]):
             OpTimeoutError: if `timeout` passes first (the op still runs).
             BlockingCallError: on a store thread (owner, timer, a callback on
                 the callback executor) while the op is pending.
+            InvalidOptionError: for a `timeout` that is not None or a
+                number of seconds >= 0 (NaN included).
         """
-        if timeout is not None and timeout < 0:
-            _refuse_timeout(timeout)
+        if timeout is not None and (
+            (type(timeout) is not float and type(timeout) is not int)
+            or not timeout >= 0  # NaN too
+        ):
+            timeout = _checked_timeout(timeout)
         if self._state != _DONE and not self._wait(timeout):
             raise OpTimeoutError(f"op {self.op_id} not done after {timeout} seconds")
         if self._error is not None:
@@ -138,9 +143,10 @@ class OpFuture(Generic[T]):
         Raises:
             asyncio.InvalidStateError: if pending, on an event loop's thread.
             OpTimeoutError: if `timeout` passes first.
+            InvalidOptionError: for a bad `timeout` (as `get()`).
         """
-        if timeout is not None and timeout < 0:
-            _refuse_timeout(timeout)
+        if timeout is not None:
+            timeout = _checked_timeout(timeout)
         if self._state != _DONE:
             self._refuse_on_loop("exception")
             if not self._wait(timeout):
@@ -197,7 +203,17 @@ class OpFuture(Generic[T]):
           exception it raises is logged, as it has nowhere else to go. A
           `BaseException` that is not an `Exception` (SystemExit, say) goes
           up to whoever completed the op, once the other callbacks have run.
+
+        Raises:
+            InvalidOptionError: if `fn` is not callable, or `context` is not
+                a `contextvars.Context`.
         """
+        _check_callable(fn)
+        if context is not None and not isinstance(context, contextvars.Context):
+            raise InvalidOptionError(
+                "context must be a contextvars.Context or None, not "
+                f"{type(context).__name__}"
+            )
         loop = _get_running_loop()
         if loop is not None:
             self._add_on_loop(fn, loop, context)
@@ -224,7 +240,11 @@ class OpFuture(Generic[T]):
         thread too: for the store's own bookkeeping, which must neither wait
         for a loop to run nor outlive it. `fn` must be quick, and touch a
         loop only through its thread-safe calls.
+
+        Raises:
+            InvalidOptionError: if `fn` is not callable.
         """
+        _check_callable(fn)
         if not self._kept(fn):
             _run_done_callback(fn, self)
 
@@ -244,7 +264,11 @@ class OpFuture(Generic[T]):
 
         Once the op is done its callbacks have run or been scheduled, and 0
         is returned (asyncio's `wait` removes its callbacks this way).
+
+        Raises:
+            InvalidOptionError: if `fn` is not callable.
         """
+        _check_callable(fn)
         with _lock:
             callbacks = self._callbacks
             if not callbacks:
@@ -355,8 +379,28 @@ def _new_lock_in_child() -> None:
 os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
-def _refuse_timeout(timeout: float) -> NoReturn:
-    raise InvalidOptionError(f"timeout must be >= 0 or None, not {timeout}")
+def _checked_timeout(timeout: object) -> float:
+    """Return `timeout` (not None) as seconds, or refuse it."""
+    if (
+        isinstance(timeout, int | float)
+        and not isinstance(timeout, bool)
+        and timeout >= 0  # not NaN
+    ):
+        return timeout
+    _refuse_timeout(timeout)
+
+
+def _refuse_timeout(timeout: object) -> NoReturn:
+    raise InvalidOptionError(
+        f"timeout must be >= 0 or None, not {timeout!r}; give a number of seconds"
+    )
+
+
+def _check_callable(fn: object) -> None:
+    if not callable(fn):
+        raise InvalidOptionError(
+            f"a done callback must be callable (fn(future)), not {type(fn).__name__}"
+        )
 
 
 class _OnLoop:

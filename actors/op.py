@@ -12,7 +12,12 @@ from actorstore._options import check_policy, check_timeout, check_wait
 from actorstore._record import OpRecord
 from actorstore.errors import OpSubmittedError
 from actorstore.retry._callbacks import as_callback
-from actorstore.storage import Durability, InvalidOptionError, OpType
+from actorstore.storage import (
+    Durability,
+    InvalidOptionError,
+    OpType,
+    validate_table_name,
+)
 
 if TYPE_CHECKING:
     from actorstore.futures import OpFuture
@@ -145,7 +150,10 @@ def new_record(
     Raises:
         InvalidOptionError: for an unknown option, a bad option value or a
             bad callback.
+        InvalidTableNameError: for a `table` that is not a str.
     """
+    if not isinstance(table, str):  # a bad name is refused when submitted
+        validate_table_name(table)
     if not options:
         return OpRecord(table, None if callback is None else as_callback(callback))
     unknown = options.keys() - OP_OPTIONS

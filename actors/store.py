@@ -24,7 +24,12 @@ from actorstore._executor import OutcomeExecutor
 from actorstore._inflight import InFlight
 from actorstore._lifecycle import Lifecycle, forget, remember
 from actorstore._methods import OpMethods
-from actorstore._options import check_options, check_policy, check_timeout
+from actorstore._options import (
+    check_flag,
+    check_options,
+    check_policy,
+    check_timeout,
+)
 from actorstore._policies import PolicyChooser
 from actorstore._retry_host import StoreRetryHost
 from actorstore._scan import ScanIterator
@@ -207,6 +212,7 @@ class Store(OpMethods):
     def _create_table(self, spec: TableSpec, retry: RetryPolicy | None) -> TableInfo:
         self._lifecycle.check_open()
         check_policy(retry)
+        check_flag("exist_ok", spec.exist_ok)
         saved = retry.to_mapping() if retry is not None else None
         info = self._transport.create_table(spec)
         if saved is not None and info.options.get("retry") != saved:
@@ -249,8 +255,8 @@ class Store(OpMethods):
         the table is. Pairs written while it runs may or may not be seen.
 
         Raises:
-            InvalidInputError: for a bad `page_size` (at once), or bad bounds
-                (on the first page).
+            InvalidInputError: for a bad `page_size` or `reverse` (at once),
+                or bad bounds (on the first page).
         """
         if (
             isinstance(page_size, bool)
@@ -260,6 +266,7 @@ class Store(OpMethods):
             raise InvalidOptionError(
                 f"page_size must be an int >= 1, not {page_size!r}"
             )
+        check_flag("reverse", reverse)
         return ScanIterator(self, table, prefix, start, end, reverse, page_size)
 
     def check(self, table: str | None = None) -> dict[str, CheckResult]:

@@ -16,6 +16,7 @@ from actorstore.retry._letters import (
     new_dead_letter_id,
 )
 from actorstore.retry.errors import RetriesExhaustedError, UnknownDeadLetterError
+from actorstore.storage import InvalidOptionError
 
 if TYPE_CHECKING:
     from actorstore.retry.host import FutureLike, RetryHost
@@ -179,7 +180,11 @@ class DeadLetterTable:
         return self._host
 
     def list(self, timeout: float | None = None) -> builtins.list[DeadLetter]:
-        """Return every dead letter, oldest first."""
+        """Return every dead letter, oldest first.
+
+        Raises:
+            InvalidOptionError: for a bad `timeout`.
+        """
         return builtins.list(self.iter(timeout))
 
     def iter(self, timeout: float | None = None) -> Iterator[DeadLetter]:
@@ -189,7 +194,14 @@ class DeadLetterTable:
         are. `timeout` bounds each page's read. A record that is not a dead
         letter (written by something else) is logged and skipped, so it
         never hides the others.
+
+        Raises:
+            InvalidOptionError: (at once) for a bad `timeout`.
         """
+        _check_timeout(timeout)
+        return self._pages(timeout)
+
+    def _pages(self, timeout: float | None) -> Iterator[DeadLetter]:
         start: int | None = None
         while True:
             pairs = self._host.submit(
@@ -213,16 +225,18 @@ class DeadLetterTable:
 
         Raises:
             UnknownDeadLetterError: if there is none with that id.
+            InvalidOptionError: for an id that is not an int, a bad `timeout`.
         """
+        _check_ids([letter_id], "letter_id")
         return self._select([letter_id], timeout)[0]
 
     def _select(
         self, ids: Iterable[int] | None, timeout: float | None
     ) -> builtins.list[DeadLetter]:
+        wanted = None if ids is None else _check_ids(ids, "ids")
         letters = self.list(timeout)
-        if ids is None:
+        if wanted is None:
             return letters
-        wanted = list(dict.fromkeys(ids))  # an id given twice is one letter
         by_id = {letter.id: letter for letter in letters}
         missing = [i for i in wanted if i not in by_id]
         if missing:
@@ -231,7 +245,12 @@ class DeadLetterTable:
 
     def add(self, letter: DeadLetter) -> FutureLike[Any]:
         """Write `letter` to the dead-letter table; the future is done once it is
-        on disk."""
+        on disk.
+
+        Raises:
+            InvalidOptionError: if `letter` is not a `DeadLetter`.
+        """
+        _check_letter(letter)
         return self._host.submit("insert", letter.id, letter.to_json())
 
     def park(self, letter: DeadLetter) -> FutureLike[Any]:
@@ -240,7 +259,11 @@ class DeadLetterTable:
 
         The future's result says what kept the letter, in a few words (None:
         the dead-letter table); it fails if the letter could not be kept.
+
+        Raises:
+            InvalidOptionError: if `letter` is not a `DeadLetter`.
         """
+        _check_letter(letter)
         return self._host.park(letter)
 
     def replay(
@@ -253,6 +276,7 @@ class DeadLetterTable:
 
         Raises:
             UnknownDeadLetterError: if an id is unknown, before anything runs.
+            InvalidOptionError: for ids that are not ints, a bad `timeout`.
         """
         letters = self._select(ids, timeout)
         futures = {}
@@ -278,6 +302,7 @@ class DeadLetterTable:
 
         Raises:
             UnknownDeadLetterError: if an id is unknown, before anything is removed.
+            InvalidOptionError: for ids that are not ints, a bad `timeout`.
         """
         letters = self._select(ids, timeout)
         if not letters:
@@ -287,3 +312,38 @@ class DeadLetterTable:
 
     def __len__(self) -> int:
         return int(self._host.submit("count").get())
+
+
+def _check_timeout(timeout: object) -> None:
+    if timeout is not None and (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not timeout >= 0  # NaN too
+    ):
+        raise InvalidOptionError(
+            f"timeout must be >= 0 or None, not {timeout!r}; give a number of seconds"
+        )
+
+
+def _check_ids(ids: object, name: str) -> builtins.list[int]:
+    """Return the dead-letter ids `ids` once each, in order, or refuse them."""
+    if isinstance(ids, str | bytes) or not isinstance(ids, Iterable):
+        raise InvalidOptionError(
+            f"{name} must be a list of dead-letter ids (ints) or None, not {ids!r}"
+        )
+    given = builtins.list(ids)
+    wrong = [i for i in given if isinstance(i, bool) or not isinstance(i, int)]
+    if wrong:
+        shown = wrong[0] if name == "letter_id" else wrong
+        raise InvalidOptionError(
+            f"{name}: dead-letter ids are ints (as list() shows them), not {shown!r}"
+        )
+    return builtins.list(dict.fromkeys(given))  # an id given twice is one letter
+
+
+def _check_letter(letter: object) -> None:
+    if not isinstance(letter, DeadLetter):
+        raise InvalidOptionError(
+            f"letter must be an actorstore.DeadLetter (DeadLetter.new(...)), not "
+            f"{type(letter).__name__}"
+        )

@@ -292,11 +292,16 @@ class Scan(TableRequest):
                 f"scan limit must be an int >= 0 or None, not {limit!r}",
                 table=codecs.name,
             )
+        if not isinstance(reverse, bool):  # "no" would be true: scan reversed
+            raise InvalidInputError(
+                f"scan reverse must be True or False, not {reverse!r}",
+                table=codecs.name,
+            )
         self._prefix = codecs.encode_prefix(prefix) if prefix is not None else b""
         self._start = codecs.encode_key(start) if start is not None else None
         self._end = codecs.encode_key(end) if end is not None else None
         self._limit = limit
-        self._reverse = bool(reverse)
+        self._reverse = reverse
 
     def run(self, txn: lmdb.Transaction[bytes]) -> list[tuple[Any, Any]]:
         pairs = self._walk(txn)
@@ -525,12 +530,22 @@ def build_request(
         return builder(codecs, key, value)
     op_type = _op_type(op_type, codecs.name)
     if op_type is OpType.SCAN:
+        unknown = options.keys() - _SCAN_OPTIONS
+        if unknown:
+            raise InvalidInputError(
+                f"scan() takes no options {sorted(unknown)}; use "
+                f"{sorted(_SCAN_OPTIONS)}",
+                table=codecs.name,
+            )
         return Scan(codecs, **options)
     if options:
         raise InvalidInputError(
             f"{op_type.value}() takes no options {sorted(options)}", table=codecs.name
         )
     return _BUILDERS[op_type](codecs, key, value)
+
+
+_SCAN_OPTIONS = frozenset({"prefix", "start", "end", "limit", "reverse"})
 
 
 def _op_type(op_type: OpType | str, table: str) -> OpType:

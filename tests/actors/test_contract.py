@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 import subprocess
 import sys
@@ -802,3 +803,25 @@ def test_a_callback_raising_on_the_final_error_keeps_the_dead_letter_named(
     assert error.__cause__.dead_letter.id == letter.id
     assert getattr(error, "dead_letter", None) == letter
     assert any(f"letter {letter.id}" in note for note in error.__notes__)
+
+
+def test_none_durability_on_a_sync_table_is_synced_and_said_once(
+    make_store: Callable[..., Store], caplog: pytest.LogCaptureFixture
+) -> None:
+    """An op asking for NONE on a SYNC table is synced anyway: the store warns
+    once (issue 24, item 4), not per op, and not for NONE tables or reads."""
+    caplog.set_level(logging.WARNING, logger="actorstore")
+    store = make_store()
+    store.create_table("synced")  # the store's default: SYNC
+    store.create_table("lazy", durability="none")
+    store.upsert("lazy", "k", 1, durability="none").get(timeout=WAIT)
+    store.search("synced", "k", durability="none").exception(timeout=WAIT)
+    assert not [r for r in caplog.records if "durability NONE" in r.getMessage()]
+    for i in range(3):
+        store.upsert("synced", f"k{i}", i, durability="none").get(timeout=WAIT)
+    told = [
+        r.getMessage() for r in caplog.records if "durability NONE" in r.getMessage()
+    ]
+    assert len(told) == 1
+    assert "table synced, a SYNC table: it is synced anyway" in told[0]
+    assert store.search("synced", "k2").get(timeout=WAIT) == 2

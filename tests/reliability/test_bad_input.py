@@ -291,6 +291,16 @@ CASES = {
         InvalidOptionError,
         r"timeout must be >= 0 or None, not -1",
     ),
+    "NaN get timeout": Case(
+        lambda env: env.store.count("docs").get(timeout=math.nan),
+        InvalidOptionError,
+        r"timeout must be >= 0 or None, not nan",
+    ),
+    "str get timeout": Case(
+        lambda env: env.store.count("docs").get(timeout="5"),
+        InvalidOptionError,
+        r"timeout must be >= 0 or None, not '5'",
+    ),
     "negative close timeout": Case(
         lambda env: env.store.close(timeout=-1),
         InvalidOptionError,
@@ -356,7 +366,27 @@ CASES = {
         UnknownDeadLetterError,
         r"no dead letter with id 12345",
     ),
+    "dead-letter ids that are not a list": Case(
+        lambda env: env.store.dead_letters.purge(ids=5),
+        InvalidOptionError,
+        r"ids must be a list of dead-letter ids \(ints\) or None, not 5",
+    ),
     # scans and batches
+    "scan reverse that is not a bool": Case(
+        lambda env: env.store.scan("docs", reverse="no"),
+        InvalidInputError,
+        r"scan reverse must be True or False, not 'no'",
+    ),
+    "batch of something that is not a list": Case(
+        lambda env: env.store.batch("docs", 5),
+        InvalidInputError,
+        r"batch takes a list of \(kind, key\[, value\]\) tuples, not int",
+    ),
+    "create_table exist_ok that is not a bool": Case(
+        create("docs", exist_ok="yes"),
+        InvalidOptionError,
+        r"exist_ok must be True or False, not 'yes'",
+    ),
     "scan with a negative limit": Case(
         lambda env: env.store.scan("docs", limit=-1),
         InvalidInputError,
