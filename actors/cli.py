@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import base64
 import collections
+import contextlib
 import importlib.util
+import io
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 from actorstore._text_forms import TableText
@@ -28,12 +30,16 @@ from actorstore.retry import (
 )
 from actorstore.storage import (
     InvalidInputError,
+    NotFoundError,
     StoreError,
+    StoreFullError,
+    TableBusyError,
     TableInfo,
     UnknownTableError,
     registered_formats,
     validate_table_name,
 )
+from actorstore.storage._table_codecs import TableCodecs
 from actorstore.store import Store, open_store
 
 __all__ = ["main"]
@@ -64,10 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 1
     except InvalidInputError as error:  # a bad name, key or value: a mistake
-        _error(str(error))
+        _error(_cli_text(error, args.path))
         return 2
     except StoreError as error:
-        _error(str(error))
+        _error(_cli_text(error, args.path))
         return 1
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, as cat does. Point
@@ -82,6 +88,58 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _error(message: str) -> None:
     print(f"{_PROG}: error: {message}", file=sys.stderr)
+
+
+def _cli_text(error: BaseException, path: str) -> str:
+    """Return `error`'s message with its hints naming CLI commands, each once.
+
+    The library's messages name Python calls (`exists()`, `compact()`,
+    `store.dead_letters`); on the command line the remedy is a command.
+    """
+    if isinstance(error, UnknownDeadLetterError):
+        ids = ", ".join(map(str, error.ids))
+        return (
+            f"no dead letter with id {ids}; list them with: "
+            f"{_PROG} dead-letters {path} list"
+        )
+    if isinstance(error, NotFoundError) and error.table is not None:
+        return (
+            f"table {error.table!r}: key {error.key!r} not found; list the keys "
+            f"with: {_PROG} scan {path} {error.table}"
+        )
+    if isinstance(error, StoreFullError) and error.table is not None:
+        return (
+            f"table {error.table!r} is full: it reached its maximum size of "
+            f"{error.max_map_size} bytes; remove data, then reclaim its space "
+            f"with: {_PROG} compact {path} {error.table}"
+        )
+    if isinstance(error, TableBusyError) and error.table is not None:
+        who = f"pid {error.pid}" if error.pid is not None else "pid unknown"
+        return (
+            f"table {error.table!r} is open in another process ({who}); close "
+            f"it there, then run: {_PROG} compact {path} {error.table}"
+        )
+    text = str(error)
+    return text.replace(
+        "(see store.dead_letters)", f"(list it with: {_PROG} dead-letters {path} list)"
+    )
+
+
+def _escape(text: str) -> str:
+    r"""Return `text` on one line: backslash, tab, newline, CR as \\, \t, \n, \r."""
+    if "\\" not in text and "\t" not in text and "\n" not in text and "\r" not in text:
+        return text
+    return (
+        text.replace("\\", "\\\\")
+        .replace("\t", "\\t")
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+    )
+
+
+_ONE_LINE_FORMATS = frozenset({"json", "int", "bytes"})
+"""Formats whose text form never holds a tab or a line break (JSON text,
+decimal digits, base64), so `scan` prints it as it is."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -140,7 +198,12 @@ def _parser() -> argparse.ArgumentParser:
         "scan",
         help="list records in key order",
         description="Print one record per line: key TAB value (or JSON lines "
-        "with --json), streamed page by page.",
+        "with --json), streamed page by page. A key or value in a format whose "
+        "text may hold a tab or a line break (str, or your own codec's) is "
+        "escaped so that it stays one field on one line: backslash, tab, "
+        "newline and carriage return are written \\\\, \\t, \\n and \\r "
+        "(printf '%b' undoes it). JSON, int and bytes (base64) text is "
+        "printed as it is.",
     )
     scan.add_argument("path", help=store_help)
     scan.add_argument("table", help="the table")
@@ -159,15 +222,24 @@ def _parser() -> argparse.ArgumentParser:
     load = commands.add_parser(
         "load",
         help="load a JSON-lines file into a table",
-        description="Upsert each line's JSON object under its key field; lines "
-        "that cannot be loaded become dead letters.",
+        description="Upsert each line's JSON object under its key field. A line "
+        "that cannot be loaded (not JSON, no key field, a key or value the table "
+        "refuses) is reported with its number, and kept with --rejects to fix "
+        "and load again; a write that fails (after retries) becomes a dead "
+        "letter, which dead-letters replay runs again. A numeric key loaded "
+        "into a table of str keys is stored as its text, and said so.",
     )
     load.add_argument("path", help=store_help + " (created if missing)")
     load.add_argument("table", help="the table (created if missing)")
-    load.add_argument("file", help="one JSON object per line")
+    load.add_argument("file", help="one JSON object per line; - reads standard input")
     load.add_argument("--key", default="id", help="the field holding the key (id)")
     load.add_argument(
         "--window", type=int, default=256, help="most pending writes at once (256)"
+    )
+    load.add_argument(
+        "--rejects",
+        metavar="FILE",
+        help="write the lines that could not be loaded to FILE, as they were",
     )
     load.set_defaults(run=_load)
 
@@ -372,6 +444,13 @@ def _scan(args: argparse.Namespace) -> int:
                 ("end", args.end),
             )
         }
+        if bounds["prefix"] is not None and forms.key_format in ("int", "json"):
+            raise CliError(
+                f"table {args.table!r} has {forms.key_format} keys, which have no "
+                "prefixes; scan with --start and --end instead"
+            )
+        key_text = _text_of(forms, "key")
+        value_text = _text_of(forms, "value")
         pairs = store.scan_iter(
             args.table,
             prefix=bounds["prefix"],
@@ -385,66 +464,136 @@ def _scan(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps({"key": _jsonable(key), "value": _jsonable(value)}))
             else:
-                shown_key = forms.format_text(key, what="key")
-                print(f"{shown_key}\t{forms.format_text(value)}")
+                print(f"{key_text(key)}\t{value_text(value)}")
     return 0
+
+
+def _text_of(forms: TableText, what: str) -> Callable[[Any], str]:
+    """Return how `scan` prints a key or value (`what`) of the table: its text
+    form, escaped unless that never holds a tab or a line break."""
+    format_ = forms.key_format if what == "key" else forms.value_format
+    if format_ in _ONE_LINE_FORMATS:
+        return lambda obj: forms.format_text(obj, what=what)
+    return lambda obj: _escape(forms.format_text(obj, what=what))
 
 
 def _load(args: argparse.Namespace) -> int:
     if args.window < 1:
         raise CliError(f"--window must be >= 1, not {args.window}")
-    try:
-        source = open(args.file, encoding="utf-8")  # noqa: SIM115 - closed below
-    except OSError as error:
-        raise CliError(f"cannot read {args.file}: {error.strerror}") from None
-    total_bytes = os.fstat(source.fileno()).st_size
     policy = RetryPolicy(max_attempts=5)
-    with source, open_store(args.path, threads=1, retry=policy) as store:
+    with contextlib.ExitStack() as closing:
+        source, total_bytes = _open_source(args.file, closing)
+        rejects = _open_rejects(args.rejects, closing) if args.rejects else None
+        store = closing.enter_context(open_store(args.path, threads=1, retry=policy))
         store.create_table(args.table, exist_ok=True)
         info = _table_info(store, args.table)
+        codecs = TableCodecs(
+            info.name, info.key_format, info.value_format, info.key_encoding
+        )
         progress = _Progress(total_bytes, sys.stderr)
-        pending: collections.deque[tuple[int, OpFuture[None]]] = collections.deque()
-        loaded = failed = 0
+        pending: collections.deque[tuple[int, Any, Any, OpFuture[None]]] = (
+            collections.deque()
+        )
+        loaded = rejected = failed = converted = 0
 
-        def settle(number: int, future: OpFuture[None]) -> None:
+        def settle(number: int, key: Any, record: Any, future: OpFuture[None]) -> None:
             nonlocal loaded, failed
             error = future.exception()
             if error is None:
                 loaded += 1
-            else:
-                failed += 1
-                print(f"line {number}: {error}", file=sys.stderr)
+                return
+            failed += 1
+            print(f"line {number}: {_cli_text(error, args.path)}", file=sys.stderr)
+            if not _kept_by_the_store(error):
+                _park_failed_write(store, codecs, key, record, error)
 
         for number, line in enumerate(source, 1):
             progress.advance(len(line.encode()))
             if not line.strip():
                 continue
             try:
-                key, record = _parse_line(line, args.key, info)
+                key, record, as_text = _parse_line(line, args.key, info)
                 future = store.upsert(args.table, key, record)
             except (InvalidInputError, CliError) as error:
-                failed += 1
-                _park_line(store, args.table, number, line, error)
-                print(f"line {number}: {error}", file=sys.stderr)
+                rejected += 1
+                print(f"line {number}: {_cli_text(error, args.path)}", file=sys.stderr)
+                if rejects is not None:
+                    rejects.write(line if line.endswith("\n") else line + "\n")
                 continue
-            pending.append((number, future))
+            if as_text:
+                converted += 1
+                if converted == 1:
+                    print(
+                        f"note: line {number}: the key {record[args.key]!r} is a "
+                        f"number and table {args.table!r} has str keys: it is "
+                        f"stored as the text {key!r} (and so is every numeric key "
+                        "after it; create the table with --key-format int to keep "
+                        "numbers)",
+                        file=sys.stderr,
+                    )
+            pending.append((number, key, record, future))
             while len(pending) >= args.window:
                 settle(*pending.popleft())
         while pending:
             settle(*pending.popleft())
         progress.finish()
         store.flush()
-    print(f"loaded {_plural(loaded, 'record')} into {args.table!r}; {failed} failed")
-    if failed:
+    print(
+        f"loaded {_plural(loaded, 'record')} into {args.table!r}; "
+        f"{rejected + failed} failed"
+    )
+    if converted:
+        print(f"{_plural(converted, 'numeric key')} stored as text", file=sys.stderr)
+    if rejected:
+        kept = (
+            f"they are in {args.rejects}: fix them and load that file"
+            if rejects is not None
+            else "keep them with --rejects FILE, fix them and load that file"
+        )
         print(
-            f"{failed} failed lines are in the dead letters: "
-            f"{_PROG} dead-letters {args.path} list",
+            f"{_plural(rejected, 'line')} could not be loaded (see above); {kept}",
             file=sys.stderr,
         )
-    return 1 if failed else 0
+    if failed:
+        print(
+            f"{_plural(failed, 'write')} failed and are in the dead letters; "
+            f"replay them with: {_PROG} dead-letters {args.path} replay",
+            file=sys.stderr,
+        )
+    return 1 if rejected or failed else 0
 
 
-def _parse_line(line: str, key_field: str, info: TableInfo) -> tuple[Any, Any]:
+def _open_source(name: str, closing: contextlib.ExitStack) -> tuple[IO[str], int]:
+    """Return the lines to load (standard input for "-", left open) and their
+    size in bytes (0: unknown); a file is closed with `closing`."""
+    if name == "-":
+        buffer = getattr(sys.stdin, "buffer", None)
+        if buffer is None:  # a stream without bytes underneath
+            return sys.stdin, 0
+        stdin = io.TextIOWrapper(buffer, encoding="utf-8")
+        closing.callback(stdin.detach)  # else, collected, it would close stdin
+        return stdin, 0
+    try:
+        source = closing.enter_context(open(name, encoding="utf-8"))  # noqa: SIM115
+    except OSError as error:
+        raise CliError(f"cannot read {name}: {error.strerror}") from None
+    return source, os.fstat(source.fileno()).st_size
+
+
+def _open_rejects(name: str, closing: contextlib.ExitStack) -> IO[str]:
+    try:
+        return closing.enter_context(open(name, "w", encoding="utf-8"))
+    except OSError as error:
+        raise CliError(f"cannot write {name}: {error.strerror}") from None
+
+
+def _parse_line(line: str, key_field: str, info: TableInfo) -> tuple[Any, Any, bool]:
+    """Return a line's key and record, and whether its numeric key became text.
+
+    Raises:
+        CliError: for a line that is not a JSON object with the key field, or
+            whose key is a bool for a table of str keys.
+    """
     try:
         record = json.loads(line)
     except json.JSONDecodeError as error:
@@ -453,21 +602,37 @@ def _parse_line(line: str, key_field: str, info: TableInfo) -> tuple[Any, Any]:
         raise CliError(f"not a JSON object with a {key_field!r} field")
     key = record[key_field]
     if info.key_format == "str" and isinstance(key, int | float):
-        key = str(key)
-    return key, record
+        if isinstance(key, bool):
+            raise CliError(
+                f"its key {key_field!r} is {json.dumps(key)}, and table "
+                f"{info.name!r} has str keys; give the key as a string"
+            )
+        return str(key), record, True
+    return key, record, False
 
 
-def _park_line(
-    store: Store, table: str, number: int, line: str, error: BaseException
+def _kept_by_the_store(error: BaseException) -> bool:
+    """Whether a failed write's error says the store dead-lettered it."""
+    return getattr(error, "dead_letter", None) is not None and getattr(
+        error, "written", True
+    )
+
+
+def _park_failed_write(
+    store: Store, codecs: TableCodecs, key: Any, record: Any, error: BaseException
 ) -> None:
+    """Park an upsert that failed for good (a full disk, say) as a dead letter
+    that `dead-letters replay` runs again."""
     state = AttemptState()
     state.failed(error)
     letter = DeadLetter.new(
         op_type="upsert",
-        table=table,
-        key=f"line {number}",
-        value=line.rstrip("\n"),
+        table=codecs.name,
+        key=key,
+        value=record,
         state=state,
+        key_bytes=codecs.encode_key(key),
+        value_bytes=codecs.encode_value(record),
     )
     store.dead_letters.park(letter).get()
 
@@ -479,7 +644,7 @@ class _Progress:
         self.total = max(total, 1)
         self.done = 0
         self.stream = stream
-        self.enabled = stream.isatty()
+        self.enabled = total > 0 and stream.isatty()  # 0: standard input
         self._shown = -1
 
     def advance(self, size: int) -> None:
@@ -506,8 +671,10 @@ def _check(args: argparse.Namespace) -> int:
         else:
             damaged += 1
             print(f"{name}: DAMAGED: {report.problem}")
+            if report.remedy:
+                print(f"  remedy: {report.remedy}")
     if damaged:
-        _error(f"{_plural(damaged, 'table')} damaged; see above for the remedy")
+        _error(f"{_plural(damaged, 'table')} damaged; the remedy is above")
     return 1 if damaged else 0
 
 
@@ -541,15 +708,20 @@ def _dead_letters(args: argparse.Namespace) -> int:
             if args.action == "replay":
                 outcomes = letters.replay(args.ids)
                 for letter_id, error in outcomes.items():
-                    print(f"{letter_id}\t{'replayed' if error is None else error}")
+                    told = "replayed" if error is None else _cli_text(error, args.path)
+                    if error is not None and "purge the letter" in told:
+                        told = told.replace(
+                            "or purge the letter",
+                            f"or purge it with: {_PROG} dead-letters {args.path} "
+                            f"purge --id {letter_id}",
+                        )
+                    print(f"{letter_id}\t{told}")
                 return 1 if any(outcomes.values()) else 0
             purged = letters.purge(args.ids)
             print(f"purged {_plural(purged, 'dead letter')}")
             return 0
         except UnknownDeadLetterError as error:
-            raise CliError(
-                f"{error}; list them with: {_PROG} dead-letters {args.path} list"
-            ) from None
+            raise CliError(_cli_text(error, args.path)) from None
 
 
 def _format_letter(letter: DeadLetter, *, as_json: bool) -> str:

@@ -26,12 +26,14 @@ class CheckResult:
     """What a full check of one table found.
 
     `ok` is whether the table is sound, `records` its record count (0 when
-    it could not be read) and `problem` what is wrong with it, or None.
+    it could not be read), `problem` what is wrong with it and `remedy`
+    what to do about it, or None.
     """
 
     ok: bool
     records: int
     problem: str | None = None
+    remedy: str | None = None
 
 
 def find_problem(path: str) -> str | None:

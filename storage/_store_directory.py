@@ -25,6 +25,7 @@ from actorstore.storage.errors import (
     StoreCorruptedError,
     TableExistsError,
     UnknownTableError,
+    table_remedy,
 )
 from actorstore.storage.names import validate_table_name
 
@@ -281,7 +282,12 @@ class StoreDirectory:
             try:
                 results[name] = self.table(name, internal=True).check()
             except StoreCorruptedError as exc:
-                results[name] = CheckResult(ok=False, records=0, problem=exc.problem)
+                results[name] = CheckResult(
+                    ok=False,
+                    records=0,
+                    problem=exc.problem,
+                    remedy=table_remedy(exc.path),
+                )
         return results
 
     def _check_open(self) -> None:

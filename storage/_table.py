@@ -32,7 +32,11 @@ from actorstore.storage._requests import BeforeCommit, Outcome, TableRequest
 from actorstore.storage._table_codecs import TableCodecs
 from actorstore.storage._table_lock import TableLock
 from actorstore.storage.durability import Durability
-from actorstore.storage.errors import StoreClosedError, StoreCorruptedError
+from actorstore.storage.errors import (
+    StoreClosedError,
+    StoreCorruptedError,
+    table_remedy,
+)
 
 __all__ = ["Table"]
 
@@ -372,7 +376,11 @@ class Table:
                 problem = find_problem(self.path)
             finally:
                 txn.abort()
-        return CheckResult(ok=problem is None, records=records, problem=problem)
+        if problem is None:
+            return CheckResult(ok=True, records=records)
+        return CheckResult(
+            ok=False, records=records, problem=problem, remedy=table_remedy(self.path)
+        )
 
     def compact(self) -> int:
         """Rewrite the data file without its free pages; return bytes reclaimed.

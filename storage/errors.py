@@ -285,15 +285,23 @@ class StoreCorruptedError(LmdbError):
                 "the store directory from a backup"
             )
         else:
-            directory = "its directory" if path is None else f"its directory {path}"
-            message = (
-                f"table {table!r} is damaged: {problem}; restore {directory} "
-                "from a backup, or, if its data is disposable, remove that "
-                "directory (the table then reopens empty)"
-            )
+            message = f"table {table!r} is damaged: {problem}; {table_remedy(path)}"
         super().__init__(message, table=table)
         self.path = path
         self.problem = problem
+
+
+def table_remedy(path: str | None) -> str:
+    """Return what to do about a damaged table whose directory is `path`.
+
+    (Not in `__all__`, which lists the error classes: the table's check
+    result says the same remedy as this error.)
+    """
+    directory = "its directory" if path is None else f"its directory {path}"
+    return (
+        f"restore {directory} from a backup, or, if its data is disposable, "
+        "remove that directory (the table then reopens empty)"
+    )
 
 
 def _portable(error: BaseException) -> BaseException:

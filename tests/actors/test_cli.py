@@ -114,27 +114,172 @@ def test_scan_prefix_limit_and_json(store_path: str, capsys) -> None:
     assert out.splitlines() == ['ada\t{"age": 36}', "ann\t1"]
 
 
-def test_load_reports_and_dead_letters_bad_lines(
+def test_load_reports_bad_lines_and_keeps_them_to_fix_and_load_again(
     store_path: str, tmp_path: Path, capsys
 ) -> None:
-    source = tmp_path / "people.jsonl"
+    """A line that cannot be loaded is no dead letter that replay must refuse
+    (issue 24, item 6): it is reported, and kept with --rejects as it was."""
+    source, rejects = tmp_path / "people.jsonl", tmp_path / "rejects.jsonl"
     lines = [json.dumps({"id": f"p{i}", "n": i}) for i in range(500)]
-    source.write_text("\n".join([*lines, "not json", '{"no_id": 1}']) + "\n")
+    bad = ["not json", '{"no_id": 1}', '{"id": ["a", "list"], "n": 3}']
+    source.write_text("\n".join([*lines, *bad]) + "\n")
     code, out, err = run(
-        capsys, "load", store_path, "people", str(source), "--window", "16"
+        capsys,
+        "load",
+        store_path,
+        "people",
+        str(source),
+        "--window",
+        "16",
+        "--rejects",
+        str(rejects),
     )
     assert code == 1
-    assert "loaded 500 records into 'people'; 2 failed" in out
+    assert "loaded 500 records into 'people'; 3 failed" in out
     assert "line 501: not valid JSON" in err
+    assert "line 502: not a JSON object with a 'id' field" in err
+    assert "line 503: table 'people': invalid key ['a', 'list']" in err
+    assert f"3 lines could not be loaded (see above); they are in {rejects}" in err
+    assert rejects.read_text().splitlines() == bad
     with actorstore.open_store(store_path) as store:
         assert store.count("people").get(timeout=5) == 500
         assert store.search("people", "p499").get(timeout=5) == {"id": "p499", "n": 499}
-        letters = store.dead_letters.list()
-    assert [letter.key for letter in letters] == ["line 501", "line 502"]
-    code, out, _ = run(capsys, "dead-letters", store_path, "list")
-    assert "line 501" in out
-    code, out, _ = run(capsys, "dead-letters", store_path, "purge")
-    assert out.strip() == "purged 2 dead letters"
+        assert store.dead_letters.list() == []
+    code, out, err = run(capsys, "dead-letters", store_path, "replay")
+    assert (code, out) == (0, "")  # nothing load wrote is refused by replay
+    fixed = tmp_path / "fixed.jsonl"
+    fixed.write_text('{"id": "p500"}\n{"id": "p501"}\n{"id": "p502", "n": 3}\n')
+    code, out, _ = run(capsys, "load", store_path, "people", str(fixed))
+    assert (code, "loaded 3 records into 'people'; 0 failed" in out) == (0, True)
+
+
+def test_a_write_load_could_not_make_is_a_dead_letter_replay_runs_again(
+    store_path: str, capsys
+) -> None:
+    """A write that failed for good (a full table, say) is parked with its
+    bytes, so `dead-letters replay` writes it once the cause is gone."""
+    from actorstore.cli import _park_failed_write
+    from actorstore.storage._table_codecs import TableCodecs
+
+    with actorstore.open_store(store_path) as store:
+        store.create_table("people")
+        full = storage.StoreFullError(table="people", max_map_size=1 << 20)
+        info = store.table_info("people")
+        codecs = TableCodecs(
+            info.name, info.key_format, info.value_format, info.key_encoding
+        )
+        _park_failed_write(store, codecs, "p1", {"id": "p1", "n": 1}, full)
+        (letter,) = store.dead_letters.list()
+        assert (letter.key, letter.value, letter.replayable) == (
+            "p1",
+            {"id": "p1", "n": 1},
+            True,
+        )
+    code, out, _ = run(capsys, "dead-letters", store_path, "replay")
+    assert (code, out) == (0, f"{letter.id}\treplayed\n")
+    assert run(capsys, "get", store_path, "people", "p1")[1].strip() == (
+        '{"id": "p1", "n": 1}'
+    )
+
+
+def test_load_reads_standard_input_given_as_dash(store_path: str) -> None:
+    lines = "".join(json.dumps({"id": f"s{i}", "n": i}) + "\n" for i in range(20))
+    result = subprocess.run(
+        [sys.executable, "-m", "actorstore", "load", store_path, "piped", "-"],
+        input=lines,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "loaded 20 records into 'piped'; 0 failed" in result.stdout
+    with actorstore.open_store(store_path) as store:
+        assert store.search("piped", "s19").get(timeout=5) == {"id": "s19", "n": 19}
+
+
+def test_numeric_keys_loaded_into_a_str_table_are_text_and_said_so(
+    store_path: str, tmp_path: Path, capsys
+) -> None:
+    source = tmp_path / "nums.jsonl"
+    source.write_text('{"id": 5}\n{"id": 6.5}\n{"id": "seven"}\n{"id": true}\n')
+    code, out, err = run(capsys, "load", store_path, "users", str(source))
+    assert code == 1  # the bool key is refused
+    assert "loaded 3 records into 'users'; 1 failed" in out
+    assert (
+        "note: line 1: the key 5 is a number and table 'users' has str keys: it "
+        "is stored as the text '5'"
+    ) in err
+    assert err.count("note:") == 1
+    assert "2 numeric keys stored as text" in err
+    assert "line 4: its key 'id' is true, and table 'users' has str keys" in err
+    assert run(capsys, "get", store_path, "users", "6.5")[1].strip() == '{"id": 6.5}'
+
+
+def test_scan_keeps_one_record_per_line_escaping_tabs_and_newlines(
+    tmp_path: Path, capsys
+) -> None:
+    path = str(tmp_path / "texts")
+    with actorstore.open_store(path) as store:
+        store.create_table("t", key_format="str", value_format="str")
+        store.create_table("j", key_format="str", value_format="json")
+        store.upsert("t", "a\tkey", "line 1\nline 2\r\tend \\ back").get(5)
+        store.upsert("t", "b", "plain").get(5)
+        store.upsert("j", "k\n", {"text": "x\ty\nz \\"}).get(5)
+    code, out, _ = run(capsys, "scan", path, "t")
+    assert code == 0
+    assert out.splitlines() == [
+        "a\\tkey\tline 1\\nline 2\\r\\tend \\\\ back",
+        "b\tplain",
+    ]
+    _, value = out.splitlines()[0].split("\t")
+    unescape = {"\\t": "\t", "\\n": "\n", "\\r": "\r", "\\\\": "\\"}
+    assert re.sub(r"\\[tnr\\]", lambda m: unescape[m[0]], value) == (
+        "line 1\nline 2\r\tend \\ back"
+    )
+    code, out, _ = run(capsys, "scan", path, "j")  # JSON text is one line as is
+    assert out.splitlines() == ['k\\n\t{"text": "x\\ty\\nz \\\\"}']
+    with pytest.raises(SystemExit):
+        main(["scan", "--help"])
+    assert "printf '%b'" in " ".join(capsys.readouterr().out.split())
+
+
+def test_check_prints_the_remedy_it_refers_to(store_path: str, capsys) -> None:
+    data = Path(store_path) / "tables" / "users" / "data.mdb"
+    with actorstore.open_store(store_path) as store:
+        store.batch("users", [("upsert", f"k{i}", "x" * 500) for i in range(200)]).get(
+            5
+        )
+    data.write_bytes(data.read_bytes()[: 5 * 4096])  # what a lost write leaves
+    code, out, err = run(capsys, "check", store_path, "users")
+    assert code == 1
+    assert "users: DAMAGED: " in out
+    assert (
+        f"  remedy: restore its directory {Path(store_path) / 'tables' / 'users'} "
+        "from a backup, or, if its data is disposable, remove that directory"
+    ) in out
+    assert "1 table damaged; the remedy is above" in err
+
+
+def test_hints_name_cli_commands_and_say_each_thing_once(
+    store_path: str, capsys
+) -> None:
+    code, _, err = run(capsys, "dead-letters", store_path, "replay", "--id", "42")
+    assert err.strip() == (
+        "actorstore: error: no dead letter with id 42; list them with: "
+        f"actorstore dead-letters {store_path} list"
+    )
+    code, _, err = run(capsys, "get", store_path, "users", "nobody")
+    assert code == 1
+    assert err.strip() == (
+        "actorstore: error: table 'users': key 'nobody' not found; list the keys "
+        f"with: actorstore scan {store_path} users"
+    )
+    code, _, err = run(capsys, "scan", store_path, "nums", "--prefix", "7")
+    assert code == 2
+    assert "scan with --start and --end instead" in err
+    for text in (err,):
+        assert "()" not in text and "store." not in text
 
 
 def test_load_a_clean_file_exits_0(store_path: str, tmp_path: Path, capsys) -> None:
