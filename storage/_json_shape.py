@@ -43,7 +43,7 @@ def refuse_non_str_keys(obj: Any, data: bytes) -> None:
         try:
             "".join(obj)
         except TypeError:
-            pass
+            pass  # a key that is not a str: found and told below
         else:
             return
     elif _OPEN_BRACE not in data or not _NUMBER_LIKE_KEY_REVERSED.search(data[::-1]):

@@ -256,13 +256,17 @@ class JsonCodec:
         if _OPEN_BRACE in data:  # (an int: `in` then looks at bytes, in C)
             # Object keys must be str. The common case, one object whose keys
             # are, is told in C; refuse_non_str_keys looks deeper.
-            if type(obj) is dict and data.count(b"{") == 1:
+            if type(obj) is not dict or data.count(b"{") != 1:
+                refuse_non_str_keys(obj, data)
+            else:
                 try:
                     "".join(obj)
                 except TypeError:
+                    keys_ok = False  # told outside: no TypeError as its context
+                else:
+                    keys_ok = True
+                if not keys_ok:
                     refuse_non_str_keys(obj, data)
-            else:
-                refuse_non_str_keys(obj, data)
         return data
 
     def encode_key(self, obj: Any) -> bytes:

@@ -35,6 +35,7 @@ from actorstore.retry import (
     RetryPolicy,
 )
 from actorstore.storage import (
+    EncodeError,
     KeyExistsError,
     NotFoundError,
     StoreBusyError,
@@ -825,3 +826,18 @@ def test_none_durability_on_a_sync_table_is_synced_and_said_once(
     assert len(told) == 1
     assert "table synced, a SYNC table: it is synced anyway" in told[0]
     assert store.search("synced", "k2").get(timeout=WAIT) == 2
+
+
+def test_json_keys_equal_in_python_are_one_record_through_the_store(
+    make_store: Callable[..., Store],
+) -> None:
+    """Issue 24, item 1, through the Store and its read at once."""
+    store = make_store()
+    store.create_table("t", key_format="json")
+    store.upsert("t", {"a": 1, "b": 2}, "first").get(timeout=WAIT)
+    assert store.search("t", {"b": 2, "a": 1}).get(timeout=WAIT) == "first"
+    store.upsert("t", {"b": 2.0, "a": 1}, "second").get(timeout=WAIT)
+    assert store.count("t").get(timeout=WAIT) == 1
+    assert store.scan("t").get(timeout=WAIT) == [({"a": 1, "b": 2}, "second")]
+    with pytest.raises(EncodeError, match=r"keys 1 \(int\) and '1' \(str\)"):
+        store.upsert("t", "k", {1: "int-key", "1": "str-key"})
