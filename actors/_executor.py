@@ -18,7 +18,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from actorstore._attempt import StoreAttempt
+from actorstore._callback_errors import keep_letter_named
 from actorstore._callback_styles import Adapter, Notifier, adapters
+from actorstore._dead_replies import DeadReplies
 from actorstore._decide import (
     Action,
     CallbackSite,
@@ -27,8 +29,6 @@ from actorstore._decide import (
     Ending,
     decide,
 )
-from actorstore._callback_errors import keep_letter_named
-from actorstore._dead_replies import DeadReplies
 from actorstore._parking import LetterParking, dead_letter_for
 from actorstore._record import OpRecord
 from actorstore._threads import run_as_store_thread

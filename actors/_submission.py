@@ -134,8 +134,10 @@ class Submission:
                 f"op {record.id} was already submitted; use new_op() for another op"
             )
         build(record, op_type, table.codecs)
-        if record.durability is Durability.NONE and record.operation.writes:
-            self._none_on_sync.check(record.id, table)
+        if record.durability is Durability.NONE:
+            request = record.operation
+            if request is not None and request.writes:
+                self._none_on_sync.check(record.id, table)
 
     def _admit(self, record: OpRecord) -> bool:
         # The future exists before the op can be admitted from a parked state

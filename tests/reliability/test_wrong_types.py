@@ -27,8 +27,8 @@ import pytest
 
 import actorstore
 from actorstore import OpFuture, Store
-from actorstore.op import OP_OPTIONS
 from actorstore._scan import ScanIterator
+from actorstore.op import OP_OPTIONS
 from actorstore.retry import DeadLetter, DeadLetterTable
 from actorstore.serialized import SerializedClient
 from actorstore.storage import InvalidInputError
