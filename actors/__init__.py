@@ -38,6 +38,7 @@ from actorstore.retry import (
 )
 from actorstore.serialized import SerializedClient
 from actorstore.storage import (
+    BackupResult,
     BytesCodec,
     CheckResult,
     Codec,
@@ -78,6 +79,7 @@ __all__ = [
     "DEAD_LETTER_TABLE",
     "AsyncCallback",
     "AttemptState",
+    "BackupResult",
     "BlockingCallError",
     "BytesCodec",
     "Callback",

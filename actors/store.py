@@ -16,6 +16,7 @@ import concurrent.futures
 import logging
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from actorstore._deadlines import deadline, finite, left
@@ -42,6 +43,7 @@ from actorstore.errors import OpTimeoutError
 from actorstore.retry import DeadLetterHook, DeadLetterTable, RetryPolicy, Scheduler
 from actorstore.serialized import SerializedClient
 from actorstore.storage import (
+    BackupResult,
     CheckResult,
     Durability,
     InvalidOptionError,
@@ -283,6 +285,39 @@ class Store(OpMethods):
         """
         self._lifecycle.check_open()
         return self._transport.check(table)
+
+    def backup(
+        self,
+        dest: str | os.PathLike[str],
+        *,
+        compact: bool = True,
+        progress: Callable[[str, int, int], object] | None = None,
+    ) -> BackupResult:
+        """Write a consistent copy of the store into the new directory `dest`.
+
+        Every table, the catalog and the dead letters are copied, each under
+        one read transaction begun after this call, so every op acknowledged
+        before it is in the copy; writers keep going meanwhile. The copy is
+        fsynced (files, then directories) and opens as a store
+        (`open_store(dest)`). `compact` leaves free pages out.
+        `progress(table, copied, total)` is called after each table. Runs on
+        the calling thread.
+
+        Raises:
+            InvalidOptionError: for a `dest` that exists, is inside the store,
+                or cannot be created (before anything is written), or a store
+                with no directory on this host.
+            StoreClosedError: if the store is closed.
+            DiskFullError, LmdbError: if the copy fails (nothing is left at
+                `dest`).
+        """
+        self._submission.check_open()
+        directory = self._transport.directory
+        if directory is None:
+            raise InvalidOptionError(
+                f"{self!r} keeps no tables on this host: back up the hosts' stores"
+            )
+        return directory.backup(dest, compact=compact, progress=progress)
 
     def compact(self, table: str | None = None, timeout: float | None = 300) -> int:
         """Compact one table (or every table) and return the bytes reclaimed.

@@ -8,6 +8,7 @@ imports by module path.
 
 import logging as _logging
 
+from actorstore.storage._backup import BackupResult
 from actorstore.storage._catalog import TableInfo
 from actorstore.storage._integrity import CheckResult
 from actorstore.storage._requests import OpType
@@ -53,6 +54,7 @@ from actorstore.storage.names import MAX_TABLE_NAME_LENGTH, validate_table_name
 __all__ = [
     "MAX_KEY_SIZE",
     "MAX_TABLE_NAME_LENGTH",
+    "BackupResult",
     "BytesCodec",
     "CheckResult",
     "Codec",

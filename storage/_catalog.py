@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import lmdb
 
@@ -27,6 +27,8 @@ __all__ = ["Catalog", "TableInfo"]
 _CATALOG_MAP_SIZE = 1 << 20
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +173,32 @@ class Catalog:
                 ) from exc
             self._tables[name] = info
         return info
+
+    @property
+    def env(self) -> lmdb.Environment:
+        """The catalog's environment: use it only inside `read()`."""
+        return self._env
+
+    def read(self, fn: Callable[[lmdb.Transaction[bytes]], T]) -> T:
+        """Run `fn` in one read transaction of the catalog; return its result.
+
+        Holds the catalog's lock meanwhile, so the environment stays open
+        (a fork() closes and reopens it) and no table is recorded meanwhile.
+
+        Raises:
+            StoreClosedError: if the catalog is closed.
+            StorageError: (translated) if LMDB fails.
+        """
+        with self._lock:
+            if self._closed:
+                raise StoreClosedError("catalog")
+            try:
+                with self._env.begin() as txn:
+                    return fn(txn)
+            except lmdb.Error as exc:
+                raise translate(
+                    exc, what="cannot read the catalog", path=self.path
+                ) from exc
 
     def refresh(self) -> None:
         """Reread the catalog, to see tables other processes created."""

@@ -11,6 +11,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import actorstore.storage._fork as fork_guard
+from actorstore.storage._backup import (
+    CATALOG_DIR,
+    TABLES_DIR,
+    BackupProgress,
+    BackupResult,
+    backup_store,
+)
 from actorstore.storage._catalog import Catalog, TableInfo
 from actorstore.storage._integrity import CheckResult
 from actorstore.storage._lmdb import make_directory, translate
@@ -39,9 +46,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_INITIAL_MAP_SIZE = 16 << 20
 DEFAULT_MAX_MAP_SIZE = 1 << 40
-
-_TABLES_DIR = "tables"
-_CATALOG_DIR = "catalog"
 
 
 class StoreDirectory:
@@ -89,7 +93,7 @@ class StoreDirectory:
             )
         try:
             make_directory(self.path)
-            make_directory(os.path.join(self.path, _TABLES_DIR))
+            make_directory(os.path.join(self.path, TABLES_DIR))
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise translate(
@@ -99,7 +103,7 @@ class StoreDirectory:
                 f"cannot create store directory {self.path}: {exc.strerror}; "
                 "check its permissions or choose another path"
             ) from exc
-        self._catalog = Catalog(os.path.join(self.path, _CATALOG_DIR))
+        self._catalog = Catalog(os.path.join(self.path, CATALOG_DIR))
         self._tables: dict[str, Table] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -110,6 +114,11 @@ class StoreDirectory:
     def is_closed(self) -> bool:
         """Whether `close()` was called."""
         return self._closed
+
+    @property
+    def catalog(self) -> Catalog:
+        """The store's catalog (what `backup` copies first)."""
+        return self._catalog
 
     def create_table(
         self,
@@ -191,7 +200,7 @@ class StoreDirectory:
                 if info is None:
                     raise UnknownTableError(table=name)
                 table = Table(
-                    os.path.join(self.path, _TABLES_DIR, name),
+                    os.path.join(self.path, TABLES_DIR, name),
                     info,
                     initial_map_size=self.initial_map_size,
                     max_map_size=self.max_map_size,
@@ -289,6 +298,31 @@ class StoreDirectory:
                     remedy=table_remedy(exc.path),
                 )
         return results
+
+    def backup(
+        self,
+        dest: str | os.PathLike[str],
+        *,
+        compact: bool = True,
+        progress: BackupProgress | None = None,
+    ) -> BackupResult:
+        """Copy the store into the new directory `dest` while it keeps serving.
+
+        The copy is a store (open it with `StoreDirectory(dest)`): each table,
+        the internal ones included, and the catalog are copied under one read
+        transaction each, begun after this call, so every commit made before
+        it is in the copy; writers go on meanwhile. See `storage.backup`.
+        `compact` leaves free pages out. `progress(table, copied, total)` is
+        called after each table.
+
+        Raises:
+            InvalidOptionError: for a `dest` that exists, is inside the store,
+                or cannot be created (before anything is written).
+            StoreClosedError: if the store is closed.
+            DiskFullError, LmdbError: if the copy fails (it is removed).
+        """
+        self._check_open()
+        return backup_store(self, dest, compact=compact, progress=progress)
 
     def _check_open(self) -> None:
         if self._closed:
