@@ -18,6 +18,7 @@ from actorstore.retry._callbacks import (
 from actorstore.retry._dead_letters import DeadLetterTable
 from actorstore.retry._letters import DEAD_LETTER_TABLE, DeadLetter, DeadLetterHook
 from actorstore.retry._scheduler import Scheduler
+from actorstore.retry._triage import DeadLetterSummary, ReplayReport
 from actorstore.retry.errors import RetriesExhaustedError, UnknownDeadLetterError
 from actorstore.retry.flows import Flow, Next
 from actorstore.retry.host import FutureLike, PendingFuture, RetryHost
@@ -33,11 +34,13 @@ __all__ = [
     "CallbackLike",
     "DeadLetter",
     "DeadLetterHook",
+    "DeadLetterSummary",
     "DeadLetterTable",
     "Flow",
     "FutureLike",
     "Next",
     "PendingFuture",
+    "ReplayReport",
     "RetriesExhaustedError",
     "RetryAttempt",
     "RetryCallback",

@@ -1,12 +1,14 @@
-"""Dead letters: park a given-up op, then list, replay or purge the parked ones."""
+"""Dead letters: park given-up ops; list, replay, purge and count them."""
 
 from __future__ import annotations
 
 import builtins
 import contextlib
 import logging
+import math
 import threading
-from collections.abc import Callable, Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from actorstore.retry._letters import (
@@ -14,6 +16,12 @@ from actorstore.retry._letters import (
     error_record,
     jsonable,
     new_dead_letter_id,
+)
+from actorstore.retry._triage import (
+    ALREADY_APPLIED,
+    DeadLetterSummary,
+    LetterFilter,
+    ReplayReport,
 )
 from actorstore.retry.errors import RetriesExhaustedError, UnknownDeadLetterError
 from actorstore.storage import InvalidOptionError
@@ -166,7 +174,15 @@ def _untied_copy(error: BaseException) -> BaseException:
 
 
 class DeadLetterTable:
-    """List, replay and purge a store's dead letters (`store.dead_letters`)."""
+    """List, replay, purge and count a store's dead letters (`store.dead_letters`).
+
+    Every method but `get` and `add` takes the same filters as keyword
+    arguments (see `retry.LetterFilter`): `table=`, `op=` (op type),
+    `error=` (the last error's class name, or the class), each one value or
+    several, and `since=`/`until=` (the last failure, inclusive; seconds
+    since the epoch or a datetime). Bad filters raise `InvalidOptionError`
+    before anything is read.
+    """
 
     page_size = 1000
     """Letters read per read transaction by `iter()`."""
@@ -179,16 +195,27 @@ class DeadLetterTable:
         """The store these letters are parked in, as the retry layer sees it."""
         return self._host
 
-    def list(self, timeout: float | None = None) -> builtins.list[DeadLetter]:
-        """Return every dead letter, oldest first.
+    def list(
+        self,
+        timeout: float | None = None,
+        *,
+        ids: Iterable[int] | None = None,
+        **filters: Any,
+    ) -> builtins.list[DeadLetter]:
+        """Return the dead letters (those of `ids`, if given) that match, oldest
+        first.
 
         Raises:
-            InvalidOptionError: for a bad `timeout`.
+            UnknownDeadLetterError: if an id of `ids` is unknown.
+            InvalidOptionError: for a bad filter, ids that are not ints, a
+                bad `timeout`.
         """
-        return builtins.list(self.iter(timeout))
+        return self._select(ids, timeout, LetterFilter.of(**filters))
 
-    def iter(self, timeout: float | None = None) -> Iterator[DeadLetter]:
-        """Yield every dead letter, oldest first, one page at a time.
+    def iter(
+        self, timeout: float | None = None, **filters: Any
+    ) -> Iterator[DeadLetter]:
+        """Yield the dead letters that match, oldest first, one page at a time.
 
         Each page is one read; memory stays flat however many letters there
         are. `timeout` bounds each page's read. A record that is not a dead
@@ -196,12 +223,21 @@ class DeadLetterTable:
         never hides the others.
 
         Raises:
-            InvalidOptionError: (at once) for a bad `timeout`.
+            InvalidOptionError: (at once, before reading) for a bad filter or
+                `timeout`.
         """
         _check_timeout(timeout)
-        return self._pages(timeout)
+        return self._matching(LetterFilter.of(**filters), timeout)
 
-    def _pages(self, timeout: float | None) -> Iterator[DeadLetter]:
+    def _matching(
+        self, chosen: LetterFilter, timeout: float | None
+    ) -> Iterator[DeadLetter]:
+        every = chosen.is_empty
+        for letter in self._all(timeout):
+            if every or chosen.matches(letter):
+                yield letter
+
+    def _all(self, timeout: float | None) -> Iterator[DeadLetter]:
         start: int | None = None
         while True:
             pairs = self._host.submit(
@@ -228,20 +264,27 @@ class DeadLetterTable:
             InvalidOptionError: for an id that is not an int, a bad `timeout`.
         """
         _check_ids([letter_id], "letter_id")
-        return self._select([letter_id], timeout)[0]
+        return self._select([letter_id], timeout, LetterFilter())[0]
 
     def _select(
-        self, ids: Iterable[int] | None, timeout: float | None
+        self, ids: Iterable[int] | None, timeout: float | None, chosen: LetterFilter
     ) -> builtins.list[DeadLetter]:
+        """Return the letters of `ids` (every letter if None) that `chosen` takes.
+
+        Raises:
+            UnknownDeadLetterError: if an id of `ids` is unknown (whether or
+                not its letter would match).
+            InvalidOptionError: for ids that are not ints, a bad `timeout`.
+        """
         wanted = None if ids is None else _check_ids(ids, "ids")
-        letters = self.list(timeout)
+        _check_timeout(timeout)
         if wanted is None:
-            return letters
-        by_id = {letter.id: letter for letter in letters}
+            return builtins.list(self._matching(chosen, timeout))
+        by_id = {letter.id: letter for letter in self._all(timeout)}
         missing = [i for i in wanted if i not in by_id]
         if missing:
             raise UnknownDeadLetterError(missing)
-        return [by_id[i] for i in wanted]
+        return [by_id[i] for i in wanted if chosen.matches(by_id[i])]
 
     def add(self, letter: DeadLetter) -> FutureLike[Any]:
         """Write `letter` to the dead-letter table; the future is done once it is
@@ -267,51 +310,135 @@ class DeadLetterTable:
         return self._host.park(letter)
 
     def replay(
-        self, ids: Iterable[int] | None = None, timeout: float | None = None
-    ) -> dict[int, BaseException | None]:
-        """Run dead letters again as plain ops; remove each one whose replay committed.
+        self,
+        ids: Iterable[int] | None = None,
+        timeout: float | None = None,
+        *,
+        per_second: float | None = None,
+        **filters: Any,
+    ) -> ReplayReport:
+        """Run the matching dead letters again as plain ops; remove each one
+        whose replay committed (or was answered as already applied).
 
-        Returns each letter's outcome: None when it was replayed (and
-        removed), else the error its replay failed with (the letter stays).
+        `per_second` paces the replays: at most that many start each second
+        (the store's timer says when; nothing sleeps on a worker), so a
+        backlog does not flood a store that is serving. `timeout` bounds each
+        wait for a replay and for a letter's removal.
+
+        Returns a `ReplayReport`: by letter id, None or the error its replay
+        failed with (the letter stays), and how many replayed, failed again
+        or were already applied.
 
         Raises:
             UnknownDeadLetterError: if an id is unknown, before anything runs.
-            InvalidOptionError: for ids that are not ints, a bad `timeout`.
+            InvalidOptionError: for a bad filter, `per_second`, ids that are
+                not ints or a bad `timeout`, likewise.
         """
-        letters = self._select(ids, timeout)
-        futures = {}
+        _check_rate(per_second)
+        letters = self._select(ids, timeout, LetterFilter.of(**filters))
+        if per_second is not None:
+            letters = self._paced(letters, per_second)
+        started: dict[int, FutureLike[Any]] = {}
         outcomes: dict[int, BaseException | None] = {}
         for letter in letters:
             try:
-                futures[letter.id] = self._host.replay(letter)
+                started[letter.id] = self._host.replay(letter)
             except Exception as exc:  # noqa: BLE001 - reported per letter
                 outcomes[letter.id] = exc
-        for letter_id, future in futures.items():
+        applied: builtins.list[int] = []
+        removals: dict[int, FutureLike[Any]] = {}
+        for letter_id, future in started.items():
             try:
-                future.get(timeout)
-                self._host.submit("remove", letter_id).get(timeout)
-                outcomes[letter_id] = None
+                answer = future.get(timeout)
             except Exception as exc:  # noqa: BLE001 - reported per letter
                 outcomes[letter_id] = exc
-        return outcomes
+                continue
+            if answer is ALREADY_APPLIED:
+                applied.append(letter_id)
+            outcomes[letter_id] = None
+            removals[letter_id] = self._host.submit("remove", letter_id)
+        for letter_id, removal in removals.items():
+            try:
+                removal.get(timeout)
+            except Exception as exc:  # noqa: BLE001 - reported per letter
+                outcomes[letter_id] = exc
+        report = ReplayReport(outcomes, [i for i in applied if outcomes[i] is None])
+        if report:
+            logger.info("dead letters replayed: %r", report)
+        return report
+
+    def _paced(
+        self, letters: Sequence[DeadLetter], per_second: float
+    ) -> Iterator[DeadLetter]:
+        """Yield `letters`, the n-th once n / `per_second` seconds have passed.
+
+        The host's timer tells when; this (the caller's thread) waits for
+        it. If the host closes first, the rest are yielded at once (their
+        replays then fail with the host's error).
+        """
+        began = time.monotonic()
+        for number, letter in enumerate(letters):
+            delay = began + number / per_second - time.monotonic()
+            if number and delay > 0:
+                due = threading.Event()
+                self._host.schedule(delay, due.set, due.set)
+                due.wait()
+            yield letter
 
     def purge(
-        self, ids: Iterable[int] | None = None, timeout: float | None = None
+        self,
+        ids: Iterable[int] | None = None,
+        timeout: float | None = None,
+        **filters: Any,
     ) -> int:
-        """Remove dead letters (all of them if `ids` is None); return how many.
+        """Remove the matching dead letters (all of them, with no ids nor
+        filters); return how many.
+
+        The letters are removed a page (`page_size`) per transaction.
 
         Raises:
             UnknownDeadLetterError: if an id is unknown, before anything is removed.
-            InvalidOptionError: for ids that are not ints, a bad `timeout`.
+            InvalidOptionError: for a bad filter, ids that are not ints, a bad
+                `timeout`, likewise.
         """
-        letters = self._select(ids, timeout)
-        if not letters:
-            return 0
-        writes = [("remove", letter.id) for letter in letters]
-        return int(self._host.submit("batch", value=writes).get(timeout))
+        letters = self._select(ids, timeout, LetterFilter.of(**filters))
+        removed = 0
+        for first in range(0, len(letters), self.page_size):
+            page = letters[first : first + self.page_size]
+            writes = [("remove", letter.id) for letter in page]
+            removed += int(self._host.submit("batch", value=writes).get(timeout))
+        return removed
+
+    def summary(
+        self, timeout: float | None = None, **filters: Any
+    ) -> DeadLetterSummary:
+        """Count the matching dead letters by table, op type and error class.
+
+        Reads them page by page, as `iter()` does.
+
+        Raises:
+            InvalidOptionError: for a bad filter or `timeout`.
+        """
+        _check_timeout(timeout)
+        return DeadLetterSummary.of(self._matching(LetterFilter.of(**filters), timeout))
 
     def __len__(self) -> int:
         return int(self._host.submit("count").get())
+
+
+def _check_rate(per_second: object) -> None:
+    if per_second is None:
+        return
+    if (
+        isinstance(per_second, bool)
+        or not isinstance(per_second, int | float)
+        or not math.isfinite(per_second)
+        or per_second <= 0
+    ):
+        raise InvalidOptionError(
+            f"per_second must be a number of replays a second above 0, or None "
+            f"(no pacing), not {per_second!r}"
+        )
 
 
 def _check_timeout(timeout: object) -> None:

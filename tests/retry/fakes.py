@@ -133,6 +133,8 @@ class FakeHost:
     - `fail_next[op_type]`: errors the next `submit` calls of that
       type fail with, one per call;
     - `replay_errors[letter_id]`: the replayed op fails with it;
+    - `replay_answers[letter_id]`: the replayed op's result (say
+      `ALREADY_APPLIED`);
     - `remove_errors[letter_id]`: removing that letter fails with it.
 
     It records what it was asked: `delays` (every `schedule()`), `parked`,
@@ -148,6 +150,7 @@ class FakeHost:
         self.park_raises: BaseException | None = None
         self.fail_next: dict[str, list[BaseException]] = {}
         self.replay_errors: dict[int, BaseException] = {}
+        self.replay_answers: dict[int, Any] = {}
         self.remove_errors: dict[int, BaseException] = {}
         self.delays: list[float] = []
         self.parked: list[DeadLetter] = []
@@ -234,7 +237,8 @@ class FakeHost:
         with self._lock:
             self.replayed.append(letter)
             error = self.replay_errors.get(letter.id)
-        return FakeFuture.of() if error is None else FakeFuture.failed(error)
+            answer = self.replay_answers.get(letter.id)
+        return FakeFuture.of(answer) if error is None else FakeFuture.failed(error)
 
     def track(self) -> FakeFuture:
         if self.closed:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -10,17 +12,22 @@ import tenacity
 
 from actorstore.retry import (
     DeadLetter,
+    DeadLetterSummary,
     DeadLetterTable,
+    ReplayReport,
     RetriesExhaustedError,
     RetryPolicy,
     UnknownDeadLetterError,
 )
 from actorstore.retry._dead_letters import give_up_error, park_then
+from actorstore.retry._triage import ALREADY_APPLIED
 from actorstore.storage import (
     InvalidOptionError,
     KeyExistsError,
     NotFoundError,
+    OpType,
     StoreBusyError,
+    StoreClosedError,
     StoreFullError,
 )
 
@@ -485,3 +492,213 @@ def test_a_record_that_is_not_a_letter_is_skipped_not_fatal(
 
     assert [letter.id for letter in letters.list(WAIT)] == [good.id]
     assert "is not a dead letter; skipped" in caplog.text
+
+
+# -- triage: filters, summary, replay's report and rate ---------------------------
+
+
+def _triage_letters(host: FakeHost) -> dict[str, int]:
+    """Write five letters of different tables, ops, errors and times; return
+    their ids by name."""
+    letters = {
+        "docs_busy": sample_letter(table="docs", last_failed_at=100.0),
+        "docs_exists": sample_letter(
+            table="docs",
+            op_type="insert",
+            error={"type": "KeyExistsError", "message": "exists"},
+            last_failed_at=200.0,
+        ),
+        "users_busy": sample_letter(table="users", last_failed_at=300.0),
+        "users_remove": sample_letter(
+            table="users",
+            op_type="remove",
+            error={"type": "NotFoundError", "message": "gone"},
+            last_failed_at=400.0,
+        ),
+        "flow": sample_letter(
+            table="",
+            op_type="flow",
+            flow="bump",
+            stage="bump2Compose",
+            error={"type": "ValueError", "message": "bad"},
+            last_failed_at=500.0,
+        ),
+    }
+    for letter in letters.values():
+        host.letters[letter.id] = letter.to_json()
+    return {name: letter.id for name, letter in letters.items()}
+
+
+@pytest.mark.parametrize(
+    ("filters", "names"),
+    [
+        ({"table": "docs"}, ["docs_busy", "docs_exists"]),
+        ({"table": ["users", "docs"], "op": "upsert"}, ["docs_busy", "users_busy"]),
+        ({"op": OpType.REMOVE}, ["users_remove"]),
+        ({"op": "flow"}, ["flow"]),
+        ({"error": "StoreBusyError"}, ["docs_busy", "users_busy"]),
+        ({"error": [KeyExistsError, NotFoundError]}, ["docs_exists", "users_remove"]),
+        ({"since": 200.0}, ["docs_exists", "users_busy", "users_remove", "flow"]),
+        ({"until": 200.0}, ["docs_busy", "docs_exists"]),
+        ({"since": 250, "until": 400}, ["users_busy", "users_remove"]),
+        (
+            {"since": datetime.datetime.fromtimestamp(450.0)},
+            ["flow"],
+        ),
+        ({"table": "docs", "error": "NotFoundError"}, []),
+        ({}, ["docs_busy", "docs_exists", "users_busy", "users_remove", "flow"]),
+    ],
+)
+def test_list_and_iter_take_filters(
+    dead_letters: DeadLetterTable, host: FakeHost, filters: dict[str, Any], names: list[str]
+) -> None:
+    ids = _triage_letters(host)
+    wanted = [ids[name] for name in names]
+    assert [letter.id for letter in dead_letters.list(WAIT, **filters)] == wanted
+    assert [letter.id for letter in dead_letters.iter(WAIT, **filters)] == wanted
+
+
+def test_ids_and_filters_together_take_the_given_letters_that_match(
+    dead_letters: DeadLetterTable, host: FakeHost
+) -> None:
+    ids = _triage_letters(host)
+    chosen = [ids["users_busy"], ids["docs_busy"], ids["docs_exists"]]
+    letters = dead_letters.list(WAIT, ids=chosen, error="StoreBusyError")
+    assert [letter.id for letter in letters] == [ids["users_busy"], ids["docs_busy"]]
+    with pytest.raises(UnknownDeadLetterError):
+        dead_letters.list(WAIT, ids=[ids["flow"], 12345], op="flow")
+
+
+@pytest.mark.parametrize(
+    ("filters", "message"),
+    [
+        ({"table": 3}, "table= takes table names"),
+        ({"table": []}, "table= is empty"),
+        ({"op": "upsret"}, "op= takes op types"),
+        ({"error": "no such class!"}, "error= takes error class names"),
+        ({"since": "yesterday"}, "since= takes seconds since the epoch"),
+        ({"until": float("nan")}, "until= must be finite"),
+        ({"since": 5.0, "until": 1.0}, "later than until"),
+    ],
+)
+def test_bad_filters_are_refused_before_anything_is_read(
+    dead_letters: DeadLetterTable, host: FakeHost, filters: dict[str, Any], message: str
+) -> None:
+    _triage_letters(host)
+    for call in (
+        dead_letters.list,
+        dead_letters.iter,
+        dead_letters.purge,
+        dead_letters.replay,
+        dead_letters.summary,
+    ):
+        with pytest.raises(InvalidOptionError, match=message):
+            call(timeout=WAIT, **filters)
+    assert host.submitted == []
+    assert len(host.letters) == 5
+
+
+def test_an_unknown_filter_name_is_a_type_error(dead_letters: DeadLetterTable) -> None:
+    with pytest.raises(TypeError, match="tabel"):
+        dead_letters.list(WAIT, tabel="docs")
+
+
+def test_purge_takes_filters_and_removes_a_page_per_transaction(
+    dead_letters: DeadLetterTable, host: FakeHost
+) -> None:
+    ids = _triage_letters(host)
+    assert dead_letters.purge(timeout=WAIT, table="users") == 2
+    assert sorted(host.letters) == sorted(
+        [ids["docs_busy"], ids["docs_exists"], ids["flow"]]
+    )
+    dead_letters.page_size = 2
+    host.add_letters(3)
+    host.submitted.clear()
+    assert dead_letters.purge(timeout=WAIT, op="upsert") == 4
+    batches = [value for op, _, value, _ in host.submitted if op == "batch"]
+    assert [len(batch) for batch in batches] == [2, 2]
+    assert sorted(host.letters) == sorted([ids["docs_exists"], ids["flow"]])
+
+
+def test_replay_takes_filters_and_reports_each_kind(
+    dead_letters: DeadLetterTable, host: FakeHost
+) -> None:
+    ids = _triage_letters(host)
+    host.replay_errors[ids["users_busy"]] = busy()
+    host.replay_answers[ids["docs_busy"]] = ALREADY_APPLIED
+    report = dead_letters.replay(timeout=WAIT, error="StoreBusyError")
+    assert isinstance(report, ReplayReport)
+    assert list(report) == [ids["docs_busy"], ids["users_busy"]]
+    assert (report.replayed, report.failed_again, report.already_applied) == (0, 1, 1)
+    assert report.was_already_applied(ids["docs_busy"])
+    assert report[ids["docs_busy"]] is None
+    assert isinstance(report.errors[ids["users_busy"]], StoreBusyError)
+    assert "0 replayed, 1 failed again, 1 already applied" in repr(report)
+    assert ids["docs_busy"] not in host.letters  # already applied: removed
+    assert ids["users_busy"] in host.letters  # failed again: kept
+    report = dead_letters.replay(timeout=WAIT, table="docs")
+    assert (report.replayed, report.failed_again, report.already_applied) == (1, 0, 0)
+
+
+def test_replay_per_second_spaces_the_replays_on_the_host_s_timer(
+    dead_letters: DeadLetterTable, host: FakeHost
+) -> None:
+    ids = host.add_letters(5)
+    began = time.monotonic()
+    report = dead_letters.replay(timeout=WAIT, per_second=50)
+    took = time.monotonic() - began
+    assert list(report) == ids and report.replayed == 5
+    # The first starts at once; each next one 1/50 s after the one before.
+    assert len(host.delays) == 4
+    assert all(0 < delay <= 0.021 * n for n, delay in enumerate(host.delays, 1))
+    assert took >= 4 / 50 * 0.9
+
+
+def test_replay_per_second_at_close_replays_the_rest_at_once_and_they_fail(
+    dead_letters: DeadLetterTable, host: FakeHost
+) -> None:
+    ids = host.add_letters(3)
+    original = host.replay
+
+    def replay_then_close(letter: DeadLetter) -> Any:
+        future = original(letter)
+        if letter.id == ids[0]:
+            host.close()  # what is scheduled from now on runs its on_close
+        if host.closed and letter.id != ids[0]:
+            return FakeFuture.failed(StoreClosedError("store"))
+        return future
+
+    host.replay = replay_then_close  # type: ignore[method-assign]
+    report = dead_letters.replay(timeout=WAIT, per_second=0.01)  # 100 s apart
+    assert report[ids[0]] is None
+    assert isinstance(report[ids[1]], StoreClosedError)
+    assert isinstance(report[ids[2]], StoreClosedError)
+
+
+@pytest.mark.parametrize("rate", [0, -1, float("inf"), True, "fast"])
+def test_a_bad_rate_is_refused(dead_letters: DeadLetterTable, rate: Any) -> None:
+    with pytest.raises(InvalidOptionError, match="per_second"):
+        dead_letters.replay(timeout=WAIT, per_second=rate)
+
+
+def test_summary_counts_by_table_op_and_error(
+    dead_letters: DeadLetterTable, host: FakeHost
+) -> None:
+    _triage_letters(host)
+    summary = dead_letters.summary(WAIT)
+    assert isinstance(summary, DeadLetterSummary)
+    assert summary.total == 5
+    assert summary.by_table == {"docs": 2, "users": 2, "flow:bump": 1}
+    assert list(summary.by_table) == ["docs", "users", "flow:bump"]
+    assert summary.by_op == {"upsert": 2, "flow": 1, "insert": 1, "remove": 1}
+    assert summary.by_error == {
+        "StoreBusyError": 2,
+        "KeyExistsError": 1,
+        "NotFoundError": 1,
+        "ValueError": 1,
+    }
+    assert (summary.oldest, summary.newest) == (100.0, 500.0)
+    narrowed = dead_letters.summary(WAIT, since=250)
+    assert narrowed.total == 3 and narrowed.by_table == {"users": 2, "flow:bump": 1}
+    assert dead_letters.summary(WAIT, table="nothing") == DeadLetterSummary()
+    assert summary.to_json()["by_error"]["StoreBusyError"] == 2

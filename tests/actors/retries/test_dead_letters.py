@@ -269,3 +269,34 @@ def test_replay_of_more_letters_than_ops_max_replays_them_all(
     assert store.dead_letters.replay(timeout=WAIT) == dict.fromkeys(ids)
     assert store.dead_letters.list(WAIT) == []
     assert store.count("docs").get(WAIT) == 5
+
+
+def test_triage_through_a_store_filters_summarizes_and_replays_at_a_rate(
+    store: Store,
+) -> None:
+    store.create_table("other", key_format="str", value_format="json")
+    busy_a = park(store, "a", {"n": 1})
+    busy_b = park(store, "b", {"n": 2})
+    exists = park(store, "k", {"n": 1}, op="insert")
+    store.insert("docs", "k", {"n": 0}).get(WAIT)  # its replay fails again
+    with pytest.raises(RetriesExhaustedError):
+        store.upsert("other", "o", {"n": 3}, callback=AlwaysBusy()).get(WAIT)
+
+    summary = store.dead_letters.summary(WAIT)
+    assert summary.total == 4
+    assert summary.by_table == {"docs": 3, "other": 1}
+    assert summary.by_op == {"upsert": 3, "insert": 1}
+    assert summary.by_error == {"StoreBusyError": 4}
+    docs = store.dead_letters.list(WAIT, table="docs", op="upsert")
+    assert [letter.id for letter in docs] == [busy_a, busy_b]
+    letter_b = store.dead_letters.get(busy_b, WAIT)
+    later = store.dead_letters.list(WAIT, since=letter_b.last_failed_at, table="docs")
+    assert [letter.id for letter in later] == [busy_b, exists]
+
+    report = store.dead_letters.replay(timeout=WAIT, table="docs", per_second=20)
+    assert isinstance(report, actorstore.ReplayReport)
+    assert (report.replayed, report.failed_again, report.already_applied) == (2, 1, 0)
+    assert isinstance(report[exists], KeyExistsError)
+    assert store.search("docs", "b").get(WAIT) == {"n": 2}
+    assert store.dead_letters.purge(timeout=WAIT, table="other") == 1
+    assert [letter.id for letter in store.dead_letters.list(WAIT)] == [exists]
