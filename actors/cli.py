@@ -1,4 +1,4 @@
-"""The `actorstore` command line: inspect, edit, load, check, compact, bench a store.
+"""The `actorstore` command line: inspect, edit, load, back up, triage, bench a store.
 
 Argument parsing and printing over the public API only: every command opens
 the store, calls the same methods an application would, and closes it.
@@ -11,11 +11,13 @@ import argparse
 import base64
 import collections
 import contextlib
+import datetime
 import importlib.util
 import io
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
@@ -25,6 +27,8 @@ from actorstore.retry import (
     DEAD_LETTER_TABLE,
     AttemptState,
     DeadLetter,
+    DeadLetters,
+    DeadLetterSummary,
     RetryPolicy,
     UnknownDeadLetterError,
 )
@@ -157,6 +161,16 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print one JSON object")
     info.set_defaults(run=_info)
 
+    stats = commands.add_parser(
+        "stats",
+        help="each table's records, bytes, last sync, dead letters",
+        description="Print one row per table: records, bytes used, bytes mapped, "
+        "last sync and dead letters (those whose op was on the table).",
+    )
+    stats.add_argument("path", help=store_help)
+    stats.add_argument("--json", action="store_true", help="print one JSON object")
+    stats.set_defaults(run=_stats)
+
     create = commands.add_parser("create", help="create a table")
     create.add_argument("path", help=store_help + " (created if missing)")
     create.add_argument("table", help="the new table's name")
@@ -261,16 +275,40 @@ def _parser() -> argparse.ArgumentParser:
     )
     compact.set_defaults(run=_compact)
 
+    backup = commands.add_parser(
+        "backup",
+        help="copy a store, while it serves, into a new directory",
+        description="Copy every table, the catalog and the dead letters, each "
+        "under one read transaction, into DEST (which must not exist), fsynced; "
+        "the copy opens as a store. Writers of the store keep going.",
+    )
+    backup.add_argument("path", metavar="SRC", help=store_help)
+    backup.add_argument("dest", metavar="DEST", help="the new directory")
+    backup.add_argument(
+        "--no-compact",
+        dest="compact",
+        action="store_false",
+        help="copy data files as they are, free pages included",
+    )
+    backup.set_defaults(run=_backup)
+
     dead = commands.add_parser(
         "dead-letters",
-        help="list, replay or purge dead letters",
+        help="list, replay, purge or summarize dead letters",
         description="list prints one letter per line, tab-separated: id, op "
         "type, table (or flow.stage), key (JSON), attempts, error type, error "
         "message. replay runs letters again and removes those that commit; "
-        "purge removes them.",
+        "purge removes them; summary counts them by table, op and error. The "
+        "filters narrow each action: a letter must meet each filter given, "
+        "and any value of a filter given twice.",
+        epilog="Times (--since, --until) are ISO 8601 (2024-05-01, "
+        "2024-05-01T12:30:00+02:00; without a zone, local time), seconds since "
+        "the epoch, or an age: 90s, 15m, 2h, 7d ago.",
     )
     dead.add_argument("path", help=store_help)
-    dead.add_argument("action", choices=["list", "replay", "purge"], help="what to do")
+    dead.add_argument(
+        "action", choices=["list", "replay", "purge", "summary"], help="what to do"
+    )
     dead.add_argument(
         "--id",
         type=int,
@@ -280,7 +318,31 @@ def _parser() -> argparse.ArgumentParser:
         metavar="ID",
         help="only these letters (all); --id A B or --id A --id B",
     )
-    dead.add_argument("--json", action="store_true", help="print JSON lines (list)")
+    dead.add_argument(
+        "--table", action="append", help="only letters of this table (repeatable)"
+    )
+    dead.add_argument(
+        "--op",
+        action="append",
+        help="only letters of this op type: upsert, insert, ..., flow (repeatable)",
+    )
+    dead.add_argument(
+        "--error",
+        action="append",
+        help="only letters whose last error is of this class, as StoreBusyError "
+        "(repeatable)",
+    )
+    dead.add_argument("--since", help="only letters that last failed at or after")
+    dead.add_argument("--until", help="only letters that last failed at or before")
+    dead.add_argument(
+        "--rate",
+        type=float,
+        metavar="PER_SECOND",
+        help="replay: start at most this many replays a second",
+    )
+    dead.add_argument(
+        "--json", action="store_true", help="print JSON (list: lines; summary)"
+    )
     dead.set_defaults(run=_dead_letters)
 
     bench = commands.add_parser(
@@ -395,6 +457,64 @@ def _info(args: argparse.Namespace) -> int:
             f"map {table['map_size']:,} bytes"
         )
     print(f"  dead letters: {dead}")
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    with _open(args.path) as store:
+        tables = store.stats()["tables"]
+        by_table = store.dead_letters.summary().by_table
+        path = store.path
+    report: dict[str, Any] = {
+        "path": path,
+        "tables": {
+            name: {
+                "records": table["records"],
+                "used_size": table["used_size"],
+                "map_size": table["map_size"],
+                "file_size": table["file_size"],
+                "durability": table["durability"],
+                "last_sync": table["last_sync"],
+                "dead_letters": by_table.get(name, 0),
+            }
+            for name, table in tables.items()
+            if not name.startswith("_")
+        },
+        "dead_letters": sum(by_table.values()),
+    }
+    if args.json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+        return 0
+    header = (
+        "table",
+        "records",
+        "bytes used",
+        "bytes mapped",
+        "last sync",
+        "dead letters",
+    )
+    rows = [header] + [
+        (
+            name,
+            f"{table['records']:,}",
+            f"{table['used_size']:,}",
+            f"{table['map_size']:,}",
+            _local_time(table["last_sync"]),
+            f"{table['dead_letters']:,}",
+        )
+        for name, table in report["tables"].items()
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        cells = [row[0].ljust(widths[0])]
+        cells += [
+            cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)
+        ]
+        print("  ".join(cells))
+    tables_total = sum(table["dead_letters"] for table in report["tables"].values())
+    others = report["dead_letters"] - tables_total
+    elsewhere = f" ({others} of flows or dropped tables)" if others else ""
+    print(f"dead letters: {report['dead_letters']:,}{elsewhere}")
     return 0
 
 
@@ -689,39 +809,183 @@ def _compact(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backup(args: argparse.Namespace) -> int:
+    progress = _TableProgress(sys.stderr)
+    with _open(args.path) as store:
+        result = store.backup(args.dest, compact=args.compact, progress=progress)
+    progress.finish()
+    print(
+        f"backed up {_plural(len(result.tables), 'table')} "
+        f"({_plural(result.records, 'record')}, {result.bytes:,} bytes) "
+        f"to {result.path} in {result.seconds:.2f} s"
+    )
+    return 0
+
+
+class _TableProgress:
+    """A progress line, one table at a time: rewritten in place on a terminal,
+    one line per table otherwise."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.in_place = stream.isatty()
+        self.shown = False
+
+    def __call__(self, table: str, done: int, total: int) -> None:
+        line = f"backup: {done}/{total} tables copied ({table})"
+        if self.in_place:
+            self.stream.write(f"\r\x1b[K{line}")
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+        self.shown = True
+
+    def finish(self) -> None:
+        if self.in_place and self.shown:
+            self.stream.write("\n")
+
+
 def _dead_letters(args: argparse.Namespace) -> int:
+    if args.rate is not None and args.action != "replay":
+        raise CliError(f"--rate paces replay only; leave it out of {args.action}")
+    if args.rate is not None and not 0 < args.rate < float("inf"):
+        raise CliError(
+            f"--rate must be a number of replays a second > 0, not {args.rate}"
+        )
+    filters = _letter_filters(args)
     with _open(args.path) as store:
         letters = store.dead_letters
         try:
             if args.action == "list":
-                if args.ids:
-                    chosen = iter([letters.get(i) for i in args.ids])
-                else:
-                    chosen = letters.iter()
-                shown = 0
-                for letter in chosen:
-                    print(_format_letter(letter, as_json=args.json))
-                    shown += 1
-                if not shown and not args.json:
-                    print("no dead letters", file=sys.stderr)
-                return 0
+                return _list_letters(letters, args.ids, filters, as_json=args.json)
             if args.action == "replay":
-                outcomes = letters.replay(args.ids)
-                for letter_id, error in outcomes.items():
-                    told = "replayed" if error is None else _cli_text(error, args.path)
-                    if error is not None and "purge the letter" in told:
-                        told = told.replace(
-                            "or purge the letter",
-                            f"or purge it with: {_PROG} dead-letters {args.path} "
-                            f"purge --id {letter_id}",
-                        )
-                    print(f"{letter_id}\t{told}")
-                return 1 if any(outcomes.values()) else 0
-            purged = letters.purge(args.ids)
+                return _replay_letters(letters, args.ids, filters, args.rate, args.path)
+            if args.action == "summary":
+                if args.ids:
+                    chosen = letters.list(ids=args.ids, **filters)
+                    summary = DeadLetterSummary.of(chosen)
+                else:
+                    summary = letters.summary(**filters)
+                print(_format_summary(summary, as_json=args.json))
+                return 0
+            purged = letters.purge(args.ids, **filters)
             print(f"purged {_plural(purged, 'dead letter')}")
             return 0
         except UnknownDeadLetterError as error:
             raise CliError(_cli_text(error, args.path)) from None
+
+
+def _letter_filters(args: argparse.Namespace) -> dict[str, Any]:
+    """Return the dead-letter filters the arguments give, as keyword arguments."""
+    given = {
+        "table": args.table,
+        "op": args.op,
+        "error": args.error,
+        "since": _parse_time("--since", args.since),
+        "until": _parse_time("--until", args.until),
+    }
+    return {name: value for name, value in given.items() if value is not None}
+
+
+_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _parse_time(flag: str, text: str | None) -> float | None:
+    """Return `text` (ISO 8601, epoch seconds, or an age such as 15m) as
+    seconds since the epoch."""
+    if text is None:
+        return None
+    text = text.strip()
+    unit = _AGE_UNITS.get(text[-1:].lower())
+    if unit is not None:
+        try:
+            return time.time() - float(text[:-1]) * unit
+        except ValueError:
+            pass  # not an age: perhaps a date
+    try:
+        return float(text)
+    except ValueError:
+        pass  # not a number: perhaps a date
+    try:
+        return datetime.datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise CliError(
+            f"{flag} {text!r} is not a time: give ISO 8601 (2024-05-01T12:30), "
+            "seconds since the epoch, or an age (90s, 15m, 2h, 7d)"
+        ) from None
+
+
+def _list_letters(
+    letters: DeadLetters,
+    ids: list[int] | None,
+    filters: dict[str, Any],
+    *,
+    as_json: bool,
+) -> int:
+    chosen = letters.list(ids=ids, **filters) if ids else letters.iter(**filters)
+    shown = 0
+    for letter in chosen:
+        print(_format_letter(letter, as_json=as_json))
+        shown += 1
+    if not shown and not as_json:
+        print("no dead letters", file=sys.stderr)
+    return 0
+
+
+def _replay_letters(
+    letters: DeadLetterTable,
+    ids: list[int] | None,
+    filters: dict[str, Any],
+    rate: float | None,
+    path: str,
+) -> int:
+    report = letters.replay(ids, per_second=rate, **filters)
+    for letter_id, error in report.items():
+        if error is not None:
+            told = _cli_text(error, path)
+            if "purge the letter" in told:
+                told = told.replace(
+                    "or purge the letter",
+                    f"or purge it with: {_PROG} dead-letters {path} "
+                    f"purge --id {letter_id}",
+                )
+        elif report.was_already_applied(letter_id):
+            told = "already applied"
+        else:
+            told = "replayed"
+        print(f"{letter_id}\t{' '.join(told.split())}")
+    print(
+        f"{report.replayed} replayed, {report.failed_again} failed again, "
+        f"{report.already_applied} already applied",
+        file=sys.stderr,
+    )
+    return 1 if report.failed_again else 0
+
+
+def _format_summary(summary: DeadLetterSummary, *, as_json: bool) -> str:
+    if as_json:
+        return json.dumps(summary.to_json(), indent=2, sort_keys=True)
+    if not summary.total:
+        return "no dead letters"
+    lines = [
+        f"{_plural(summary.total, 'dead letter')}, last failed from "
+        f"{_local_time(summary.oldest)} to {_local_time(summary.newest)}"
+    ]
+    for title, counts in (
+        ("by table", summary.by_table),
+        ("by op", summary.by_op),
+        ("by error", summary.by_error),
+    ):
+        shown = ", ".join(f"{name} {count}" for name, count in counts.items())
+        lines.append(f"  {title + ':':<10} {shown}")
+    return "\n".join(lines)
+
+
+def _local_time(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    moment = datetime.datetime.fromtimestamp(seconds)
+    return moment.isoformat(sep=" ", timespec="seconds")
 
 
 def _format_letter(letter: DeadLetter, *, as_json: bool) -> str:

@@ -179,10 +179,8 @@ def backup_store(
         raise InvalidOptionError(f"compact must be True or False, not {compact!r}")
     path = check_destination(store.path, dest)
     started = time.monotonic()
-    scratch = f"{path}.partial-{uuid.uuid4().hex[:8]}"
+    scratch = _make_scratch(path)
     try:
-        make_directory(os.path.dirname(path))
-        os.mkdir(scratch, DIR_MODE)
         os.mkdir(os.path.join(scratch, TABLES_DIR), DIR_MODE)
         names = _copy_catalog(store.catalog, scratch, compact=compact)
         records = size = 0
@@ -215,6 +213,25 @@ def backup_store(
     return BackupResult(
         path=path, tables=tuple(names), records=records, bytes=size, seconds=seconds
     )
+
+
+def _make_scratch(path: str) -> str:
+    """Create the scratch directory beside `path` (and missing parents); return it.
+
+    Raises:
+        InvalidOptionError: if it cannot be created (a read-only file
+            system, permissions that `os.access` did not tell, as for root).
+    """
+    scratch = f"{path}.partial-{uuid.uuid4().hex[:8]}"
+    try:
+        make_directory(os.path.dirname(path))
+        os.mkdir(scratch, DIR_MODE)
+    except OSError as exc:
+        raise InvalidOptionError(
+            f"backup destination {path} cannot be created: "
+            f"{exc.strerror or exc}; choose another place or fix its permissions"
+        ) from exc
+    return scratch
 
 
 def _copy_catalog(catalog: BackupSource, scratch: str, *, compact: bool) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar
@@ -94,6 +95,9 @@ class Table:
             if int(self._env.info()["map_size"]) > limit:
                 self._env.set_mapsize(limit)
             self._headroom = self._new_headroom()
+            # What this process knows of the last sync before its own: the
+            # file's last write (a NONE table is synced when it is closed).
+            self._last_sync = self._modified_at()
             try:
                 # A NONE table's record is its unclean-shutdown marker: on
                 # disk before the first commit it guards.
@@ -314,9 +318,31 @@ class Table:
                 raise translate(
                     exc, what="sync failed", table=self.name, path=self.path
                 ) from exc
+            self._last_sync = time.time()
+
+    @property
+    def last_sync(self) -> float | None:
+        """When the table's data was last known on disk (seconds since the
+        epoch), or None if it never was.
+
+        A SYNC table syncs every commit, so this is the data file's last
+        write. A NONE table's is this process's last `sync()` or, before
+        its first, the file's last write when it was opened (a clean close
+        syncs; after a crash it may be later than the last real sync).
+        """
+        if self.durability is Durability.SYNC:
+            return self._modified_at()
+        return self._last_sync
+
+    def _modified_at(self) -> float | None:
+        try:
+            return os.path.getmtime(self.data_file)
+        except OSError:
+            return None
 
     def stats(self) -> dict[str, Any]:
-        """Return the record count and the file, used and map sizes, in bytes."""
+        """Return the record count, the file, used and map sizes (bytes), and
+        `last_sync` (see `last_sync`)."""
         entries = self.read(lambda txn: int(txn.stat()["entries"]))
         with self.gate.shared():
             map_size = int(self._env.info()["map_size"])
@@ -326,6 +352,7 @@ class Table:
             "used_size": self.used_size(),
             "map_size": map_size,
             "max_map_size": self.max_map_size,
+            "last_sync": self.last_sync,
             "durability": self.durability.value,
             "key_format": self.info.key_format,
             "value_format": self.info.value_format,

@@ -513,3 +513,137 @@ def test_compact_of_a_table_another_process_has_open_is_one_line_and_exit_1(
     assert f"pid {os.getpid()}" in result.stderr
     assert "is open in another process" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+# -- backup, stats, dead-letter triage ------------------------------------------
+
+
+def test_backup_copies_the_store_with_a_progress_line(
+    store_path: str, tmp_path: Path, capsys
+) -> None:
+    make_letters(store_path, 2)
+    copy = str(tmp_path / "copy")
+    code, out, err = run(capsys, "backup", store_path, copy)
+    assert code == 0
+    assert re.fullmatch(
+        r"backed up 4 tables \(4 records, [\d,]+ bytes\) to \S+/copy in [\d.]+ s\n",
+        out,
+    )
+    assert err.splitlines()[-1] == "backup: 4/4 tables copied (users)"
+    assert len(err.splitlines()) == 4
+    code, out, _ = run(capsys, "check", copy)
+    assert code == 0 and "users: ok, 1 record" in out
+    assert run(capsys, "get", copy, "users", "ada")[1].strip() == '{"age": 36}'
+    code, out, _ = run(capsys, "dead-letters", copy, "list")
+    assert len(out.splitlines()) == 2
+    assert (
+        run(capsys, "backup", store_path, str(tmp_path / "plain"), "--no-compact")[0]
+        == 0
+    )
+
+
+@pytest.mark.parametrize(
+    ("dest", "message"),
+    [
+        ("{exists}", "already exists"),
+        ("{store}/inside", "is inside the store"),
+        ("{file}/copy", "is not a writable directory"),
+    ],
+)
+def test_backup_refuses_a_bad_destination_in_one_line(
+    store_path: str, tmp_path: Path, capsys, dest: str, message: str
+) -> None:
+    (tmp_path / "exists").mkdir()
+    (tmp_path / "file").write_text("")
+    places = {
+        "{exists}": str(tmp_path / "exists"),
+        "{store}": store_path,
+        "{file}": str(tmp_path / "file"),
+    }
+    for name, place in places.items():
+        dest = dest.replace(name, place)
+    code, out, err = run(capsys, "backup", store_path, dest)
+    assert code == 2
+    assert out == ""
+    assert message in err and len(err.splitlines()) == 1
+    assert not [p for p in os.listdir(tmp_path) if ".partial-" in p]
+
+
+def test_stats_prints_a_row_per_table_and_json(store_path: str, capsys) -> None:
+    make_letters(store_path, 2)
+    code, out, _ = run(capsys, "stats", store_path)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == [
+        "table", "records", "bytes", "used", "bytes", "mapped", "last", "sync",
+        "dead", "letters",
+    ]  # fmt: skip
+    rows = {line.split()[0]: line.split() for line in lines[1:-1]}
+    assert set(rows) == {"letters", "nums", "users"}
+    assert rows["letters"][1] == "0" and rows["letters"][-1] == "2"
+    assert rows["users"][1] == "1" and rows["users"][-1] == "0"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d", rows["users"][4])  # last sync's date
+    assert lines[-1] == "dead letters: 2"
+    code, out, _ = run(capsys, "stats", store_path, "--json")
+    report = json.loads(out)
+    users = report["tables"]["users"]
+    assert users["records"] == 1 and users["dead_letters"] == 0
+    assert 0 < users["used_size"] <= users["map_size"]
+    assert users["last_sync"] == pytest.approx(
+        os.path.getmtime(os.path.join(store_path, "tables", "users", "data.mdb"))
+    )
+    assert report["tables"]["letters"]["dead_letters"] == 2
+    assert report["dead_letters"] == 2
+    assert not any(name.startswith("_") for name in report["tables"])
+
+
+def test_dead_letters_filters_summary_and_rate(store_path: str, capsys) -> None:
+    ids = make_letters(store_path, 3)
+    code, out, _ = run(
+        capsys, "dead-letters", store_path, "list", "--table", "letters",
+        "--op", "upsert", "--error", "StoreBusyError", "--since", "1h",
+    )  # fmt: skip
+    assert code == 0 and [int(line.split("\t")[0]) for line in out.splitlines()] == ids
+    for argv in (
+        ("--table", "users"),
+        ("--op", "insert"),
+        ("--error", "KeyExistsError"),
+        ("--until", "2001-01-01"),
+        ("--since", "2999-01-01T00:00:00+00:00"),
+    ):
+        code, out, err = run(capsys, "dead-letters", store_path, "list", *argv)
+        assert (code, out, err) == (0, "", "no dead letters\n"), argv
+    code, out, _ = run(capsys, "dead-letters", store_path, "summary")
+    assert code == 0
+    assert out.startswith("3 dead letters, last failed from ")
+    assert "  by table:  letters 3" in out
+    assert "  by error:  StoreBusyError 3" in out
+    code, out, _ = run(capsys, "dead-letters", store_path, "summary", "--json")
+    assert json.loads(out)["by_op"] == {"upsert": 3}
+    code, out, err = run(
+        capsys, "dead-letters", store_path, "replay", "--table", "letters",
+        "--rate", "50",
+    )  # fmt: skip
+    assert code == 0
+    assert out.splitlines() == [f"{i}\treplayed" for i in ids]
+    assert err.strip() == "3 replayed, 0 failed again, 0 already applied"
+    code, out, _ = run(capsys, "dead-letters", store_path, "summary")
+    assert out.strip() == "no dead letters"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("list", "--since", "yesterday"), "--since 'yesterday' is not a time"),
+        (("list", "--op", "upsret"), "op= takes op types"),
+        (("purge", "--rate", "5"), "--rate paces replay only"),
+        (("replay", "--rate", "0"), "--rate must be"),
+        (("list", "--since", "2h", "--until", "3h"), "later than until"),
+    ],
+)
+def test_dead_letter_filter_mistakes_exit_2_with_one_line(
+    store_path: str, capsys, argv: tuple[str, ...], message: str
+) -> None:
+    code, _, err = run(capsys, "dead-letters", store_path, *argv)
+    assert code == 2
+    assert message in err and len(err.splitlines()) == 1

@@ -780,3 +780,30 @@ def test_when_a_commit_finds_the_map_full_and_it_cannot_grow_no_op_is_reported_o
     assert host.full
     assert all(isinstance(outcome.error, StoreClosedError) for outcome in outcomes)
     assert users.count() == 0
+
+
+def test_last_sync_of_a_sync_table_is_its_last_commit(
+    store: StoreDirectory, users: TableSession
+) -> None:
+    table = store.table("users")
+    users.upsert("a", 1)
+    first = table.last_sync
+    assert first == os.path.getmtime(table.data_file)
+    os.utime(table.data_file, (first - 100, first - 100))  # an older write
+    users.upsert("b", 2)
+    assert table.last_sync is not None and table.last_sync > first - 100
+    assert table.stats()["last_sync"] == table.last_sync
+
+
+def test_last_sync_of_a_none_table_moves_with_its_syncs_only(
+    store: StoreDirectory, lazy: TableSession
+) -> None:
+    table = store.table("lazy")
+    opened = table.last_sync  # the file's last write before this process
+    lazy.upsert("a", 1)
+    assert table.last_sync == opened  # committed, not synced
+    lazy.sync()
+    synced = table.last_sync
+    assert synced is not None and (opened is None or synced >= opened)
+    lazy.upsert("b", 2)
+    assert table.last_sync == synced
