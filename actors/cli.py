@@ -27,7 +27,7 @@ from actorstore.retry import (
     DEAD_LETTER_TABLE,
     AttemptState,
     DeadLetter,
-    DeadLetters,
+    DeadLetterTable,
     DeadLetterSummary,
     RetryPolicy,
     UnknownDeadLetterError,
@@ -916,7 +916,7 @@ def _parse_time(flag: str, text: str | None) -> float | None:
 
 
 def _list_letters(
-    letters: DeadLetters,
+    letters: DeadLetterTable,
     ids: list[int] | None,
     filters: dict[str, Any],
     *,
