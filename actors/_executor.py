@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import actorstore._metrics as _metrics
 from actorstore._attempt import StoreAttempt
 from actorstore._callback_errors import keep_letter_named
 from actorstore._callback_styles import Adapter, Notifier, adapters
@@ -157,6 +158,8 @@ class OutcomeExecutor:
         finally:
             # Even if a done callback raised: these ops are finished.
             self._admit(self.inflight.remove(plain, failed=False))
+        if _metrics.recording:
+            _metrics.ops_succeeded(plain)
 
     # -- one op ---------------------------------------------------------------------
 
@@ -328,6 +331,8 @@ class OutcomeExecutor:
         finally:
             # Even if a done callback raised: the op is finished.
             self._admit(self.inflight.remove([record], failed=error is not None))
+        if _metrics.recording:
+            _metrics.op_ended(record, error)
 
     # -- queueing -------------------------------------------------------------------
 
@@ -423,6 +428,8 @@ class OutcomeExecutor:
         """Run `fn` (a retry of the op) after `delay` on the timer; if the store
         closes first, dead-letter the op as cut short instead."""
         self.inflight.count("retried")
+        if _metrics.recording:
+            _metrics.retried(record.type)
         state = record.state
         assert state is not None  # a retry follows a failed attempt
         logger.debug(
@@ -481,6 +488,8 @@ class OutcomeExecutor:
         def parked(problem: BaseException | None, where: str | None) -> None:
             if problem is None:
                 self.inflight.count("dead_lettered")
+                if _metrics.recording:
+                    _metrics.dead_lettered(record.table, record.type)
             final = give_up_error(
                 state,
                 letter,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
+import actorstore._metrics as _metrics
 from actorstore._durability_note import NoneOnSyncNote
 from actorstore._record import OpRecord, build
 from actorstore._transports.base import OwnerReports
@@ -174,6 +175,8 @@ class Submission:
             record.found(result)
         record.future = OpFuture.resolved(record.id, result)
         self._inflight.read_at_once(started)
+        if _metrics.recording:
+            _metrics.read_at_once(record.table, record.type, started)
         return record.future
 
     def _end_as_any_op(self, record: OpRecord, outcome: Outcome) -> OpFuture[Any]:

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import actorstore._metrics as _metrics
 from actorstore._deadlines import deadline, finite, left
 from actorstore._decide import CallbackSite
 from actorstore._executor import OutcomeExecutor
@@ -145,6 +146,7 @@ class Store(OpMethods):
             StoreRetryHost(self._executor, self._submission, self._lifecycle)
         )
         remember(self._lifecycle, self.close)
+        _metrics.watch(self, self.path, self._inflight.__len__, transport.directory)
 
     # -- configuration ----------------------------------------------------------
 
@@ -311,7 +313,7 @@ class Store(OpMethods):
             DiskFullError, LmdbError: if the copy fails (nothing is left at
                 `dest`).
         """
-        self._submission.check_open()
+        self._lifecycle.check_open()
         directory = self._transport.directory
         if directory is None:
             raise InvalidOptionError(
@@ -400,6 +402,7 @@ class Store(OpMethods):
         with self._lock:
             self._closed = True
         forget(self._lifecycle)
+        _metrics.unwatch(self)
         logger.debug("store %s closed", self.path)
 
     async def aflush(self, timeout: float | None = None) -> None:

@@ -335,9 +335,8 @@ class DeadLetterTable:
                 not ints or a bad `timeout`, likewise.
         """
         _check_rate(per_second)
-        letters = self._select(ids, timeout, LetterFilter.of(**filters))
-        if per_second is not None:
-            letters = self._paced(letters, per_second)
+        chosen = self._select(ids, timeout, LetterFilter.of(**filters))
+        letters = chosen if per_second is None else self._paced(chosen, per_second)
         started: dict[int, FutureLike[Any]] = {}
         outcomes: dict[int, BaseException | None] = {}
         for letter in letters:

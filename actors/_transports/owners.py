@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pykka
 
+import actorstore._metrics as _metrics
 from actorstore._threads import mark_owner_thread
 from actorstore.storage import Durability, StoreClosedError, StoreDirectory
 from actorstore.storage._requests import Outcome
@@ -230,6 +231,8 @@ class TableOwner(pykka.ThreadingActor):
 
         Never raises: whatever an op or the table does becomes the ops' outcome.
         """
+        started = time.perf_counter()
+        took = None
         try:
             session = self._session(name)
             if self._callbacks_in_txn:
@@ -247,6 +250,7 @@ class TableOwner(pykka.ThreadingActor):
                 outcomes,
                 lambda: self._on_dirty(name),
             )
+            took = time.perf_counter() - started
         except BaseException as exc:
             logger.debug("group of %d ops on %s failed", len(ops), name, exc_info=True)
             outcomes = [Outcome(error=exc) for _ in ops]
@@ -259,6 +263,8 @@ class TableOwner(pykka.ThreadingActor):
             logger.error(
                 "counting %d ops of %s as done failed", len(ops), name, exc_info=True
             )
+        if took is not None and (_metrics.recording or _metrics.poll()):
+            _metrics.group_ran(name, [op.operation for op in ops], took)
         return outcomes
 
     def _session(self, name: str) -> TableSession:

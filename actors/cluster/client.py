@@ -15,7 +15,7 @@ import logging
 import math
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import ray
@@ -23,14 +23,19 @@ import ray.exceptions
 
 from actorstore._options import check_interval
 from actorstore._transports.base import Capabilities, TableSpec
-from actorstore.cluster.directory import start_directory_owner
+from actorstore.cluster.directory import (
+    DIRECTORY_DIR,
+    directory_label,
+    start_directory_owner,
+)
 from actorstore.cluster.errors import translate_call_error
 from actorstore.cluster.names import NAMESPACE, validate_label
-from actorstore.cluster.node import START_TIMEOUT, start_node_owner
+from actorstore.cluster.node import BACKUP_GROUP, START_TIMEOUT, start_node_owner
 from actorstore.cluster.remote import RemoteOwners
 from actorstore.cluster.wire import outcomes_of, wire_op
 from actorstore.retry import DEAD_LETTER_TABLE, DeadLetter, RetryPolicy
 from actorstore.storage import (
+    BackupResult,
     CheckResult,
     Durability,
     InvalidOptionError,
@@ -41,6 +46,7 @@ from actorstore.storage import (
     get_codec,
     validate_table_name,
 )
+from actorstore.storage._backup import summed as summed_results
 from actorstore.storage._table_codecs import TableCodecs
 from actorstore.store import DEFAULT_WAIT_TIMEOUT, Store
 
@@ -63,6 +69,9 @@ comes back) is waited for about 25 s before its ops are dead-lettered."""
 
 CALL_TIMEOUT = 60.0
 """Seconds a call that is not an op (create a table, stats, sync) waits."""
+
+BACKUP_TIMEOUT = 3600.0
+"""Seconds `backup()` waits for a node's copy (a large store takes long)."""
 
 _DIRECTORY = "__directory__"
 """The router's label for the directory owner (dead letters)."""
@@ -395,6 +404,68 @@ class ClusterBackend:
                 logger.warning("sync on node %s failed", label, exc_info=True)
         self._forward_spooled()
 
+    def backup(
+        self,
+        dest: str | os.PathLike[str],
+        *,
+        compact: bool,
+        progress: Callable[[str, int, int], object] | None,
+    ) -> BackupResult:
+        """Copy each node's store into `dest/<label>` on that node, at once on
+        every node, then the directory's (placements, dead letters) into
+        `dest/<its label>/_cluster`; return what was copied, with `nodes`
+        mapping each label to its copy. `progress(label, nodes done, nodes)`
+        is called as each node's copy ends.
+
+        The copies together are a cluster store: `connect_store` with
+        `nodes` mapping each label to `dest/<label>` (and a namespace of its
+        own) opens them.
+
+        Raises:
+            InvalidOptionError: for a `dest` that is not absolute, or that a
+                node refuses (it exists there, or cannot be created), before
+                that node writes anything.
+            OwnerUnavailableError: if a node does not answer; the nodes that
+                did keep their copies.
+        """
+        if not isinstance(dest, str | os.PathLike) or not os.path.isabs(dest):
+            raise InvalidOptionError(
+                f"a cluster store's backup destination must be an absolute path "
+                f"(it is made on each node's disk), not {dest!r}"
+            )
+        root = os.fspath(dest)
+        places = {label: os.path.join(root, label) for label in self.nodes}
+        calls = {
+            label: self.owner(label)
+            .backup.options(concurrency_group=BACKUP_GROUP)
+            .remote(place, compact)
+            for label, place in places.items()
+        }
+        results: list[BackupResult] = []
+        failure: BaseException | None = None
+        for done, (label, call) in enumerate(calls.items(), 1):
+            try:
+                results.append(_call(call, label=label, timeout=BACKUP_TIMEOUT))
+            except StoreError as exc:
+                failure = failure or exc
+                continue
+            if progress is not None:
+                progress(label, done, len(calls))
+        if failure is not None:
+            raise failure
+        label = directory_label(self.nodes)
+        copy_directory = self._directory.backup.options(concurrency_group=BACKUP_GROUP)
+        results.append(
+            _call(
+                copy_directory.remote(
+                    os.path.join(places[label], DIRECTORY_DIR), compact
+                ),
+                label=_DIRECTORY,
+                timeout=BACKUP_TIMEOUT,
+            )
+        )
+        return summed_results(results, root, places)
+
     def stop(self, timeout: float | None) -> bool:
         """Fail what is queued and wait for calls in flight (the owners stay up:
         other clients share them)."""
@@ -518,6 +589,29 @@ class ClusterStore(Store):
             for name, label in self._transport.placement().items()
             if not name.startswith("_")
         }
+
+    def backup(
+        self,
+        dest: str | os.PathLike[str],
+        *,
+        compact: bool = True,
+        progress: Callable[[str, int, int], object] | None = None,
+    ) -> BackupResult:
+        """Copy each node's tables to `dest/<label>` on that node (`dest` is
+        absolute), and the directory's placements and dead letters to
+        `dest/<its label>/_cluster`; the result's `nodes` says where each
+        node's copy is. Every op acknowledged before this call is in the
+        copies; each node's ops go on while it copies. `progress(label,
+        nodes copied, nodes)` is called as each node ends.
+
+        Raises:
+            InvalidOptionError: for a relative `dest`, or one a node refuses
+                (it exists there, or cannot be created).
+            StoreClosedError: if the store is closed.
+            OwnerUnavailableError: if a node does not answer.
+        """
+        self._lifecycle.check_open()
+        return self._transport.backup(dest, compact=compact, progress=progress)
 
 
 def connect_store(

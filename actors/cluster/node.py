@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import ray
 
+import actorstore._metrics as _metrics
 from actorstore.cluster.errors import OwnerUnavailableError
 from actorstore.cluster.names import (
     NAMESPACE,
@@ -49,6 +50,7 @@ from actorstore.cluster.wire import (
     bind_operation,
 )
 from actorstore.storage import (
+    BackupResult,
     CheckResult,
     Durability,
     InvalidInputError,
@@ -68,6 +70,7 @@ if TYPE_CHECKING:
     from actorstore.storage._table import Table
 
 __all__ = [
+    "BACKUP_GROUP",
     "OWNER_RESOURCE_SHARE",
     "NodeOwner",
     "find_node_owner",
@@ -87,6 +90,10 @@ that the node owner, the directory owner and others share one node."""
 
 START_TIMEOUT = 60.0
 """Seconds `start_node_owner` waits for an owner to answer."""
+
+BACKUP_GROUP = "backup"
+"""The concurrency group of `NodeOwner.backup`: one backup at a time, beside
+(not behind) the calls that run ops."""
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -169,6 +176,7 @@ class NodeOwner:
     ) -> GroupAnswer:
         self._counts["groups"] += 1
         self._counts["ops"] += len(ops)
+        started = time.perf_counter()
         try:
             if len(sync) != len(ops):
                 raise InvalidInputError(
@@ -184,6 +192,9 @@ class NodeOwner:
                 operations, sync, outcomes, lambda: self._dirty.add(name)
             ):
                 self._dirty.discard(name)  # synced before the call answers
+            if _metrics.recording or _metrics.poll():
+                took = time.perf_counter() - started
+                _metrics.group_ran(name, operations, took)
         except Exception as exc:  # the group's ops fail, the owner serves on
             logger.debug("group of %d ops on %r failed", len(ops), name, exc_info=True)
             self._counts["failed"] += len(ops)
@@ -282,6 +293,22 @@ class NodeOwner:
             LmdbError: if the copy fails (the old file is kept).
         """
         return self._session(name).compact()
+
+    @portable_errors
+    def backup(self, dest: str, compact: bool = True) -> BackupResult:
+        """Copy this node's store into the new directory `dest` on this node.
+
+        Call it in the `BACKUP_GROUP` concurrency group
+        (`handle.backup.options(concurrency_group=BACKUP_GROUP)`): then the
+        owner's calls of ops go on while it copies. See
+        `StoreDirectory.backup`.
+
+        Raises:
+            InvalidOptionError: for a `dest` that exists, is inside the
+                store, or cannot be created (before anything is written).
+            DiskFullError, LmdbError: if the copy fails (it is removed).
+        """
+        return self._directory.backup(dest, compact=compact)
 
     @portable_errors
     def sync(self, names: Iterable[str] | None = None) -> list[str]:
@@ -419,7 +446,9 @@ def _actor_class(cls: type[NodeOwner]) -> Any:
     """Return `cls` as a Ray actor class (made once per class and process)."""
     actor_class = _ACTOR_CLASSES.get(cls)
     if actor_class is None:
-        actor_class = _ACTOR_CLASSES[cls] = ray.remote(cls)
+        # Ray takes concurrency groups only here, not in `.options()`.
+        remote = ray.remote(concurrency_groups={BACKUP_GROUP: 1})
+        actor_class = _ACTOR_CLASSES[cls] = remote(cls)
     return actor_class
 
 
