@@ -35,6 +35,7 @@ and no SDK, one look at the global provider per group.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import logging
 import threading
 import time
@@ -199,13 +200,21 @@ def poll() -> bool:
     with _lock:
         if provider is not _seen and not recording and _records(provider):
             try:
-                _instruments = _Instruments(provider.get_meter(SYSTEM))
+                meter = provider.get_meter(SYSTEM, _version())
+                _instruments = _Instruments(meter)
             except Exception:
                 logger.error("making the store's instruments failed", exc_info=True)
             else:
                 recording = True
         _seen = provider
     return recording
+
+
+def _version() -> str | None:
+    try:
+        return importlib.metadata.version("actorstore")
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def _records(provider: object) -> bool:
