@@ -178,7 +178,8 @@ def test_in_flight_and_table_sizes_are_read_when_the_sdk_collects(
         "actorstore.table.size",
         **{"db.namespace": store.path, "db.collection.name": "sized"},
     )
-    assert size.value == store.directory.table("sized").used_size() > 5000
+    table = store._transport.directory.table("sized")
+    assert size.value == table.used_size() > 5000
 
 
 def test_a_closed_store_is_no_longer_reported(
