@@ -24,8 +24,9 @@ Cost: an SDK records one measurement in several microseconds (7 us on the
 machine the bench ran on), about what a whole op costs, so measurements are
 made per group, never per op where ops end together. Ops that a group
 acknowledges together are one duration measurement per table and op type,
-their mean; so are up to `READ_RUN` reads run at once on callers' threads
-(flushed at each collection too). An op that ends on its own (a failure
+their mean; so are the reads run at once on callers' threads, one in
+`READ_SAMPLING` of them timed, `READ_RUN` timed reads a measurement (and
+what is left at each collection). An op that ends on its own (a failure
 after its retries, a reply to an actor, a callback after commit) is one
 measurement. Op counts are in `actorstore.group.size`. Without
 opentelemetry the calls below cost a module attribute read; with the API
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import itertools
 import logging
 import threading
 import time
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DURATION_BUCKETS",
     "READ_RUN",
+    "READ_SAMPLING",
     "SYSTEM",
     "dead_lettered",
     "group_ran",
@@ -84,9 +87,15 @@ recording = False
 """Whether a meter provider that records (an SDK's) is set. Hot paths read it
 before calling in; it turns true once, when `poll()` first sees one."""
 
-READ_RUN = 256
-"""Reads run at once that one duration measurement stands for (per table and
-op type), at most; what is left is measured at the next collection."""
+READ_SAMPLING = 16
+"""One read run at once in this many is timed: a read at once takes a few
+microseconds, and timing and counting each would cost it a tenth more (the
+store's `stats()` samples its latencies alike)."""
+
+READ_RUN = 16
+"""Timed reads at once that one duration measurement stands for (per table
+and op type), at most: about `READ_RUN * READ_SAMPLING` reads. What is left
+is measured at the next collection."""
 
 DURATION_BUCKETS = (
     0.00001,
@@ -182,6 +191,8 @@ _table_attributes: dict[str, dict[str, str]] = {}
 _reads: dict[tuple[str, OpType], list[float]] = {}
 """Reads at once not measured yet: (table, op type) -> [count, seconds in all]."""
 _reads_lock = threading.Lock()
+_read_count = itertools.count(1)
+"""Reads at once so far (`next()` on it is atomic: no lock on the read path)."""
 _watched: dict[int, tuple[str, Callable[[], int], StoreDirectory | None]] = {}
 
 
@@ -302,10 +313,11 @@ def op_ended(op: Op, error: BaseException | None) -> None:
 
 
 def read_at_once(table: str, op_type: OpType | None, started: float) -> None:
-    """Count a read that ran at once on the caller's thread since `started`
-    (monotonic); every `READ_RUN` of a table and type are one measurement."""
-    if op_type is None:
-        return  # never: a read is submitted with its type
+    """Time one in `READ_SAMPLING` reads run at once on callers' threads (this
+    one began at `started`, monotonic); every `READ_RUN` timed reads of a
+    table and op type are one measurement, their mean."""
+    if next(_read_count) % READ_SAMPLING or op_type is None:
+        return
     seconds = time.monotonic() - started
     key = (table, op_type)
     with _reads_lock:
