@@ -39,6 +39,7 @@ import importlib
 import importlib.metadata
 import itertools
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DURATION_BUCKETS",
+    "POLL_INTERVAL",
     "READ_RUN",
     "READ_SAMPLING",
     "SYSTEM",
@@ -122,6 +124,9 @@ microseconds to milliseconds, far below the SDK's default bounds."""
 
 _GROUP_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
+POLL_INTERVAL = 1.0
+"""Seconds between two looks at the global meter provider, at most one."""
+
 SYSTEM = "actorstore"
 """The `db.system.name` of every duration measurement, and the meter's name."""
 
@@ -183,6 +188,7 @@ def _histogram(
 
 
 _lock = threading.Lock()
+_polled_at = -math.inf
 _seen: object = None
 """The global meter provider `poll()` looked at last."""
 _instruments: _Instruments | None = None
@@ -199,12 +205,18 @@ _watched: dict[int, tuple[str, Callable[[], int], StoreDirectory | None]] = {}
 def poll() -> bool:
     """Look at the global meter provider; return whether to record (`recording`).
 
-    Cheap once nothing changed: the provider is compared by identity. The
+    Looks at most once in `POLL_INTERVAL` seconds (asking the API for the
+    provider costs about a microsecond; a group is polled until one records),
+    so a provider set after a store opened is seen within that much. The
     instruments are made the first time a recording provider is seen.
     """
-    global recording, _seen, _instruments
-    if otel is None:
+    global recording, _seen, _instruments, _polled_at
+    if otel is None or recording:
+        return recording
+    now = time.monotonic()
+    if now - _polled_at < POLL_INTERVAL:
         return False
+    _polled_at = now
     provider = otel.get_meter_provider()
     if provider is _seen:
         return recording
@@ -245,8 +257,10 @@ def watch(
     """Report `store`'s ops in flight, and the sizes of its tables open in
     `directory` (None: its tables are on other hosts, which report their
     own), at each collection until `unwatch(store)`."""
+    global _polled_at
     with _lock:
         _watched[id(store)] = (namespace, in_flight, directory)
+        _polled_at = -math.inf  # a new store looks at once
     poll()
 
 
@@ -260,9 +274,9 @@ def unwatch(store: object) -> None:
 
 
 def group_ran(
-    table: str, requests: Sequence[TableRequest | None], seconds: float
+    table: str, size: int, requests: Iterable[TableRequest | None], seconds: float
 ) -> None:
-    """Record a group of `requests` that ran on `table` in `seconds` (its
+    """Record a group of `size` `requests` that ran on `table` in `seconds` (its
     commit and sync included), if one of them wrote: a group of reads
     commits nothing."""
     instruments = _instruments
@@ -270,7 +284,6 @@ def group_ran(
         return
     if not any(request is not None and request.writes for request in requests):
         return
-    size = len(requests)
     attributes = _table_attributes.get(table)
     if attributes is None:
         attributes = _table_attributes.setdefault(table, {"db.collection.name": table})
@@ -278,13 +291,28 @@ def group_ran(
     instruments.commit_duration.record(seconds, attributes)
 
 
-def ops_succeeded(ops: Iterable[Op]) -> None:
+def ops_succeeded(ops: Sequence[Op]) -> None:
     """Record ops a group acknowledged together: their mean duration, one
     measurement per table and op type."""
     instruments = _instruments
     if instruments is None:
         return
     now = time.monotonic()
+    first = ops[0]
+    op_type, table = first.type, first.table
+    submitted = 0.0
+    for op in ops:  # a group is one table's, and mostly of one op type
+        if op.type is not op_type or op.table != table:
+            _mixed_succeeded(instruments, ops, now)
+            return
+        submitted += op.submitted_at
+    if op_type is not None:
+        mean = now - submitted / len(ops)
+        instruments.duration.record(mean, _attributes(table, op_type, None))
+
+
+def _mixed_succeeded(instruments: _Instruments, ops: Sequence[Op], now: float) -> None:
+    """Record ops of several tables or types: one mean per table and type."""
     runs: dict[tuple[str, OpType], list[float]] = {}
     for op in ops:
         if op.type is None:
@@ -296,9 +324,8 @@ def ops_succeeded(ops: Iterable[Op]) -> None:
         else:
             run[0] += 1
             run[1] += now - op.submitted_at
-    duration = instruments.duration
     for (table, op_type), (count, seconds) in runs.items():
-        duration.record(seconds / count, _attributes(table, op_type, None))
+        instruments.duration.record(seconds / count, _attributes(table, op_type, None))
 
 
 def op_ended(op: Op, error: BaseException | None) -> None:

@@ -264,7 +264,8 @@ class TableOwner(pykka.ThreadingActor):
                 "counting %d ops of %s as done failed", len(ops), name, exc_info=True
             )
         if took is not None and (_metrics.recording or _metrics.poll()):
-            _metrics.group_ran(name, [op.operation for op in ops], took)
+            requests = (op.operation for op in ops)
+            _metrics.group_ran(name, len(ops), requests, took)
         return outcomes
 
     def _session(self, name: str) -> TableSession:

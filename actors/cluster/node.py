@@ -194,7 +194,7 @@ class NodeOwner:
                 self._dirty.discard(name)  # synced before the call answers
             if _metrics.recording or _metrics.poll():
                 took = time.perf_counter() - started
-                _metrics.group_ran(name, operations, took)
+                _metrics.group_ran(name, len(operations), operations, took)
         except Exception as exc:  # the group's ops fail, the owner serves on
             logger.debug("group of %d ops on %r failed", len(ops), name, exc_info=True)
             self._counts["failed"] += len(ops)

@@ -40,6 +40,7 @@ def reader() -> InMemoryMetricReader:
     if not _READER:
         _READER.append(InMemoryMetricReader())
         otel.set_meter_provider(MeterProvider(metric_readers=[_READER[0]]))
+        metrics._polled_at = float("-inf")  # look now, not within a second
     assert metrics.poll()
     return _READER[0]
 
@@ -245,6 +246,42 @@ def test_with_the_api_alone_nothing_is_recorded(tmp_path: Path) -> None:
             store.search("t", "k").get(5)
         assert metrics.otel is not None
         assert not metrics.recording and metrics._instruments is None
+        print("ok")
+        """,
+        tmp_path,
+    )
+    assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_a_provider_set_after_the_store_opened_is_seen_by_the_next_groups(
+    tmp_path: Path,
+) -> None:
+    done = _run_child(
+        """
+        import sys
+        import actorstore
+        import actorstore._metrics as metrics
+        from opentelemetry import metrics as otel
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+        with actorstore.open_store(sys.argv[1]) as store:
+            store.create_table("t")
+            store.upsert("t", "k", 1).get(5)
+            assert not metrics.recording
+            reader = InMemoryMetricReader()
+            otel.set_meter_provider(MeterProvider(metric_readers=[reader]))
+            metrics.POLL_INTERVAL = 0.0  # the next group looks
+            store.upsert("t", "k", 2).get(5)
+            assert metrics.recording
+            store.upsert("t", "k", 3).get(5)
+        names = {
+            m.name
+            for r in reader.get_metrics_data().resource_metrics
+            for s in r.scope_metrics
+            for m in s.metrics
+        }
+        assert "db.client.operation.duration" in names, names
         print("ok")
         """,
         tmp_path,
