@@ -182,11 +182,15 @@ class InFlight:
         self.admitting += len(admitted)
         return admitted
 
-    def read_at_once(self, started: float) -> None:
+    def read_at_once(self, started: float) -> float | None:
         """Count a plain read that ran at once and succeeded (it began at
-        `started`); its latency is sampled, one read in `_READ_SAMPLING`."""
-        if not next(self._plain_reads) % _READ_SAMPLING:
-            self.latencies.append(time.monotonic() - started)
+        `started`); its latency is sampled, one read in `_READ_SAMPLING`:
+        return it when it was, else None."""
+        if next(self._plain_reads) % _READ_SAMPLING:
+            return None
+        latency = time.monotonic() - started
+        self.latencies.append(latency)
+        return latency
 
     def count(self, name: str) -> None:
         """Add one to counter `name` (retried, dead_lettered, read_at_once, ...)."""

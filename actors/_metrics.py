@@ -24,9 +24,9 @@ Cost: an SDK records one measurement in several microseconds (7 us on the
 machine the bench ran on), about what a whole op costs, so measurements are
 made per group, never per op where ops end together. Ops that a group
 acknowledges together are one duration measurement per table and op type,
-their mean; so are the reads run at once on callers' threads, one in
-`READ_SAMPLING` of them timed, `READ_RUN` timed reads a measurement (and
-what is left at each collection). An op that ends on its own (a failure
+their mean; so are the reads run at once on callers' threads, of which the
+store times one in 16, `READ_RUN` timed reads a measurement (and what is
+left at each collection). An op that ends on its own (a failure
 after its retries, a reply to an actor, a callback after commit) is one
 measurement. Op counts are in `actorstore.group.size`. Without
 opentelemetry the calls below cost a module attribute read; with the API
@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import itertools
 import logging
 import math
 import threading
@@ -56,7 +55,6 @@ __all__ = [
     "DURATION_BUCKETS",
     "POLL_INTERVAL",
     "READ_RUN",
-    "READ_SAMPLING",
     "SYSTEM",
     "dead_lettered",
     "group_ran",
@@ -64,7 +62,7 @@ __all__ = [
     "ops_succeeded",
     "otel",
     "poll",
-    "read_at_once",
+    "read_sampled",
     "recording",
     "retried",
     "unwatch",
@@ -89,15 +87,11 @@ recording = False
 """Whether a meter provider that records (an SDK's) is set. Hot paths read it
 before calling in; it turns true once, when `poll()` first sees one."""
 
-READ_SAMPLING = 16
-"""One read run at once in this many is timed: a read at once takes a few
-microseconds, and timing and counting each would cost it a tenth more (the
-store's `stats()` samples its latencies alike)."""
-
 READ_RUN = 16
-"""Timed reads at once that one duration measurement stands for (per table
-and op type), at most: about `READ_RUN * READ_SAMPLING` reads. What is left
-is measured at the next collection."""
+"""Sampled reads at once that one duration measurement stands for (per
+table and op type), at most: the store times one read at once in 16 (a read
+takes a few microseconds, and timing each would cost it a tenth more), so
+about 256 reads. What is left is measured at the next collection."""
 
 DURATION_BUCKETS = (
     0.00001,
@@ -197,8 +191,6 @@ _table_attributes: dict[str, dict[str, str]] = {}
 _reads: dict[tuple[str, OpType], list[float]] = {}
 """Reads at once not measured yet: (table, op type) -> [count, seconds in all]."""
 _reads_lock = threading.Lock()
-_read_count = itertools.count(1)
-"""Reads at once so far (`next()` on it is atomic: no lock on the read path)."""
 _watched: dict[int, tuple[str, Callable[[], int], StoreDirectory | None]] = {}
 
 
@@ -339,13 +331,13 @@ def op_ended(op: Op, error: BaseException | None) -> None:
     )
 
 
-def read_at_once(table: str, op_type: OpType | None, started: float) -> None:
-    """Time one in `READ_SAMPLING` reads run at once on callers' threads (this
-    one began at `started`, monotonic); every `READ_RUN` timed reads of a
-    table and op type are one measurement, their mean."""
-    if next(_read_count) % READ_SAMPLING or op_type is None:
-        return
-    seconds = time.monotonic() - started
+def read_sampled(table: str, op_type: OpType | None, seconds: float) -> None:
+    """Count a read that ran at once on a caller's thread in `seconds`, one of
+    the reads the store samples (`stats()` samples one in 16 for its
+    latencies; this takes the same ones): every `READ_RUN` of a table and op
+    type are one measurement, their mean."""
+    if op_type is None:
+        return  # never: a read is submitted with its type
     key = (table, op_type)
     with _reads_lock:
         run = _reads.get(key)

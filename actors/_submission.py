@@ -174,9 +174,9 @@ class Submission:
         if record.type is OpType.SEARCH:
             record.found(result)
         record.future = OpFuture.resolved(record.id, result)
-        self._inflight.read_at_once(started)
-        if _metrics.recording:
-            _metrics.read_at_once(record.table, record.type, started)
+        sampled = self._inflight.read_at_once(started)
+        if sampled is not None and _metrics.recording:
+            _metrics.read_sampled(record.table, record.type, sampled)
         return record.future
 
     def _end_as_any_op(self, record: OpRecord, outcome: Outcome) -> OpFuture[Any]:
