@@ -24,9 +24,9 @@ Cost: an SDK records one measurement in several microseconds (7 us on the
 machine the bench ran on), about what a whole op costs, so measurements are
 made per group, never per op where ops end together. Ops that a group
 acknowledges together are one duration measurement per table and op type,
-their mean; so are the reads run at once on callers' threads, of which the
-store times one in 16, `READ_RUN` timed reads a measurement (and what is
-left at each collection). An op that ends on its own (a failure
+their mean; so are the reads run at once on callers' threads that the
+store samples (one in 16), gathered `READ_RUN` samples at a time and at
+each collection. An op that ends on its own (a failure
 after its retries, a reply to an actor, a callback after commit) is one
 measurement. Op counts are in `actorstore.group.size`. Without
 opentelemetry the calls below cost a module attribute read; with the API
@@ -41,6 +41,7 @@ import logging
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -87,11 +88,12 @@ recording = False
 """Whether a meter provider that records (an SDK's) is set. Hot paths read it
 before calling in; it turns true once, when `poll()` first sees one."""
 
-READ_RUN = 16
-"""Sampled reads at once that one duration measurement stands for (per
-table and op type), at most: the store times one read at once in 16 (a read
-takes a few microseconds, and timing each would cost it a tenth more), so
-about 256 reads. What is left is measured at the next collection."""
+READ_RUN = 256
+"""Sampled reads at once measured together: the store times one read at
+once in 16 (a read takes a few microseconds, and timing each would cost it
+a tenth more), and every `READ_RUN` samples (about 4,096 reads) become one
+measurement per table and op type, their mean; what is left is measured at
+the next collection."""
 
 DURATION_BUCKETS = (
     0.00001,
@@ -188,8 +190,8 @@ _seen: object = None
 _instruments: _Instruments | None = None
 _op_attributes: dict[tuple[str, OpType, str | None], dict[str, str]] = {}
 _table_attributes: dict[str, dict[str, str]] = {}
-_reads: dict[tuple[str, OpType], list[float]] = {}
-"""Reads at once not measured yet: (table, op type) -> [count, seconds in all]."""
+_read_samples: deque[tuple[str, OpType | None, float]] = deque()
+"""Sampled reads at once not measured yet: (table, op type, seconds)."""
 _reads_lock = threading.Lock()
 _watched: dict[int, tuple[str, Callable[[], int], StoreDirectory | None]] = {}
 
@@ -332,27 +334,15 @@ def op_ended(op: Op, error: BaseException | None) -> None:
 
 
 def read_sampled(table: str, op_type: OpType | None, seconds: float) -> None:
-    """Count a read that ran at once on a caller's thread in `seconds`, one of
-    the reads the store samples (`stats()` samples one in 16 for its
-    latencies; this takes the same ones): every `READ_RUN` of a table and op
-    type are one measurement, their mean."""
-    if op_type is None:
-        return  # never: a read is submitted with its type
-    key = (table, op_type)
-    with _reads_lock:
-        run = _reads.get(key)
-        if run is None:
-            _reads[key] = [1, seconds]
-            return
-        run[0] += 1
-        run[1] += seconds
-        if run[0] < READ_RUN:
-            return
-        count, total = run
-        del _reads[key]
-    instruments = _instruments
-    if instruments is not None:
-        instruments.duration.record(total / count, _attributes(table, op_type, None))
+    """Keep the time of a read that ran at once on a caller's thread, one of
+    those the store samples (`stats()` takes one in 16 for its latencies;
+    this takes the same ones). Every `READ_RUN` samples, and at each
+    collection, each table and op type's samples are one measurement, their
+    mean."""
+    samples = _read_samples
+    samples.append((table, op_type, seconds))  # atomic: no lock on a read
+    if len(samples) >= READ_RUN:
+        _flush_reads()
 
 
 def retried(op_type: OpType | None) -> None:
@@ -392,14 +382,24 @@ def _attributes(table: str, op_type: OpType, error: str | None) -> dict[str, str
 
 
 def _flush_reads() -> None:
-    """Measure the reads at once counted since the last measurement."""
-    with _reads_lock:
-        runs = list(_reads.items())
-        _reads.clear()
+    """Measure the reads at once sampled since the last measurement."""
+    samples = _read_samples
+    runs: dict[tuple[str, OpType], list[float]] = {}
+    with _reads_lock:  # one flush at a time; reads append meanwhile
+        for _ in range(len(samples)):
+            table, op_type, seconds = samples.popleft()
+            if op_type is None:
+                continue  # never: a read is submitted with its type
+            run = runs.get((table, op_type))
+            if run is None:
+                runs[table, op_type] = [1, seconds]
+            else:
+                run[0] += 1
+                run[1] += seconds
     instruments = _instruments
     if instruments is None:
         return
-    for (table, op_type), (count, total) in runs:
+    for (table, op_type), (count, total) in runs.items():
         instruments.duration.record(total / count, _attributes(table, op_type, None))
 
 
