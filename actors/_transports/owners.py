@@ -264,8 +264,8 @@ class TableOwner(pykka.ThreadingActor):
                 "counting %d ops of %s as done failed", len(ops), name, exc_info=True
             )
         if took is not None and (_metrics.recording or _metrics.poll()):
-            requests = (op.operation for op in ops)
-            _metrics.group_ran(name, len(ops), requests, took)
+            ran = (op.operation for op in ops)
+            _metrics.group_ran(name, len(ops), ran, took)
         return outcomes
 
     def _session(self, name: str) -> TableSession:

@@ -550,7 +550,10 @@ def _triage_letters(host: FakeHost) -> dict[str, int]:
     ],
 )
 def test_list_and_iter_take_filters(
-    dead_letters: DeadLetterTable, host: FakeHost, filters: dict[str, Any], names: list[str]
+    dead_letters: DeadLetterTable,
+    host: FakeHost,
+    filters: dict[str, Any],
+    names: list[str],
 ) -> None:
     ids = _triage_letters(host)
     wanted = [ids[name] for name in names]
