@@ -27,8 +27,8 @@ from actorstore.retry import (
     DEAD_LETTER_TABLE,
     AttemptState,
     DeadLetter,
-    DeadLetterTable,
     DeadLetterSummary,
+    DeadLetterTable,
     RetryPolicy,
     UnknownDeadLetterError,
 )

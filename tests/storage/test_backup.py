@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from actorstore.storage import (
+    BackupResult,
     DiskFullError,
     Durability,
     InvalidOptionError,
     StoreClosedError,
     StoreDirectory,
 )
-from actorstore.storage import BackupResult
 
 
 def _fill(store: StoreDirectory) -> None:
