@@ -299,8 +299,7 @@ def _parser() -> argparse.ArgumentParser:
         "type, table (or flow.stage), key (JSON), attempts, error type, error "
         "message. replay runs letters again and removes those that commit; "
         "purge removes them; summary counts them by table, op and error. The "
-        "filters narrow each action: a letter must meet each filter given, "
-        "and any value of a filter given twice.",
+        "filters narrow each action: a letter must meet each filter given.",
         epilog="Times (--since, --until) are ISO 8601 (2024-05-01, "
         "2024-05-01T12:30:00+02:00; without a zone, local time), seconds since "
         "the epoch, or an age: 90s, 15m, 2h, 7d ago.",
@@ -318,19 +317,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="ID",
         help="only these letters (all); --id A B or --id A --id B",
     )
+    dead.add_argument("--table", help="only letters of this table")
     dead.add_argument(
-        "--table", action="append", help="only letters of this table (repeatable)"
-    )
-    dead.add_argument(
-        "--op",
-        action="append",
-        help="only letters of this op type: upsert, insert, ..., flow (repeatable)",
+        "--op", help="only letters of this op type: upsert, insert, ..., flow"
     )
     dead.add_argument(
         "--error",
-        action="append",
-        help="only letters whose last error is of this class, as StoreBusyError "
-        "(repeatable)",
+        help="only letters whose last error is of this class, as StoreBusyError",
     )
     dead.add_argument("--since", help="only letters that last failed at or after")
     dead.add_argument("--until", help="only letters that last failed at or before")

@@ -22,9 +22,10 @@ from actorstore.retry._triage import (
     DeadLetterSummary,
     LetterFilter,
     ReplayReport,
+    TimeLike,
 )
 from actorstore.retry.errors import RetriesExhaustedError, UnknownDeadLetterError
-from actorstore.storage import InvalidOptionError
+from actorstore.storage import InvalidOptionError, OpType
 
 if TYPE_CHECKING:
     from actorstore.retry.host import FutureLike, RetryHost
@@ -176,12 +177,12 @@ def _untied_copy(error: BaseException) -> BaseException:
 class DeadLetterTable:
     """List, replay, purge and count a store's dead letters (`store.dead_letters`).
 
-    Every method but `get` and `add` takes the same filters as keyword
-    arguments (see `retry.LetterFilter`): `table=`, `op=` (op type),
-    `error=` (the last error's class name, or the class), each one value or
-    several, and `since=`/`until=` (the last failure, inclusive; seconds
-    since the epoch or a datetime). Bad filters raise `InvalidOptionError`
-    before anything is read.
+    `list`, `iter`, `replay`, `purge` and `summary` take the same filters,
+    keyword arguments: `table=` (a table name), `op=` (an op type),
+    `error=` (the last error's class name, or the class), and
+    `since=`/`until=` (the last failure, inclusive; seconds since the epoch
+    or a datetime); a letter must meet each one given. Bad filters raise
+    `InvalidOptionError` before anything is read.
     """
 
     page_size = 1000
@@ -200,7 +201,11 @@ class DeadLetterTable:
         timeout: float | None = None,
         *,
         ids: Iterable[int] | None = None,
-        **filters: Any,
+        table: str | None = None,
+        op: str | OpType | None = None,
+        error: str | type[BaseException] | None = None,
+        since: TimeLike | None = None,
+        until: TimeLike | None = None,
     ) -> builtins.list[DeadLetter]:
         """Return the dead letters (those of `ids`, if given) that match, oldest
         first.
@@ -210,10 +215,21 @@ class DeadLetterTable:
             InvalidOptionError: for a bad filter, ids that are not ints, a
                 bad `timeout`.
         """
-        return self._select(ids, timeout, LetterFilter.of(**filters))
+        return self._select(
+            ids,
+            timeout,
+            LetterFilter.of(table=table, op=op, error=error, since=since, until=until),
+        )
 
     def iter(
-        self, timeout: float | None = None, **filters: Any
+        self,
+        timeout: float | None = None,
+        *,
+        table: str | None = None,
+        op: str | OpType | None = None,
+        error: str | type[BaseException] | None = None,
+        since: TimeLike | None = None,
+        until: TimeLike | None = None,
     ) -> Iterator[DeadLetter]:
         """Yield the dead letters that match, oldest first, one page at a time.
 
@@ -227,7 +243,10 @@ class DeadLetterTable:
                 `timeout`.
         """
         _check_timeout(timeout)
-        return self._matching(LetterFilter.of(**filters), timeout)
+        return self._matching(
+            LetterFilter.of(table=table, op=op, error=error, since=since, until=until),
+            timeout,
+        )
 
     def _matching(
         self, chosen: LetterFilter, timeout: float | None
@@ -315,7 +334,11 @@ class DeadLetterTable:
         timeout: float | None = None,
         *,
         per_second: float | None = None,
-        **filters: Any,
+        table: str | None = None,
+        op: str | OpType | None = None,
+        error: str | type[BaseException] | None = None,
+        since: TimeLike | None = None,
+        until: TimeLike | None = None,
     ) -> ReplayReport:
         """Run the matching dead letters again as plain ops; remove each one
         whose replay committed (or was answered as already applied).
@@ -335,7 +358,11 @@ class DeadLetterTable:
                 not ints or a bad `timeout`, likewise.
         """
         _check_rate(per_second)
-        chosen = self._select(ids, timeout, LetterFilter.of(**filters))
+        chosen = self._select(
+            ids,
+            timeout,
+            LetterFilter.of(table=table, op=op, error=error, since=since, until=until),
+        )
         letters = chosen if per_second is None else self._paced(chosen, per_second)
         started: dict[int, FutureLike[Any]] = {}
         outcomes: dict[int, BaseException | None] = {}
@@ -388,7 +415,12 @@ class DeadLetterTable:
         self,
         ids: Iterable[int] | None = None,
         timeout: float | None = None,
-        **filters: Any,
+        *,
+        table: str | None = None,
+        op: str | OpType | None = None,
+        error: str | type[BaseException] | None = None,
+        since: TimeLike | None = None,
+        until: TimeLike | None = None,
     ) -> int:
         """Remove the matching dead letters (all of them, with no ids nor
         filters); return how many.
@@ -400,7 +432,11 @@ class DeadLetterTable:
             InvalidOptionError: for a bad filter, ids that are not ints, a bad
                 `timeout`, likewise.
         """
-        letters = self._select(ids, timeout, LetterFilter.of(**filters))
+        letters = self._select(
+            ids,
+            timeout,
+            LetterFilter.of(table=table, op=op, error=error, since=since, until=until),
+        )
         removed = 0
         for first in range(0, len(letters), self.page_size):
             page = letters[first : first + self.page_size]
@@ -409,7 +445,14 @@ class DeadLetterTable:
         return removed
 
     def summary(
-        self, timeout: float | None = None, **filters: Any
+        self,
+        timeout: float | None = None,
+        *,
+        table: str | None = None,
+        op: str | OpType | None = None,
+        error: str | type[BaseException] | None = None,
+        since: TimeLike | None = None,
+        until: TimeLike | None = None,
     ) -> DeadLetterSummary:
         """Count the matching dead letters by table, op type and error class.
 
@@ -419,7 +462,10 @@ class DeadLetterTable:
             InvalidOptionError: for a bad filter or `timeout`.
         """
         _check_timeout(timeout)
-        return DeadLetterSummary.of(self._matching(LetterFilter.of(**filters), timeout))
+        chosen = LetterFilter.of(
+            table=table, op=op, error=error, since=since, until=until
+        )
+        return DeadLetterSummary.of(self._matching(chosen, timeout))
 
     def __len__(self) -> int:
         return int(self._host.submit("count").get())

@@ -51,17 +51,17 @@ ALREADY_APPLIED = ReplayAnswer.ALREADY_APPLIED
 
 @dataclass(frozen=True, slots=True)
 class LetterFilter:
-    """Which dead letters to take: each given criterion must hold (None: any).
+    """Which dead letters to take: each criterion given must hold (None: any).
 
-    `tables`, `ops` and `errors` hold the accepted table names, op types
-    (`"upsert"`, ..., `"flow"`) and error class names (the last error's, as
+    `table`, `op` and `error` are a table name, an op type (`"upsert"`, ...,
+    `"flow"`) and an error class name (the last error's, as
     `letter.error["type"]`); `since` and `until` bound the letter's last
     failure, both inclusive, in seconds since the epoch.
     """
 
-    tables: frozenset[str] | None = None
-    ops: frozenset[str] | None = None
-    errors: frozenset[str] | None = None
+    table: str | None = None
+    op: str | None = None
+    error: str | None = None
     since: float | None = None
     until: float | None = None
 
@@ -69,16 +69,13 @@ class LetterFilter:
     def of(
         cls,
         *,
-        table: str | Iterable[str] | None = None,
-        op: str | OpType | Iterable[str | OpType] | None = None,
-        error: str
-        | type[BaseException]
-        | Iterable[str | type[BaseException]]
-        | None = None,
+        table: str | None = None,
+        op: str | OpType | None = None,
+        error: str | type[BaseException] | None = None,
         since: TimeLike | None = None,
         until: TimeLike | None = None,
     ) -> LetterFilter:
-        """Return the filter of these criteria, each one value or several.
+        """Return the filter of these criteria.
 
         Raises:
             InvalidOptionError: for a criterion of the wrong kind, an op type
@@ -92,9 +89,9 @@ class LetterFilter:
                 f"since ({_show(start)}) is later than until ({_show(end)}); swap them"
             )
         return cls(
-            tables=_names("table", table, _table_name),
-            ops=_names("op", op, _op_name),
-            errors=_names("error", error, _error_name),
+            table=None if table is None else _table_name(table),
+            op=None if op is None else _op_name(op),
+            error=None if error is None else _error_name(error),
             since=start,
             until=end,
         )
@@ -106,11 +103,11 @@ class LetterFilter:
 
     def matches(self, letter: DeadLetter) -> bool:
         """Return whether `letter` meets every criterion."""
-        if self.tables is not None and letter.table not in self.tables:
+        if self.table is not None and letter.table != self.table:
             return False
-        if self.ops is not None and letter.op_type not in self.ops:
+        if self.op is not None and letter.op_type != self.op:
             return False
-        if self.errors is not None and letter.error.get("type") not in self.errors:
+        if self.error is not None and letter.error.get("type") != self.error:
             return False
         failed = letter.last_failed_at
         if self.since is not None and failed < self.since:
@@ -241,25 +238,9 @@ def _most_first(counts: Counter[str]) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
-def _names(what: str, given: Any, one: Any) -> frozenset[str] | None:
-    """Return the set of names a criterion accepts (None: any)."""
-    if given is None:
-        return None
-    if isinstance(given, str | OpType | type):
-        return frozenset([one(given)])
-    if not isinstance(given, Iterable):
-        return frozenset([one(given)])  # raises, naming the value
-    names = frozenset(one(item) for item in given)
-    if not names:
-        raise InvalidOptionError(
-            f"{what}= is empty: give at least one value, or leave it out"
-        )
-    return names
-
-
 def _table_name(table: object) -> str:
     if not isinstance(table, str) or not table:
-        raise InvalidOptionError(f"table= takes table names, not {table!r}")
+        raise InvalidOptionError(f"table= takes a table name, not {table!r}")
     return table
 
 
@@ -268,7 +249,9 @@ def _op_name(op: object) -> str:
         return op.value
     known = [t.value for t in OpType] + [FLOW_OP]
     if not isinstance(op, str) or op.lower() not in known:
-        raise InvalidOptionError(f"op= takes op types ({', '.join(known)}), not {op!r}")
+        raise InvalidOptionError(
+            f"op= takes an op type ({', '.join(known)}), not {op!r}"
+        )
     return op.lower()
 
 
@@ -277,8 +260,8 @@ def _error_name(error: object) -> str:
         return error.__name__
     if not isinstance(error, str) or not error.isidentifier():
         raise InvalidOptionError(
-            f"error= takes error class names (such as 'StoreBusyError') or "
-            f"classes, not {error!r}"
+            f"error= takes an error class name (such as 'StoreBusyError') or "
+            f"class, not {error!r}"
         )
     return error
 

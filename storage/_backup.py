@@ -171,12 +171,18 @@ def backup_store(
 
     Raises:
         InvalidOptionError: for a `dest` that exists, is inside the store, or
-            cannot be created (nothing is written).
+            cannot be created, a `compact` that is not a bool or a `progress`
+            that is not callable (nothing is written).
         DiskFullError: if the disk fills up (the partial copy is removed).
         LmdbError: if a copy fails for another reason (likewise).
     """
     if not isinstance(compact, bool):
         raise InvalidOptionError(f"compact must be True or False, not {compact!r}")
+    if progress is not None and not callable(progress):
+        raise InvalidOptionError(
+            f"progress must be a function (table, copied, total) or None, "
+            f"not {progress!r}"
+        )
     path = check_destination(store.path, dest)
     started = time.monotonic()
     scratch = _make_scratch(path)

@@ -635,7 +635,7 @@ def test_dead_letters_filters_summary_and_rate(store_path: str, capsys) -> None:
     ("argv", "message"),
     [
         (("list", "--since", "yesterday"), "--since 'yesterday' is not a time"),
-        (("list", "--op", "upsret"), "op= takes op types"),
+        (("list", "--op", "upsret"), "op= takes an op type"),
         (("purge", "--rate", "5"), "--rate paces replay only"),
         (("replay", "--rate", "0"), "--rate must be"),
         (("list", "--since", "2h", "--until", "3h"), "later than until"),

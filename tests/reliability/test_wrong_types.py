@@ -101,6 +101,18 @@ PARAMETERS: dict[str, Parameter] = {
     "ids": Parameter(lambda env: [env.letter_id], [5, "12", [1.5], ["a"], [True]]),
     "letter_id": Parameter(lambda env: env.letter_id, ["x", 1.5, None, True]),
     "letter": Parameter(letter, [5, {}, "letter", None]),
+    # dead-letter filters (each takes one value) and replay's pace
+    "op": Parameter(lambda env: "upsert", [5, "upsret", b"upsert", ["upsert"]]),
+    "error": Parameter(
+        lambda env: "StoreBusyError", [5, "no such class!", int, ["StoreBusyError"]]
+    ),
+    "since": Parameter(lambda env: 0.0, ["yesterday", NAN, True, [1.0]]),
+    "until": Parameter(lambda env: math.inf, ["tomorrow", NAN, True, [1.0]]),
+    "per_second": Parameter(lambda env: None, ["5", 0, -1, NAN, math.inf, True]),
+    # backup
+    "dest": Parameter(lambda env: env.tmp_path / "backup", [5, None, "bad\x00path"]),
+    "compact": Parameter(lambda env: True, ["yes", 1, None]),
+    "progress": Parameter(lambda env: None, [5, "print"]),
     # open_store
     "path": Parameter(lambda env: env.tmp_path / "other", [5, None, b"\x00"]),
     "threads": Parameter(lambda env: 1, ["2", 1.5, True, 0]),

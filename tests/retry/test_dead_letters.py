@@ -533,11 +533,11 @@ def _triage_letters(host: FakeHost) -> dict[str, int]:
     ("filters", "names"),
     [
         ({"table": "docs"}, ["docs_busy", "docs_exists"]),
-        ({"table": ["users", "docs"], "op": "upsert"}, ["docs_busy", "users_busy"]),
+        ({"table": "users", "op": "upsert"}, ["users_busy"]),
         ({"op": OpType.REMOVE}, ["users_remove"]),
         ({"op": "flow"}, ["flow"]),
         ({"error": "StoreBusyError"}, ["docs_busy", "users_busy"]),
-        ({"error": [KeyExistsError, NotFoundError]}, ["docs_exists", "users_remove"]),
+        ({"error": KeyExistsError}, ["docs_exists"]),
         ({"since": 200.0}, ["docs_exists", "users_busy", "users_remove", "flow"]),
         ({"until": 200.0}, ["docs_busy", "docs_exists"]),
         ({"since": 250, "until": 400}, ["users_busy", "users_remove"]),
@@ -575,10 +575,10 @@ def test_ids_and_filters_together_take_the_given_letters_that_match(
 @pytest.mark.parametrize(
     ("filters", "message"),
     [
-        ({"table": 3}, "table= takes table names"),
-        ({"table": []}, "table= is empty"),
-        ({"op": "upsret"}, "op= takes op types"),
-        ({"error": "no such class!"}, "error= takes error class names"),
+        ({"table": 3}, "table= takes a table name"),
+        ({"table": ["docs"]}, "table= takes a table name"),
+        ({"op": "upsret"}, "op= takes an op type"),
+        ({"error": "no such class!"}, "error= takes an error class name"),
         ({"since": "yesterday"}, "since= takes seconds since the epoch"),
         ({"until": float("nan")}, "until= must be finite"),
         ({"since": 5.0, "until": 1.0}, "later than until"),
@@ -599,11 +599,6 @@ def test_bad_filters_are_refused_before_anything_is_read(
             call(timeout=WAIT, **filters)
     assert host.submitted == []
     assert len(host.letters) == 5
-
-
-def test_an_unknown_filter_name_is_a_type_error(dead_letters: DeadLetterTable) -> None:
-    with pytest.raises(TypeError, match="tabel"):
-        dead_letters.list(WAIT, tabel="docs")
 
 
 def test_purge_takes_filters_and_removes_a_page_per_transaction(
