@@ -93,7 +93,12 @@ class RetryHost(Protocol):
         ...
 
     def replay(self, letter: DeadLetter) -> FutureLike[Any]:
-        """Submit `letter`'s op again as a plain op and return its future."""
+        """Submit `letter`'s op again as a plain op and return its future.
+
+        A host that can tell the op was applied already (its owner recorded
+        the outcome) does not run it again: the future's result is then
+        `ALREADY_APPLIED` (`retry._triage`), which `replay()` counts.
+        """
         ...
 
     def track(self) -> PendingFuture:
