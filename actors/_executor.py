@@ -30,6 +30,7 @@ from actorstore._decide import (
     Ending,
     decide,
 )
+from actorstore._loop_inbox import WakeupBatch
 from actorstore._parking import LetterParking, dead_letter_for
 from actorstore._record import OpRecord
 from actorstore._threads import run_as_store_thread
@@ -122,8 +123,13 @@ class OutcomeExecutor:
         """Take over the ops of a group that has ended; never raises.
 
         Plain successes (no reply_to, no callback left to run) are completed
-        in bulk; every other op goes through `decide()` one by one.
+        in bulk; every other op goes through `decide()` one by one. Each
+        event loop awaiting ops of the group is woken once, at the end.
         """
+        with WakeupBatch():
+            self._finish_group(records, outcomes)
+
+    def _finish_group(self, records: list[OpRecord], outcomes: list[Outcome]) -> None:
         plain: list[OpRecord] = []
         results: list[Any] = []
         futures: list[OpFuture[Any]] = []
@@ -307,7 +313,7 @@ class OutcomeExecutor:
     ) -> None:
         """Resolve the op's future, tell its `reply_to`, free its slot; never raises."""
         future = record.future
-        if future is None or future.done():
+        if future is None or future.finished():
             return
         if error is not None:
             logger.debug(

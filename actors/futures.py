@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import logging
 import math
@@ -14,8 +13,10 @@ import threading
 # loop or None, without the exception get_running_loop() raises on a worker.
 from asyncio import _get_running_loop
 from collections.abc import Callable, Generator, Sequence
+from threading import get_ident
 from typing import Any, Generic, NoReturn, TypeVar
 
+from actorstore._loop_inbox import LoopInbox, call_soon, inbox_for
 from actorstore._threads import on_store_thread
 from actorstore.errors import BlockingCallError, OpTimeoutError
 from actorstore.storage import InvalidOptionError
@@ -29,7 +30,15 @@ T = TypeVar("T")
 # One lock for every future: completing or waiting holds it only to swap a few
 # fields, and it spares each future the cost of its own Condition.
 _lock = threading.Lock()
-_PENDING, _DONE = 0, 1
+
+# `_state` is two bits: the op's outcome is set (_DONE), and the future's
+# asyncio face was cancelled (_CANCELLED, see `cancel()`); they are independent.
+_PENDING, _DONE, _CANCELLED = 0, 1, 2
+
+_OnLoop = tuple["OpFuture[Any]", Any, contextvars.Context | None, LoopInbox]
+"""A done callback added on a loop's thread (future, fn, context, that
+loop's inbox), or a task's waiter (future, waiter, None, inbox): kept among
+the future's callbacks, and posted as it is to the inbox when it is due."""
 
 
 class OpFuture(Generic[T]):
@@ -38,23 +47,38 @@ class OpFuture(Generic[T]):
     `get()` blocks; `await future` hands off to the event loop and never
     blocks it; `add_done_callback(fn)` calls `fn(future)` when it is done.
 
-    asyncio takes it wherever it takes an awaitable or a future: `await`,
-    `gather`, `wait` (which calls `add_done_callback`, `done`, `cancelled`,
-    `exception` and `remove_done_callback` on it directly), `wait_for`,
-    `as_completed`, `ensure_future` (which wraps it in a `Task`:
-    `asyncio.isfuture()` is False for it) and tasks of a `TaskGroup`. A done
-    callback added on a thread that runs an event loop runs on that loop, so
-    no loop code ever runs on the thread that completes the op.
+    On a thread running an event loop it is an asyncio future of that loop
+    (`asyncio.isfuture()` is True there), so `gather`, `wait`, `wait_for`,
+    `as_completed`, `shield` and `ensure_future` take it as it is, without a
+    `Task` per op. Its done callbacks added there run on that loop, and ops
+    that end together reach the loop in one wake-up; no loop code ever runs
+    on the thread that completes the op.
+
+    Cancelling never touches the op. A task awaiting it that is cancelled
+    (`task.cancel()`, `asyncio.timeout()`, a failing `TaskGroup`) sees
+    `CancelledError` alone; `cancel()` itself, which `gather` and
+    `wait_for` call on what they were given, cancels only the future's
+    asyncio face (see `cancel()`). The op commits or fails as it would have,
+    and `get()`, or awaiting it again, returns its outcome.
 
     It is not a `concurrent.futures.Future`: `concurrent.futures.wait()` and
-    `as_completed()` (which use that class's private fields) and
-    `asyncio.wrap_future()` do not take it. Use `get(timeout)` on each
-    future, `await` it in asyncio, or a done callback added from a plain
-    thread that puts the future on a `queue.SimpleQueue` to take futures in
-    the order they finish.
+    `as_completed()` (which use that class's private fields) do not take
+    it. Use `get(timeout)` on each future, `await` it in asyncio, or a done
+    callback added from a plain thread that puts the future on a
+    `queue.SimpleQueue` to take futures in the order they finish.
     """
 
-    __slots__ = ("_callbacks", "_error", "_event", "_result", "_state", "op_id")
+    __slots__ = (
+        "_asked_loop",
+        "_asked_thread",
+        "_callbacks",
+        "_cancel_message",
+        "_error",
+        "_event",
+        "_result",
+        "_state",
+        "op_id",
+    )
 
     def __init__(self, op_id: int = 0) -> None:
         self.op_id = op_id
@@ -62,7 +86,12 @@ class OpFuture(Generic[T]):
         self._result: Any = None
         self._error: BaseException | None = None
         self._event: threading.Event | None = None
-        self._callbacks: list[Callable[[OpFuture[T]], object]] | None = None
+        self._callbacks: list[Any] | None = None
+        # The loop the last asyncio.isfuture() found running, and on which
+        # thread (plain fields: a tuple per op would be one more object for
+        # the garbage collector to walk while 20,000 ops are gathered).
+        self._asked_loop: asyncio.AbstractEventLoop | None = None
+        self._asked_thread = 0
 
     @classmethod
     def resolved(cls, op_id: int, result: T) -> OpFuture[T]:
@@ -72,21 +101,120 @@ class OpFuture(Generic[T]):
         future._state = _DONE
         return future
 
+    # -- asyncio's view: what a thread running an event loop sees ------------------
+
+    @property
+    def _asyncio_future_blocking(self) -> bool | None:
+        # What asyncio.isfuture() reads: not None makes gather, wait_for and
+        # ensure_future take this object as a future of the running loop
+        # instead of wrapping it in a Task. Off any loop it is None, so
+        # `loop.run_until_complete(future)` still wraps it, as before.
+        loop = _get_running_loop()
+        if loop is None:
+            return None
+        # asyncio asks get_loop() and add_done_callback() next: they need not
+        # ask for the running loop again (on 3.11 each ask is a getpid()).
+        self._asked_loop = loop
+        self._asked_thread = get_ident()
+        return False
+
+    @_asyncio_future_blocking.setter
+    def _asyncio_future_blocking(self, _: bool) -> None:
+        # A Task sets it on a future its coroutine yields; an OpFuture never
+        # yields itself (`__await__` yields a waiter of its own).
+        pass
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        """Return the running event loop: a future of whichever loop asks.
+
+        Raises:
+            RuntimeError: on a thread that runs no event loop.
+        """
+        loop = self._asked_loop
+        if loop is not None and self._asked_thread == get_ident():
+            # asyncio asks right after isfuture(), which found that loop.
+            return loop
+        return asyncio.get_running_loop()
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop | None:
+        """Return the calling thread's running loop, or None."""
+        loop = self._asked_loop
+        # Running when isfuture() asked on this thread, and still running.
+        if loop is not None and self._asked_thread == get_ident() and loop.is_running():
+            return loop
+        return _get_running_loop()
+
     def done(self) -> bool:
-        """Return whether the op has finished (succeeded or failed)."""
-        return self._state == _DONE
+        """Return whether the op has finished (succeeded or failed).
+
+        On a thread running an event loop, also True once the asyncio face
+        was cancelled (see `cancel()`), as asyncio expects of a cancelled
+        future; `finished()` tells the op's own state on any thread.
+        """
+        state = self._state
+        if state & _DONE:
+            return True
+        return state == _CANCELLED and _get_running_loop() is not None
+
+    def finished(self) -> bool:
+        """Return whether the op has finished, whatever its asyncio face says."""
+        return bool(self._state & _DONE)
 
     def cancelled(self) -> bool:
-        """Return False: an op cannot be cancelled (asyncio's `wait` asks)."""
-        return False
+        """Return whether the asyncio face was cancelled (and this thread runs a
+        loop); the op itself is never cancelled."""
+        return self._state >= _CANCELLED and _get_running_loop() is not None
 
     def cancel(self, msg: object = None) -> bool:
-        """Return False and leave the op running: a submitted op cannot be cancelled.
+        """Cancel the future's asyncio face, never the op; return whether it did.
 
-        Cancelling a task that awaits the op (`asyncio.wait_for` on timeout,
-        say) cancels only that wait.
+        On a thread running an event loop, while the op is pending, the
+        future then looks cancelled to asyncio there (`done()` and
+        `cancelled()` are True, `result()` raises `CancelledError`) and its
+        done callbacks added on a loop run at once: `gather`, `wait_for`
+        and `shield` end as they do for any future cancelled. The op goes
+        on: it commits or fails as it would have, frees its slot, runs its
+        callbacks, retries and dead letter; `get()`, `finished()`, done
+        callbacks added on plain threads and `await future` (which waits
+        for the op, and raises `CancelledError` only into a task that is
+        itself cancelled) all see its real outcome.
+
+        On any other thread, or once the op is done, it returns False and
+        does nothing.
         """
-        return False
+        loop = _get_running_loop()
+        if loop is None:
+            return False
+        with _lock:
+            if self._state != _PENDING:
+                return False
+            self._state = _CANCELLED
+            self._cancel_message = msg
+            callbacks = self._callbacks
+            due: list[_OnLoop] = []
+            if callbacks:
+                kept: list[Any] = []
+                for callback in callbacks:
+                    # Awaiting tasks wait for the op itself, not for its face.
+                    if type(callback) is tuple and callback[2] is not None:
+                        due.append(callback)
+                    else:
+                        kept.append(callback)
+                self._callbacks = kept or None
+        _post(due)
+        return True
+
+    def _make_cancelled_error(self) -> asyncio.CancelledError:
+        # What asyncio.gather asks of a cancelled child (and Future has).
+        message = self._cancel_message
+        if message is None:
+            return asyncio.CancelledError()
+        return asyncio.CancelledError(message)
+
+    def _cancelled_here(self) -> bool:
+        return self._state >= _CANCELLED and _get_running_loop() is not None
+
+    # -- the op's outcome -----------------------------------------------------------
 
     def get(self, timeout: float | None = None) -> T:
         """Block until the op finishes and return its result.
@@ -110,7 +238,7 @@ class OpFuture(Generic[T]):
             or not timeout >= 0  # NaN too
         ):
             timeout = _checked_timeout(timeout)
-        if self._state != _DONE and not self._wait(timeout):
+        if not self._state & _DONE and not self._wait(timeout):
             raise OpTimeoutError(f"op {self.op_id} not done after {timeout} seconds")
         if self._error is not None:
             raise self._error
@@ -121,15 +249,28 @@ class OpFuture(Generic[T]):
         """Return the result or raise the op's error, as `get()` does.
 
         It never blocks an event loop: on a thread that runs one, a pending
-        op raises `asyncio.InvalidStateError`, as `asyncio.Future.result()`
-        does; elsewhere it waits like `get(timeout)`.
+        op raises `asyncio.InvalidStateError`, and a cancelled asyncio face
+        `CancelledError`, as `asyncio.Future.result()` does; elsewhere it
+        waits like `get(timeout)`.
 
         Raises:
             The op's own error, not wrapped.
             asyncio.InvalidStateError: if pending, on an event loop's thread.
+            asyncio.CancelledError: if cancelled, on an event loop's thread.
             OpTimeoutError: if `timeout` passes first.
+            InvalidOptionError: for a bad `timeout` (as `get()`).
         """
-        if self._state != _DONE:
+        if timeout is not None:
+            timeout = _checked_timeout(timeout)
+        state = self._state
+        if state == _DONE:  # what asyncio asks of each op it gathers: no call
+            if self._error is not None:
+                raise self._error
+            result: T = self._result
+            return result
+        if state & _CANCELLED and self._cancelled_here():
+            raise self._make_cancelled_error()
+        if not state & _DONE:
             self._refuse_on_loop("result")
         return self.get(timeout)
 
@@ -137,17 +278,24 @@ class OpFuture(Generic[T]):
         """Return the op's error, or None if it succeeded.
 
         It never blocks an event loop: on a thread that runs one, a pending
-        op raises `asyncio.InvalidStateError`, as `asyncio.Future.exception()`
-        does; elsewhere it waits until the op is done, `timeout` at most.
+        op raises `asyncio.InvalidStateError`, and a cancelled asyncio face
+        `CancelledError`, as `asyncio.Future.exception()` does; elsewhere it
+        waits until the op is done, `timeout` at most.
 
         Raises:
             asyncio.InvalidStateError: if pending, on an event loop's thread.
+            asyncio.CancelledError: if cancelled, on an event loop's thread.
             OpTimeoutError: if `timeout` passes first.
             InvalidOptionError: for a bad `timeout` (as `get()`).
         """
         if timeout is not None:
             timeout = _checked_timeout(timeout)
-        if self._state != _DONE:
+        state = self._state
+        if state == _DONE:
+            return self._error
+        if state & _CANCELLED and self._cancelled_here():
+            raise self._make_cancelled_error()
+        if not state & _DONE:
             self._refuse_on_loop("exception")
             if not self._wait(timeout):
                 raise OpTimeoutError(
@@ -173,12 +321,14 @@ class OpFuture(Generic[T]):
         if timeout is not None and math.isinf(timeout):
             timeout = None  # Event.wait() refuses an infinite timeout
         with _lock:
-            if self._state == _DONE:
+            if self._state & _DONE:
                 return True
             if self._event is None:
                 self._event = threading.Event()
             event = self._event
         return event.wait(timeout)
+
+    # -- done callbacks -------------------------------------------------------------
 
     def add_done_callback(
         self,
@@ -191,13 +341,15 @@ class OpFuture(Generic[T]):
         Which thread runs `fn` depends on the thread that adds it:
 
         - one that runs an event loop (a coroutine, or asyncio itself): `fn`
-          runs on that loop (scheduled with `call_soon_threadsafe`), as
-          asyncio's own futures do, even if the op is already done; in
-          `context` (default: the current context). An exception it raises
-          goes to the loop's exception handler. If the loop has closed by
-          the time the op finishes, `fn` runs on the completing thread
+          runs on that loop, as asyncio's own futures do, never inside this
+          call, even if the op is already done; in `context` (default: the
+          current context). Every callback of the ops that end together
+          reaches the loop in one wake-up. An exception it raises goes to
+          the loop's exception handler. If the asyncio face is cancelled
+          first (see `cancel()`), `fn` runs then. If the loop has closed
+          by the time the op finishes, `fn` runs on the completing thread
           instead, so it still runs once; if the loop stops or closes with
-          `fn` scheduled, `fn` waits for it to run again, or never runs.
+          `fn` on its way, `fn` waits for it to run again, or never runs.
         - any other thread: `fn` runs on the thread that completes the op (a
           worker), or at once if it is already done. It must be quick; an
           exception it raises is logged, as it has nowhere else to go. A
@@ -214,24 +366,22 @@ class OpFuture(Generic[T]):
                 "context must be a contextvars.Context or None, not "
                 f"{type(context).__name__}"
             )
-        loop = _get_running_loop()
+        loop = self._running_loop()
         if loop is not None:
-            self._add_on_loop(fn, loop, context)
+            if context is None:
+                context = contextvars.copy_context()
+            # Done (or cancelled) is for good: no lock needed to see it.
+            if self._state == _PENDING:
+                inbox = inbox_for(loop)
+                with _lock:
+                    if self._state == _PENDING:
+                        self._keep((self, fn, context, inbox))
+                        return
+            call_soon(loop, self, fn, context)
             return
         if context is not None:
             fn = _InContext(fn, context)
         self.add_completion_callback(fn)
-
-    def _add_on_loop(
-        self,
-        fn: Callable[[OpFuture[T]], object],
-        loop: asyncio.AbstractEventLoop,
-        context: contextvars.Context | None,
-    ) -> None:
-        if context is None:
-            context = contextvars.copy_context()
-        if not self._kept(_OnLoop(fn, loop, context)):
-            loop.call_soon(fn, self, context=context)
 
     def add_completion_callback(self, fn: Callable[[OpFuture[T]], object]) -> None:
         """Call `fn(self)` on the thread that completes the op, whoever adds it.
@@ -245,19 +395,18 @@ class OpFuture(Generic[T]):
             InvalidOptionError: if `fn` is not callable.
         """
         _check_callable(fn)
-        if not self._kept(fn):
-            _run_done_callback(fn, self)
-
-    def _kept(self, callback: Callable[[OpFuture[T]], object]) -> bool:
-        """Keep `callback` to be called when the op completes; return False,
-        keeping nothing, if it already has."""
         with _lock:
-            if self._state == _DONE:
-                return False
-            if self._callbacks is None:
-                self._callbacks = []
+            if not self._state & _DONE:
+                self._keep(fn)
+                return
+        _run_done_callback(fn, self)
+
+    def _keep(self, callback: Any) -> None:
+        # The caller holds the lock.
+        if self._callbacks is None:
+            self._callbacks = [callback]
+        else:
             self._callbacks.append(callback)
-            return True
 
     def remove_done_callback(self, fn: Callable[[OpFuture[T]], object]) -> int:
         """Remove every pending call of `fn`; return how many were removed.
@@ -278,6 +427,20 @@ class OpFuture(Generic[T]):
             self._callbacks = kept or None
         return removed
 
+    def _forget(self, kept: _OnLoop) -> None:
+        """Drop the kept `kept` (this very tuple), if it is still kept."""
+        with _lock:
+            callbacks = self._callbacks
+            if callbacks:
+                for index, each in enumerate(callbacks):
+                    if each is kept:
+                        del callbacks[index]
+                        break
+                if not callbacks:
+                    self._callbacks = None
+
+    # -- completing -----------------------------------------------------------------
+
     def set_result(self, result: T) -> None:
         """Complete the future with `result`.
 
@@ -296,11 +459,12 @@ class OpFuture(Generic[T]):
 
     def _complete(self, result: Any, error: BaseException | None) -> None:
         with _lock:
-            if self._state == _DONE:
+            state = self._state
+            if state & _DONE:
                 raise RuntimeError(f"op {self.op_id}: future completed twice")
             self._result = result
             self._error = error
-            self._state = _DONE
+            self._state = state | _DONE
             event, self._event = self._event, None
             callbacks, self._callbacks = self._callbacks, None
         if event is not None:
@@ -315,7 +479,9 @@ class OpFuture(Generic[T]):
         Like `set_result()` on each, with one lock for the lot, except that a
         future already done is left as it is (no `RuntimeError`). Every
         waiter is woken and every done callback runs, as `set_result()` does
-        (see `add_done_callback` for what a raising callback does).
+        (see `add_done_callback` for what a raising callback does); those
+        due on an event loop reach it in one wake-up, in the order of
+        `futures`.
 
         Raises:
             ValueError: if the two sequences differ in length (nothing is
@@ -327,9 +493,10 @@ class OpFuture(Generic[T]):
         events: list[threading.Event] = []
         with _lock:
             for future, result in zip(futures, results, strict=True):
-                if future._state != _DONE:
+                state = future._state
+                if not state & _DONE:
                     future._result = result
-                    future._state = _DONE
+                    future._state = state | _DONE
                     if future._event is not None:
                         events.append(future._event)
                         future._event = None
@@ -338,35 +505,49 @@ class OpFuture(Generic[T]):
                         future._callbacks = None
         for event in events:
             event.set()
-        _run_done_callbacks(woken)
+        if woken:
+            _run_done_callbacks(woken)
+
+    def _outcome(self) -> T:
+        if self._error is not None:
+            raise self._error
+        result: T = self._result
+        return result
 
     def __await__(self) -> Generator[Any, None, T]:
-        if self._state != _DONE:
-            loop = asyncio.get_running_loop()
+        if not self._state & _DONE:
+            loop = _get_running_loop()
+            if loop is None:
+                raise RuntimeError(
+                    f"await on op {self.op_id} with no running event loop: "
+                    "await it in a coroutine that asyncio runs, or call get()"
+                )
             waiter: asyncio.Future[None] = loop.create_future()
-
-            def wake(_: OpFuture[T]) -> None:
-                # Runs on the completing thread; the loop may have closed.
-                with contextlib.suppress(RuntimeError):
-                    loop.call_soon_threadsafe(_resolve, waiter)
-
-            self.add_completion_callback(wake)
-            try:
-                yield from waiter.__await__()
-            except BaseException:
-                # The awaiting task was cancelled: only the wait ends.
-                self.remove_done_callback(wake)
-                raise
-        return self.get()
+            kept: _OnLoop = (self, waiter, None, inbox_for(loop))
+            with _lock:
+                waiting = not self._state & _DONE
+                if waiting:
+                    self._keep(kept)
+            if waiting:
+                try:
+                    yield from waiter.__await__()
+                except BaseException:
+                    # The awaiting task was cancelled: only the wait ends.
+                    self._forget(kept)
+                    raise
+        return self._outcome()
 
     def __repr__(self) -> str:
-        if self._state != _DONE:
-            state = "pending"
+        state = self._state
+        if not state & _DONE:
+            text = "pending"
         elif self._error is not None:
-            state = f"failed {type(self._error).__name__}"
+            text = f"failed {type(self._error).__name__}"
         else:
-            state = "done"
-        return f"<OpFuture op={self.op_id} {state}>"
+            text = "done"
+        if state & _CANCELLED:
+            text += ", asyncio face cancelled"
+        return f"<OpFuture op={self.op_id} {text}>"
 
 
 def _new_lock_in_child() -> None:
@@ -403,34 +584,6 @@ def _check_callable(fn: object) -> None:
         )
 
 
-class _OnLoop:
-    """A done callback added on an event loop's thread: it runs on that loop."""
-
-    __slots__ = ("context", "fn", "loop")
-
-    def __init__(
-        self,
-        fn: Callable[[Any], object],
-        loop: asyncio.AbstractEventLoop,
-        context: contextvars.Context,
-    ) -> None:
-        self.fn = fn
-        self.loop = loop
-        self.context = context
-
-    def __call__(self, future: OpFuture[Any]) -> None:
-        try:
-            self.loop.call_soon_threadsafe(self.fn, future, context=self.context)
-        except RuntimeError:
-            # The loop has closed: nothing races with this thread for it any
-            # more, and running here is the only way `fn` still runs once.
-            logger.debug("op %d: loop closed, done callback runs here", future.op_id)
-            self.context.run(self.fn, future)
-
-    def __repr__(self) -> str:
-        return repr(self.fn)
-
-
 class _InContext:
     """A done callback added with a `context` on a plain thread."""
 
@@ -449,16 +602,25 @@ class _InContext:
         return repr(self.fn)
 
 
-def _calls(callback: Callable[[Any], object], fn: Callable[[Any], object]) -> bool:
+def _calls(callback: Any, fn: Callable[[Any], object]) -> bool:
     """Return whether the kept `callback` is `fn` or a wrapper of it."""
-    if isinstance(callback, _OnLoop | _InContext):
+    if type(callback) is tuple:
+        return bool(callback[1] == fn)
+    if isinstance(callback, _InContext):
         return callback.fn == fn
-    return callback == fn
+    return bool(callback == fn)
 
 
-def _resolve(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
+def _post(due: list[_OnLoop]) -> None:
+    """Post callbacks due on loops to their loops' inboxes, in order, and owe
+    each loop one wake-up."""
+    owed: dict[LoopInbox, None] = {}
+    for entry in due:
+        inbox = entry[3]
+        inbox.post(entry)
+        owed[inbox] = None
+    for inbox in owed:
+        inbox.owe()
 
 
 def _run_done_callback(
@@ -472,17 +634,20 @@ def _run_done_callback(
         )
 
 
-def _run_done_callbacks(
-    woken: list[tuple[OpFuture[Any], list[Callable[[OpFuture[Any]], object]]]],
-) -> None:
-    """Run each future's done callbacks, every one even if one raises.
+def _run_done_callbacks(woken: list[tuple[OpFuture[Any], list[Any]]]) -> None:
+    """Hand each future's callbacks due on a loop to that loop, then run the
+    others here, every one even if one raises.
 
     An `Exception` is logged; the first other `BaseException` (SystemExit,
     say) is raised once every callback has run, and any later one logged.
     """
+    on_loops: list[_OnLoop] = []
     raised: BaseException | None = None
     for future, callbacks in woken:
         for fn in callbacks:
+            if type(fn) is tuple:
+                on_loops.append(fn)
+                continue
             try:
                 _run_done_callback(fn, future)
             except BaseException as exc:  # noqa: BLE001 - raised below
@@ -492,5 +657,7 @@ def _run_done_callbacks(
                     logger.error(
                         "done callback %r of op %d raised %r", fn, future.op_id, exc
                     )
+    if on_loops:
+        _post(on_loops)
     if raised is not None:
         raise raised

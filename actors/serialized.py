@@ -76,7 +76,11 @@ class SerializedClient(OpMethods):
             self._open_gate(op)
         with self._lock:
             previous, self._tail = self._tail, op
-            if previous is None or previous.future is None or previous.future.done():
+            if (
+                previous is None
+                or previous.future is None
+                or previous.future.finished()
+            ):
                 ready = True
             elif (
                 previous.table == op.table

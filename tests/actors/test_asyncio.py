@@ -244,15 +244,29 @@ def test_task_group(store: Store) -> None:
     assert run(main) == list(range(MANY))
 
 
-def test_ensure_future_wraps_an_op_in_a_task(store: Store) -> None:
+def test_on_a_loop_an_op_is_an_asyncio_future_taken_as_it_is(store: Store) -> None:
+    written = upserts(store)
+    assert not any(asyncio.isfuture(future) for future in written)  # no loop here
+
     async def main() -> list[Any]:
-        written = upserts(store)
-        assert not any(asyncio.isfuture(future) for future in written)
-        tasks = [asyncio.ensure_future(future) for future in written]
-        assert all(isinstance(task, asyncio.Task) for task in tasks)
-        return await asyncio.gather(*tasks)
+        assert all(asyncio.isfuture(future) for future in written)
+        assert all(asyncio.ensure_future(f) is f for f in written)  # no Task
+        assert {future.get_loop() for future in written} == {
+            asyncio.get_running_loop()
+        }
+        return await asyncio.gather(*written)
 
     assert run(main) == [None] * MANY
+
+
+def test_a_loop_that_never_ran_still_runs_an_op_until_complete(store: Store) -> None:
+    """Off a running loop an op is no asyncio future, so asyncio wraps it."""
+    future = store.upsert(TABLE, "k", 1)
+    loop = asyncio.new_event_loop()
+    try:
+        assert loop.run_until_complete(future) is None
+    finally:
+        loop.close()
 
 
 # -- loop code runs on the loop's thread -------------------------------------------
@@ -351,8 +365,8 @@ def test_completing_after_the_waiters_loop_closed_raises_nothing(
     async def main() -> None:
         held.add_done_callback(lambda _: calls.append(threading.get_ident()))
         assert await asyncio.wait([held], timeout=0.001) == (set(), {held})
-        with pytest.raises(TimeoutError):
-            await asyncio.wait_for(held, 0.001)
+        with pytest.raises(TimeoutError):  # a task awaiting it times out
+            await asyncio.wait_for(_await(held), 0.001)
 
     loop = asyncio.new_event_loop()
     loop.set_debug(True)
@@ -369,6 +383,10 @@ def test_completing_after_the_waiters_loop_closed_raises_nothing(
     # The loop cannot run it any more: it ran once, on the completing thread.
     assert len(calls) == 1
     assert calls[0] != threading.get_ident()
+
+
+async def _await(future: OpFuture[Any]) -> Any:
+    return await future
 
 
 def test_set_result_after_the_loop_closed_raises_nothing_on_the_completing_thread(

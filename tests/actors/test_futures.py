@@ -433,12 +433,52 @@ def test_a_cancelled_await_stops_waiting_for_the_op() -> None:
     async def main() -> None:
         for _ in range(3):
             with pytest.raises(TimeoutError):
-                await asyncio.wait_for(future, 0.001)
+                await asyncio.wait_for(_await(future), 0.001)
 
     asyncio.run(main())
 
     # Each cancelled wait took its wakeup back: nothing is left to run.
     assert future._callbacks is None
+    assert not future.cancelled()
+
+
+def test_cancel_on_a_loop_cancels_the_asyncio_face_never_the_op() -> None:
+    future: OpFuture[int] = OpFuture(1)
+    seen: list[bool] = []
+
+    async def main() -> int:
+        future.add_done_callback(lambda f: seen.append(f.cancelled()))
+        assert future.cancel("enough") is True
+        assert future.cancel() is False  # once
+        assert future.done() and future.cancelled()
+        with pytest.raises(asyncio.CancelledError, match="enough"):
+            future.result()
+        with pytest.raises(asyncio.CancelledError):
+            future.exception()
+        await asyncio.sleep(0)  # the done callbacks run soon, on the loop
+        assert seen == [True]
+        completer = threading.Thread(target=future.set_result, args=(5,))
+        completer.start()
+        return await future  # awaiting waits for the op itself
+
+    assert asyncio.run(asyncio.wait_for(main(), WAIT)) == 5
+    # Off the loop the future is the op: done, not cancelled, its result.
+    assert future.done() and not future.cancelled() and future.finished()
+    assert future.get(timeout=0) == 5
+    assert future.result() == 5
+    assert "asyncio face cancelled" in repr(future)
+
+
+def test_cancel_off_a_loop_or_once_done_does_nothing() -> None:
+    pending: OpFuture[int] = OpFuture(1)
+    done: OpFuture[int] = OpFuture.resolved(2, 2)
+
+    async def main() -> bool:
+        return done.cancel()
+
+    assert pending.cancel() is False
+    assert asyncio.run(main()) is False
+    assert not pending.done()
 
 
 # -- await -----------------------------------------------------------------------
