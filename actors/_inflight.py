@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 import math
 import threading
 import time
+
+# In asyncio's __all__: the running loop or None, without raising.
+from asyncio import _get_running_loop
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -75,10 +77,11 @@ class InFlight:
         """Count `op` as outstanding with a slot; return False if it was parked.
 
         `internal` ops (dead letters) are admitted even past `ops_max`: they
-        must never be refused. Past `ops_max`, with `wait` false, or on a
-        store thread (where waiting could deadlock), it refuses at once; on a
-        running event loop's thread it parks the op (see `admit`); else it
-        waits up to `timeout` seconds (None: for ever) for a slot.
+        must never be refused. Past `ops_max`, with `wait` false it refuses
+        at once; on a running event loop's thread it parks the op (see
+        `admit`); on a store thread (where waiting could deadlock) it
+        refuses at once; else it waits up to `timeout` seconds (None: for
+        ever) for a slot.
 
         Raises:
             OpsMaxExceededError: if no slot is free and it may not wait, or
@@ -90,9 +93,18 @@ class InFlight:
             ):
                 self._register(op, slot=True)
                 return True
-            if not wait or on_store_thread():
+            if not wait:
                 raise OpsMaxExceededError(ops_max=self.ops_max)
-            if _on_running_loop():
+        # Asked outside the lock, which owners freeing slots wait for. Parking
+        # never blocks, so a loop's thread parks even if it is a store thread.
+        on_loop = _on_running_loop()
+        if not on_loop and on_store_thread():
+            raise OpsMaxExceededError(ops_max=self.ops_max)
+        with self._lock:
+            if self._slots < self.ops_max and not self.parked and not self.admitting:
+                self._register(op, slot=True)
+                return True
+            if on_loop:
                 self._register(op, slot=False)
                 self.parked.append(op)
                 return False
@@ -248,8 +260,4 @@ def _percentile(samples: list[float], q: float) -> float | None:
 
 def _on_running_loop() -> bool:
     """Return whether the calling thread is running an asyncio event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
+    return _get_running_loop() is not None

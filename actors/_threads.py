@@ -25,7 +25,15 @@ __all__ = [
 
 T = TypeVar("T")
 
-_local = threading.local()
+
+class _StoreThread(threading.local):
+    # Class defaults: a thread that never set them reads these, without the
+    # AttributeError a getattr() default costs (asked on every op parked).
+    owner = False
+    callbacks = 0
+
+
+_local = _StoreThread()
 
 
 def mark_owner_thread() -> None:
@@ -35,17 +43,13 @@ def mark_owner_thread() -> None:
 
 def on_owner_thread() -> bool:
     """Return whether the calling thread is a table owner's."""
-    return getattr(_local, "owner", False)
+    return _local.owner
 
 
 def on_store_thread() -> bool:
     """Return whether the calling thread is an owner's, the timer's, or running
     a store callback on an executor."""
-    return (
-        getattr(_local, "owner", False)
-        or getattr(_local, "callbacks", 0) > 0
-        or on_timer_thread()
-    )
+    return _local.owner or _local.callbacks > 0 or on_timer_thread()
 
 
 def run_as_store_thread(fn: Callable[..., T], *args: Any) -> T:
@@ -53,7 +57,7 @@ def run_as_store_thread(fn: Callable[..., T], *args: Any) -> T:
 
     The store wraps what it hands a `callback_executor` in this.
     """
-    _local.callbacks = getattr(_local, "callbacks", 0) + 1
+    _local.callbacks += 1
     try:
         return fn(*args)
     finally:

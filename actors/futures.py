@@ -38,7 +38,7 @@ _PENDING, _DONE, _CANCELLED = 0, 1, 2
 _OnLoop = tuple["OpFuture[Any]", Any, contextvars.Context | None, LoopInbox]
 """A done callback added on a loop's thread (future, fn, context, that
 loop's inbox), or a task's waiter (future, waiter, None, inbox): kept among
-the future's callbacks, and posted as it is to the inbox when it is due."""
+the future's callbacks, and posted to the inbox when it is due."""
 
 
 class OpFuture(Generic[T]):
@@ -615,9 +615,8 @@ def _post(due: list[_OnLoop]) -> None:
     """Post callbacks due on loops to their loops' inboxes, in order, and owe
     each loop one wake-up."""
     owed: dict[LoopInbox, None] = {}
-    for entry in due:
-        inbox = entry[3]
-        inbox.post(entry)
+    for future, fn, context, inbox in due:
+        inbox.post(future, fn, context)
         owed[inbox] = None
     for inbox in owed:
         inbox.owe()

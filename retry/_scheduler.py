@@ -16,7 +16,11 @@ __all__ = ["ScheduledCall", "Scheduler", "on_timer_thread"]
 logger = logging.getLogger(__name__)
 
 
-_timer = threading.local()
+class _TimerThread(threading.local):
+    active = False  # a class default: reading it never raises
+
+
+_timer = _TimerThread()
 
 # Condition.wait() refuses timeouts past this (OverflowError); a call due
 # later than that is simply looked at again when the wait ends.
@@ -25,7 +29,7 @@ _LONGEST_WAIT = min(threading.TIMEOUT_MAX, 86_400.0)
 
 def on_timer_thread() -> bool:
     """Return whether the calling thread is a Scheduler's timer thread."""
-    return getattr(_timer, "active", False)
+    return _timer.active
 
 
 class ScheduledCall:
