@@ -17,7 +17,13 @@ from typing import Any, TypeVar
 
 import pytest
 
-from actorstore import OpFuture, Store
+from actorstore import (
+    OpFuture,
+    RetriesExhaustedError,
+    RetryPolicy,
+    Store,
+    TransientError,
+)
 from actorstore.storage import NotFoundError
 
 pytestmark = pytest.mark.timeout(60)
@@ -251,9 +257,7 @@ def test_on_a_loop_an_op_is_an_asyncio_future_taken_as_it_is(store: Store) -> No
     async def main() -> list[Any]:
         assert all(asyncio.isfuture(future) for future in written)
         assert all(asyncio.ensure_future(f) is f for f in written)  # no Task
-        assert {future.get_loop() for future in written} == {
-            asyncio.get_running_loop()
-        }
+        assert {future.get_loop() for future in written} == {asyncio.get_running_loop()}
         return await asyncio.gather(*written)
 
     assert run(main) == [None] * MANY
@@ -442,3 +446,180 @@ def test_serialized_ops_submitted_on_a_loop_do_not_wait_for_that_loop(
     finally:
         loop.run_until_complete(asyncio.sleep(0))  # lets a stranded op go on
         loop.close()
+
+
+# -- cancelling a wait never touches the op --------------------------------------
+#
+# Each case holds the table's owner, so the op is still pending when the wait
+# on it is cancelled, then lets it go: the op commits (or fails, retries and
+# is dead-lettered) as it would have, frees its ops_max slot, runs its
+# callback once, and only the awaiting code sees CancelledError.
+
+
+class Heard:
+    """A `fn(error, result)` callback that records each call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[BaseException | None, object]] = []
+
+    def __call__(self, error: BaseException | None, result: object) -> None:
+        self.calls.append((error, result))
+
+
+def cancelled_then_committed(
+    make_store: Callable[..., Store],
+    tmp_path: Path,
+    hold: Callable[..., Any],
+    errors_logged: Callable[[], list[str]],
+    wait_on: Callable[[OpFuture[None]], Coroutine[Any, Any, None]],
+) -> None:
+    """Cancel `wait_on(op)` while `op` is held; check that the op went on."""
+    store = make_store(tmp_path / "c", threads=1, ops_max=4)
+    store.create_table(TABLE, key_format="str", value_format="json")
+    gate = hold(store, TABLE)
+    heard = Heard()
+    op = store.upsert(TABLE, "k", 1, callback=heard)
+
+    async def main() -> None:
+        await wait_on(op)
+        assert not op.finished()  # the wait ended, the op did not
+        gate.open()
+        assert await op is None  # awaiting again waits for the op itself
+
+    run(main)
+
+    assert op.get(timeout=WAIT) is None
+    assert store.search(TABLE, "k").get(timeout=WAIT) == 1
+    assert heard.calls == [(None, None)]
+    assert store.flush(timeout=WAIT) is None
+    assert store.stats()["in_flight"] == 0
+    # Every slot is free again: ops_max ops go in without waiting.
+    more = [store.upsert(TABLE, f"m{i}", i, wait=False) for i in range(4)]
+    assert [future.get(timeout=WAIT) for future in more] == [None] * 4
+    assert errors_logged() == []
+
+
+@pytest.fixture
+def cancelled(
+    make_store: Callable[..., Store],
+    tmp_path: Path,
+    hold: Callable[..., Any],
+    errors_logged: Callable[[], list[str]],
+) -> Callable[[Callable[[OpFuture[None]], Coroutine[Any, Any, None]]], None]:
+    """Return `cancelled(wait_on)`: see `cancelled_then_committed`."""
+    return lambda wait_on: cancelled_then_committed(
+        make_store, tmp_path, hold, errors_logged, wait_on
+    )
+
+
+def test_cancelling_a_task_awaiting_an_op_cancels_only_that_task(
+    cancelled: Callable[..., None],
+) -> None:
+    async def wait_on(op: OpFuture[None]) -> None:
+        doomed = asyncio.create_task(_await(op))
+        bystander = asyncio.create_task(_await(op))
+        await asyncio.sleep(0)  # both are waiting now
+        doomed.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await doomed
+        assert not bystander.done()
+        assert not op.cancelled()  # the task was cancelled, not the op's face
+        bystander.cancel()  # let main go on without it
+        with pytest.raises(asyncio.CancelledError):
+            await bystander
+
+    cancelled(wait_on)
+
+
+def test_wait_for_timing_out_on_an_op_leaves_the_op_going(
+    cancelled: Callable[..., None],
+) -> None:
+    async def wait_on(op: OpFuture[None]) -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(op, 0.01)
+
+    cancelled(wait_on)
+
+
+def test_asyncio_timeout_running_out_leaves_the_op_going(
+    cancelled: Callable[..., None],
+) -> None:
+    async def wait_on(op: OpFuture[None]) -> None:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.01):
+                await op
+
+    cancelled(wait_on)
+
+
+def test_a_failing_task_group_leaves_the_op_going(
+    cancelled: Callable[..., None],
+) -> None:
+    async def wait_on(op: OpFuture[None]) -> None:
+        async def fail() -> None:
+            await asyncio.sleep(0.01)
+            raise ValueError("a sibling failed")
+
+        waiting: list[asyncio.Task[Any]] = []
+        with pytest.raises(ExceptionGroup) as raised:
+            async with asyncio.TaskGroup() as group:
+                waiting.append(group.create_task(_await(op)))
+                group.create_task(fail())
+        assert raised.group_contains(ValueError)
+        assert waiting[0].cancelled()
+
+    cancelled(wait_on)
+
+
+def test_a_cancelled_gather_leaves_its_ops_going(
+    cancelled: Callable[..., None],
+) -> None:
+    async def wait_on(op: OpFuture[None]) -> None:
+        gathered = asyncio.gather(op)
+        await asyncio.sleep(0)
+        gathered.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await gathered
+        assert op.cancelled()  # gather cancels its children's asyncio face
+
+    cancelled(wait_on)
+
+
+def test_an_op_failing_while_its_awaiter_is_cancelled_retries_then_dead_letters(
+    make_store: Callable[..., Store],
+    tmp_path: Path,
+    hold: Callable[..., Any],
+) -> None:
+    store = make_store(tmp_path / "d", threads=1, ops_max=4)
+    store.create_table(TABLE, key_format="str", value_format="json")
+    gate = hold(store, TABLE)
+    attempts: list[int] = []
+
+    def refuses(error: BaseException | None, _: object) -> None:
+        attempts.append(1)
+        if error is None:
+            raise TransientError("not now")  # rolls back; the policy retries
+
+    op = store.upsert(
+        TABLE,
+        "k",
+        1,
+        callback=refuses,
+        retry=RetryPolicy(max_attempts=3, initial_wait=0.001),
+    )
+
+    async def main() -> None:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.01):
+                await op
+        gate.open()
+
+    run(main)
+
+    assert isinstance(op.exception(timeout=WAIT), RetriesExhaustedError)
+    assert store.flush(timeout=WAIT) is None
+    assert len(attempts) >= 3  # each attempt's callback ran
+    (letter,) = store.dead_letters.list()
+    assert (letter.key, letter.attempts) == ("k", 3)
+    assert store.stats()["in_flight"] == 0
+    assert store.search(TABLE, "k").exception(timeout=WAIT) is not None
