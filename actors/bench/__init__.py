@@ -13,7 +13,14 @@ from actorstore.bench.plot import plot
 from actorstore.bench.report import format_report
 from actorstore.bench.result import BenchResult
 from actorstore.bench.run import run_bench
-from actorstore.bench.targets import PEER_TARGETS, STORE_TARGETS, TARGETS, Check, Target
+from actorstore.bench.targets import (
+    ASYNCIO_TARGETS,
+    PEER_TARGETS,
+    STORE_TARGETS,
+    TARGETS,
+    Check,
+    Target,
+)
 from actorstore.bench.window import async_sliding_window, sliding_window
 from actorstore.bench.workload import Workload
 from actorstore.bench.workloads import (
@@ -24,6 +31,7 @@ from actorstore.bench.workloads import (
 )
 
 __all__ = [
+    "ASYNCIO_TARGETS",
     "PEERS",
     "PEER_TARGETS",
     "STORE_TARGETS",

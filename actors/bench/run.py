@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 
+from actorstore.bench.asyncio_path import measure_asyncio
 from actorstore.bench.engines import (
     ACTORSTORE,
     ACTORSTORE_CLUSTER,
@@ -55,6 +56,7 @@ def run_bench(
     with tempfile.TemporaryDirectory(dir=path, prefix="actorstore-bench-") as root:
         stores: list[StoreFigures] = []
         raws: list[dict[str, float]] = []
+        asyncios: list[dict[str, float]] = []
         for number in range(workload.rounds):
             where = os.path.join(root, f"round{number}")
             os.mkdir(where)
@@ -64,6 +66,7 @@ def run_bench(
             stores.append(measure_store(open_store, workload, where))
             if not number % 2:
                 raws.append(measure_raw_lmdb(workload, where))
+            asyncios.append(measure_asyncio(workload, where))
         store = StoreFigures(
             throughput=medians([figures.throughput for figures in stores]),
             latency=medians([figures.latency for figures in stores]),
@@ -91,6 +94,7 @@ def run_bench(
         throughput=throughput,
         latency=latency,
         memory=memory,
+        asyncio=medians(asyncios),
         peers_run=peers,
         missing=missing,
         rounds=[
@@ -100,7 +104,8 @@ def run_bench(
                     "latency": figures.latency,
                 },
                 RAW_LMDB: {"throughput": raw},
+                "asyncio": {"figures": aio},
             }
-            for figures, raw in zip(stores, raws, strict=True)
+            for figures, raw, aio in zip(stores, raws, asyncios, strict=True)
         ],
     )

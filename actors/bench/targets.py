@@ -26,6 +26,7 @@ from actorstore.bench.engines import (
 )
 
 __all__ = [
+    "ASYNCIO_TARGETS",
     "CLUSTER_TARGETS",
     "PEER_TARGETS",
     "STORE_TARGETS",
@@ -174,6 +175,39 @@ STORE_TARGETS: tuple[Target, ...] = (
 )
 """The store against raw py-lmdb, the hand-written actor and itself."""
 
+ASYNCIO_TARGETS: tuple[Target, ...] = (
+    Target(
+        "asyncio_gather_upsert_vs_window",
+        "asyncio: gather of upserts / a thread's sliding window of them",
+        "asyncio.gather_upsert",
+        ("asyncio.window_upsert",),
+        0.75,
+    ),
+    Target(
+        "asyncio_gather_search_vs_window",
+        "asyncio: gather of searches / a thread's sliding window of them",
+        "asyncio.gather_search",
+        ("asyncio.window_search",),
+        0.75,
+    ),
+    Target(
+        "asyncio_await_vs_get",
+        "asyncio: one upsert at a time, await / get()",
+        "asyncio.await_one_upsert",
+        ("asyncio.get_one_upsert",),
+        0.9,
+    ),
+    Target(
+        "asyncio_loop_stall_vs_own_gather",
+        "asyncio: longest loop stall gathering upserts / its own gather",
+        "asyncio.loop_stall",
+        ("asyncio.own_gather",),
+        3,
+        at_most=True,
+    ),
+)
+"""asyncio against threads on the same store in the same run."""
+
 PEER_TARGETS: tuple[Target, ...] = (
     Target(
         "durable_write_vs_best_peer",
@@ -225,7 +259,9 @@ CLUSTER_TARGETS: tuple[Target, ...] = (
 )
 """The store on a simulated cluster against the local store (with --cluster)."""
 
-TARGETS: tuple[Target, ...] = STORE_TARGETS + PEER_TARGETS + CLUSTER_TARGETS
+TARGETS: tuple[Target, ...] = (
+    STORE_TARGETS + ASYNCIO_TARGETS + PEER_TARGETS + CLUSTER_TARGETS
+)
 """Every target, store targets first."""
 
 

@@ -36,6 +36,10 @@ class Workload:
             taking turns; each of their figures is the median of its rounds
             (a single run of a fraction of a second moves by 10-30% with
             whatever else the machine does).
+        asyncio_ops: ops each asyncio workload gathers (and its thread form
+            keeps `asyncio_window` of in flight).
+        asyncio_one_ops: ops of the one-at-a-time asyncio workload.
+        asyncio_window: the thread form's window (a default store's `ops_max`).
     """
 
     ops: int = 50_000
@@ -47,6 +51,9 @@ class Workload:
     memory_ops: int = 1_000_000
     in_flight: int = 20_000
     rounds: int = 3
+    asyncio_ops: int = 20_000
+    asyncio_one_ops: int = 3_000
+    asyncio_window: int = 1024
 
     def __post_init__(self) -> None:
         sizes = {
@@ -57,6 +64,9 @@ class Workload:
             "latency_samples": self.latency_samples,
             "in_flight": self.in_flight,
             "rounds": self.rounds,
+            "asyncio_ops": self.asyncio_ops,
+            "asyncio_one_ops": self.asyncio_one_ops,
+            "asyncio_window": self.asyncio_window,
         }
         for name, size in sizes.items():
             if size < 1:
@@ -78,6 +88,8 @@ class Workload:
             memory_ops=100_000,
             in_flight=2_000,
             rounds=1,
+            asyncio_ops=5_000,
+            asyncio_one_ops=500,
         )
 
     def replace(self, **sizes: Any) -> Workload:

@@ -80,6 +80,26 @@ def test_json_output_parses_and_says_which_targets_passed(
     assert document["peers"]["missing"] == {"rocksdb": "not installed"}
 
 
+def test_a_run_too_short_to_judge_shows_missed_targets_exits_0_and_says_why(
+    fake_run: FakeRun, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_run.result = synthetic_result(store_factor=0.5)
+    fake_run.result.workload = Workload.quick()  # one round
+
+    assert main(["bench", "--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "MISSED" not in out
+    assert "below, not judged" in out
+    assert "not judged: 1 round is too short to judge a target" in out
+    assert "none_upsert_vs_raw_put" in out
+
+    assert main(["bench", "--quick", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["judged"] is False
+    assert "too short" in document["not_judged_because"]
+    assert document["targets_met"] is False  # the ratios are all there
+
+
 def test_flags_make_the_workload(fake_run: FakeRun) -> None:
     main(["bench", "--quick", "--ops", "2000", "--peers", "--dir", "/tmp"])
     main(["bench", "--sync-ops", "7", "--memory-ops", "50", "--rounds", "5"])

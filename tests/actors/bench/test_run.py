@@ -94,12 +94,16 @@ def test_json_carries_every_figure_and_check(tiny_run: BenchResult) -> None:
         "throughput",
         "latency",
         "memory",
+        "asyncio",
         "peers",
         "rounds",
         "targets",
         "targets_met",
+        "judged",
+        "not_judged_because",
     }
     assert document["workload"]["ops"] == TINY.ops
+    assert document["asyncio"] == tiny_run.asyncio
     assert document["throughput"] == tiny_run.throughput
     assert document["peers"]["run"] is True
     assert len(document["targets"]) == len(tiny_run.checks)
@@ -147,6 +151,36 @@ def test_the_figures_of_the_engines_run_in_rounds_are_their_rounds_medians(
             each = [one[engine][kind][name] for one in tiny_run.rounds]
             assert value == pytest.approx(sum(each) / 2), (engine, name)
     assert json.loads(json.dumps(tiny_run.to_json()))["rounds"] == tiny_run.rounds
+
+
+def test_the_asyncio_workloads_run_beside_their_thread_forms(
+    tiny_run: BenchResult,
+) -> None:
+    assert set(tiny_run.asyncio) == {
+        "window_upsert",
+        "gather_upsert",
+        "window_search",
+        "gather_search",
+        "get_one_upsert",
+        "await_one_upsert",
+        "loop_stall",
+        "own_gather",
+    }
+    assert all(value >= 0 for value in tiny_run.asyncio.values())
+    assert tiny_run.asyncio["own_gather"] > 0
+    checks = {check.target.name: check for check in tiny_run.checks}
+    for name in (
+        "asyncio_gather_upsert_vs_window",
+        "asyncio_gather_search_vs_window",
+        "asyncio_await_vs_get",
+        "asyncio_loop_stall_vs_own_gather",
+    ):
+        assert checks[name].value is not None, name
+    for name, value in tiny_run.asyncio.items():
+        each = [one["asyncio"]["figures"][name] for one in tiny_run.rounds]
+        assert value == pytest.approx(sum(each) / 2), name
+    assert "asyncio against threads" in format_report(tiny_run)
+    assert not tiny_run.judged  # two rounds: shown, not enforced
 
 
 def test_three_rounds_run_and_leave_nothing_behind(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from actorstore.bench import (
+    ASYNCIO_TARGETS,
     PEER_TARGETS,
     STORE_TARGETS,
     TARGETS,
@@ -69,6 +70,10 @@ def test_the_targets_are_the_issues() -> None:
         "round_trip_p50_vs_pykka_ask": "<= 1.5",
         "rss_growth": "<= 1.1",
         "bytes_per_in_flight_op": "<= 1024",
+        "asyncio_gather_upsert_vs_window": ">= 0.75",
+        "asyncio_gather_search_vs_window": ">= 0.75",
+        "asyncio_await_vs_get": ">= 0.9",
+        "asyncio_loop_stall_vs_own_gather": "<= 3",
         "durable_write_vs_best_peer": ">= 10",
         "point_read_vs_sqlite3": ">= 1",
         "point_read_vs_rocksdb": ">= 1",
@@ -76,7 +81,7 @@ def test_the_targets_are_the_issues() -> None:
         "write_vs_sqlite3": ">= 1.5",
         "cluster_sync_512_vs_local": ">= 0.5",
     }
-    assert TARGETS == STORE_TARGETS + PEER_TARGETS + CLUSTER_TARGETS
+    assert TARGETS == (STORE_TARGETS + ASYNCIO_TARGETS + PEER_TARGETS + CLUSTER_TARGETS)
 
 
 def test_a_fast_synthetic_store_meets_every_measured_target() -> None:
@@ -140,3 +145,31 @@ def test_the_cluster_target_is_checked_only_when_the_cluster_ran() -> None:
     text = format_report(result)
     assert "actorstore on a cluster, 512 in flight" in text
     assert "actorstore on a cluster upsert_p50" in text
+
+
+def test_the_asyncio_ratios_are_each_workload_against_its_thread_form() -> None:
+    result = synthetic_result(store_factor=20)
+    result.asyncio = {
+        "window_upsert": 1000.0,
+        "gather_upsert": 800.0,
+        "window_search": 2000.0,
+        "gather_search": 1000.0,
+        "get_one_upsert": 100.0,
+        "await_one_upsert": 95.0,
+        "loop_stall": 0.5,
+        "own_gather": 0.1,
+    }
+
+    checks = {c.target.name: c for c in evaluate(result.figures(), ASYNCIO_TARGETS)}
+
+    assert checks["asyncio_gather_upsert_vs_window"].value == pytest.approx(0.8)
+    assert checks["asyncio_gather_search_vs_window"].value == pytest.approx(0.5)
+    assert checks["asyncio_await_vs_get"].value == pytest.approx(0.95)
+    assert checks["asyncio_loop_stall_vs_own_gather"].value == pytest.approx(5)
+    assert {check.target.name for check in result.missed} == {
+        "asyncio_gather_search_vs_window",
+        "asyncio_loop_stall_vs_own_gather",
+    }
+    text = format_report(result)
+    assert "asyncio against threads" in text
+    assert "0.80x" in text and "5.00x" in text
