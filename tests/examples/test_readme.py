@@ -62,3 +62,29 @@ def test_the_snippets_import_only_actorstore() -> None:
     for snippet in readme_snippets():
         for line in re.findall(r"^\s*(?:import|from) .*$", snippet, re.M):
             assert "actorstore" in line or line.strip() == "import asyncio", line
+
+
+def test_the_asyncio_snippets_never_hold_their_loop_past_asyncio_s_warning(
+    tmp_path: Path,
+) -> None:
+    """In debug mode (`python -X dev`) asyncio logs "Executing <Task ...> took
+    0.954 seconds" for a callback that holds the loop past 0.1 s: submitting
+    and gathering the snippet's 5,000 upserts must not."""
+    snippets = [s for s in readme_snippets() if "asyncio.gather" in s]
+    assert snippets
+    for index, snippet in enumerate(snippets):
+        where = tmp_path / f"dev{index}"
+        where.mkdir()
+        result = subprocess.run(
+            [sys.executable, "-I", "-X", "dev", "-c", snippet],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=where,
+            env={"PATH": "/usr/bin:/bin"},
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert not re.search(r"Executing .* took [\d.]+ seconds", result.stderr), (
+            result.stderr
+        )
