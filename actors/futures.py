@@ -130,11 +130,10 @@ class OpFuture(Generic[T]):
         Raises:
             RuntimeError: on a thread that runs no event loop.
         """
-        loop = self._asked_loop
-        if loop is not None and self._asked_thread == get_ident():
-            # asyncio asks right after isfuture(), which found that loop.
-            return loop
-        return asyncio.get_running_loop()
+        loop = self._running_loop()
+        if loop is None:
+            raise RuntimeError("no running event loop")
+        return loop
 
     def _running_loop(self) -> asyncio.AbstractEventLoop | None:
         """Return the calling thread's running loop, or None."""

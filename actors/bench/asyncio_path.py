@@ -19,6 +19,7 @@ coroutines takes.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 from collections.abc import Callable, Coroutine
@@ -63,24 +64,38 @@ def measure_asyncio(workload: Workload, root: str) -> dict[str, float]:
         def search(i: int) -> OpFuture[Any]:
             return store.search(TABLE, workload.record(i % count)[0])
 
-        for name, submit in (("upsert", upsert), ("search", search)):
+        submits: dict[str, Callable[[int], OpFuture[Any]]] = {
+            "upsert": upsert,
+            "search": search,
+        }
+        for name, submit in submits.items():
             store.flush(timeout=60)
             figures[f"window_{name}"] = rate(
-                count, lambda submit=submit: sliding_window(count, window, submit)
+                count, functools.partial(sliding_window, count, window, submit)
             )
             store.flush(timeout=60)
             figures[f"gather_{name}"] = rate(
-                count, lambda submit=submit: asyncio.run(_gather(count, submit))
+                count, functools.partial(_run, _gather, count, submit)
             )
         store.flush(timeout=60)
         figures["get_one_upsert"] = rate(
             one, lambda: [upsert(i).get(timeout=60) for i in range(one)]
         )
-        figures["await_one_upsert"] = rate(one, lambda: asyncio.run(_one(one, upsert)))
+        figures["await_one_upsert"] = rate(
+            one, functools.partial(_run, _one, one, upsert)
+        )
         store.flush(timeout=60)
         figures["loop_stall"] = asyncio.run(_stall(_gather(count, upsert)))
     figures["own_gather"] = asyncio.run(_own_gather(count))
     return figures
+
+
+def _run(
+    main: Callable[[int, Callable[[int], OpFuture[Any]]], Coroutine[Any, Any, None]],
+    count: int,
+    submit: Callable[[int], OpFuture[Any]],
+) -> None:
+    asyncio.run(main(count, submit))
 
 
 async def _gather(count: int, submit: Callable[[int], OpFuture[Any]]) -> None:
