@@ -613,11 +613,16 @@ def _calls(callback: Any, fn: Callable[[Any], object]) -> bool:
 def _post(due: list[_OnLoop]) -> None:
     """Post callbacks due on loops to their loops' inboxes, in order, and owe
     each loop one wake-up."""
-    owed: dict[LoopInbox, None] = {}
-    for future, fn, context, inbox in due:
-        inbox.post(future, fn, context)
-        owed[inbox] = None
-    for inbox in owed:
+    by_inbox: dict[LoopInbox, list[_OnLoop]] = {}
+    inbox: LoopInbox | None = None
+    same: list[_OnLoop] = []
+    for entry in due:  # most often all of one loop
+        if entry[3] is not inbox:
+            inbox = entry[3]
+            same = by_inbox.setdefault(inbox, [])
+        same.append(entry)
+    for inbox, calls in by_inbox.items():
+        inbox.post(calls)
         inbox.owe()
 
 

@@ -295,7 +295,7 @@ def test_an_inbox_does_not_keep_its_loop_alive() -> None:
     gc.collect()
     assert inbox.loop_ref() is None
     ran: list[int] = []
-    inbox.post(1, ran.append, contextvars.copy_context())
+    inbox.post([(1, ran.append, contextvars.copy_context(), None)])
     inbox.wake()  # no loop to wake: it runs here
 
     assert ran == [1]
