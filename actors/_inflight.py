@@ -87,6 +87,10 @@ class InFlight:
             OpsMaxExceededError: if no slot is free and it may not wait, or
                 `timeout` passed first.
         """
+        # Whether this thread runs a loop is asked outside the lock, which
+        # owners freeing slots wait for; before it when ops are parked already
+        # (then this one most likely is too: one lock, not two).
+        on_loop = _on_running_loop() if wait and self.parked else None
         with self._lock:
             if internal or (
                 self._slots < self.ops_max and not self.parked and not self.admitting
@@ -95,9 +99,14 @@ class InFlight:
                 return True
             if not wait:
                 raise OpsMaxExceededError(ops_max=self.ops_max)
-        # Asked outside the lock, which owners freeing slots wait for. Parking
-        # never blocks, so a loop's thread parks even if it is a store thread.
-        on_loop = _on_running_loop()
+            if on_loop:
+                self._register(op, slot=False)
+                self.parked.append(op)
+                return False
+        if on_loop is None:
+            on_loop = _on_running_loop()
+        # Parking never blocks: a loop's thread parks even if it is a store
+        # thread, where waiting could deadlock.
         if not on_loop and on_store_thread():
             raise OpsMaxExceededError(ops_max=self.ops_max)
         with self._lock:
