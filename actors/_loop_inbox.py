@@ -143,7 +143,9 @@ class LoopInbox:
             logger.debug("loop closed: a done callback runs on this thread")
             try:
                 context.run(fn, future)
-            except Exception:
+            except BaseException:
+                # Not even SystemExit goes up: this thread is an owner ending
+                # a group, and its loop, which would have taken it, is gone.
                 logger.error("done callback %r failed", fn, exc_info=True)
 
 

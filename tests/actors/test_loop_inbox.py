@@ -303,3 +303,27 @@ def test_an_inbox_does_not_keep_its_loop_alive() -> None:
 
 async def _await(future: OpFuture[Any]) -> Any:
     return await future
+
+
+def test_a_callback_raising_system_exit_on_a_closed_loop_never_reaches_the_owner(
+    store: Store, hold: Callable[..., Any], errors_logged: Callable[[], list[str]]
+) -> None:
+    gate = hold(store, TABLE, key=-1)
+
+    def leave(_: OpFuture[None]) -> None:
+        raise SystemExit(3)
+
+    async def main() -> OpFuture[None]:
+        future = store.upsert(TABLE, 1, 1)
+        future.add_done_callback(leave)
+        return future
+
+    loop = asyncio.new_event_loop()
+    future = loop.run_until_complete(main())
+    loop.close()
+    gate.open()
+
+    assert future.get(timeout=WAIT) is None
+    assert store.upsert(TABLE, 2, 2).get(timeout=WAIT) is None  # serving on
+    assert store.flush(timeout=WAIT) is None
+    assert any("done callback" in message for message in errors_logged())
