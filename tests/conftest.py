@@ -89,7 +89,7 @@ def close_or_abandon(store: Store) -> None:
     except OpTimeoutError:
         stuck = store._inflight.snapshot()
         for op in stuck:
-            store._outcomes.complete(op, None, StoreClosedError("store"))
+            store._executor.complete(op, None, StoreClosedError("store"))
         store.close(timeout=CLOSE_WAIT)
         warnings.warn(
             f"{store!r} could not close: {len(stuck)} ops never ended; "
