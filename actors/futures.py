@@ -14,9 +14,19 @@ import threading
 from asyncio import _get_running_loop
 from collections.abc import Callable, Generator, Sequence
 from threading import get_ident
-from typing import Any, Generic, NoReturn, TypeVar
+from typing import Any, Generic, TypeVar
 
-from actorstore._loop_inbox import LoopInbox, call_soon, inbox_for
+from actorstore._done_callbacks import (
+    InContext,
+    OnLoop,
+    calls,
+    check_callable,
+    checked_timeout,
+    post,
+    run_done_callback,
+    run_done_callbacks,
+)
+from actorstore._loop_inbox import call_soon, inbox_for
 from actorstore._threads import on_store_thread
 from actorstore.errors import BlockingCallError, OpTimeoutError
 from actorstore.storage import InvalidOptionError
@@ -34,11 +44,6 @@ _lock = threading.Lock()
 # `_state` is two bits: the op's outcome is set (_DONE), and the future's
 # asyncio face was cancelled (_CANCELLED, see `cancel()`); they are independent.
 _PENDING, _DONE, _CANCELLED = 0, 1, 2
-
-_OnLoop = tuple["OpFuture[Any]", Any, contextvars.Context | None, LoopInbox]
-"""A done callback added on a loop's thread (future, fn, context, that
-loop's inbox), or a task's waiter (future, waiter, None, inbox): kept among
-the future's callbacks, and posted to the inbox when it is due."""
 
 
 class OpFuture(Generic[T]):
@@ -190,7 +195,7 @@ class OpFuture(Generic[T]):
             self._state = _CANCELLED
             self._cancel_message = msg
             callbacks = self._callbacks
-            due: list[_OnLoop] = []
+            due: list[OnLoop] = []
             if callbacks:
                 kept: list[Any] = []
                 for callback in callbacks:
@@ -200,7 +205,7 @@ class OpFuture(Generic[T]):
                     else:
                         kept.append(callback)
                 self._callbacks = kept or None
-        _post(due)
+        post(due)
         return True
 
     def _make_cancelled_error(self) -> asyncio.CancelledError:
@@ -236,7 +241,7 @@ class OpFuture(Generic[T]):
             (type(timeout) is not float and type(timeout) is not int)
             or not timeout >= 0  # NaN too
         ):
-            timeout = _checked_timeout(timeout)
+            timeout = checked_timeout(timeout)
         if not self._state & _DONE and not self._wait(timeout):
             raise OpTimeoutError(f"op {self.op_id} not done after {timeout} seconds")
         if self._error is not None:
@@ -260,7 +265,7 @@ class OpFuture(Generic[T]):
             InvalidOptionError: for a bad `timeout` (as `get()`).
         """
         if timeout is not None:
-            timeout = _checked_timeout(timeout)
+            timeout = checked_timeout(timeout)
         state = self._state
         if state == _DONE:  # what asyncio asks of each op it gathers: no call
             if self._error is not None:
@@ -288,7 +293,7 @@ class OpFuture(Generic[T]):
             InvalidOptionError: for a bad `timeout` (as `get()`).
         """
         if timeout is not None:
-            timeout = _checked_timeout(timeout)
+            timeout = checked_timeout(timeout)
         state = self._state
         if state == _DONE:
             return self._error
@@ -359,7 +364,7 @@ class OpFuture(Generic[T]):
             InvalidOptionError: if `fn` is not callable, or `context` is not
                 a `contextvars.Context`.
         """
-        _check_callable(fn)
+        check_callable(fn)
         if context is not None and not isinstance(context, contextvars.Context):
             raise InvalidOptionError(
                 "context must be a contextvars.Context or None, not "
@@ -379,7 +384,7 @@ class OpFuture(Generic[T]):
             call_soon(loop, self, fn, context)
             return
         if context is not None:
-            fn = _InContext(fn, context)
+            fn = InContext(fn, context)
         self.add_completion_callback(fn)
 
     def add_completion_callback(self, fn: Callable[[OpFuture[T]], object]) -> None:
@@ -393,12 +398,12 @@ class OpFuture(Generic[T]):
         Raises:
             InvalidOptionError: if `fn` is not callable.
         """
-        _check_callable(fn)
+        check_callable(fn)
         with _lock:
             if not self._state & _DONE:
                 self._keep(fn)
                 return
-        _run_done_callback(fn, self)
+        run_done_callback(fn, self)
 
     def _keep(self, callback: Any) -> None:
         # The caller holds the lock.
@@ -416,17 +421,17 @@ class OpFuture(Generic[T]):
         Raises:
             InvalidOptionError: if `fn` is not callable.
         """
-        _check_callable(fn)
+        check_callable(fn)
         with _lock:
             callbacks = self._callbacks
             if not callbacks:
                 return 0
-            kept = [each for each in callbacks if not _calls(each, fn)]
+            kept = [each for each in callbacks if not calls(each, fn)]
             removed = len(callbacks) - len(kept)
             self._callbacks = kept or None
         return removed
 
-    def _forget(self, kept: _OnLoop) -> None:
+    def _forget(self, kept: OnLoop) -> None:
         """Drop the kept `kept` (this very tuple), if it is still kept."""
         with _lock:
             callbacks = self._callbacks
@@ -469,7 +474,7 @@ class OpFuture(Generic[T]):
         if event is not None:
             event.set()
         if callbacks:
-            _run_done_callbacks([(self, callbacks)])
+            run_done_callbacks([(self, callbacks)])
 
     @staticmethod
     def set_results(futures: Sequence[OpFuture[Any]], results: Sequence[Any]) -> None:
@@ -505,7 +510,7 @@ class OpFuture(Generic[T]):
         for event in events:
             event.set()
         if woken:
-            _run_done_callbacks(woken)
+            run_done_callbacks(woken)
 
     def _outcome(self) -> T:
         if self._error is not None:
@@ -522,7 +527,7 @@ class OpFuture(Generic[T]):
                     "await it in a coroutine that asyncio runs, or call get()"
                 )
             waiter: asyncio.Future[None] = loop.create_future()
-            kept: _OnLoop = (self, waiter, None, inbox_for(loop))
+            kept: OnLoop = (self, waiter, None, inbox_for(loop))
             with _lock:
                 waiting = not self._state & _DONE
                 if waiting:
@@ -557,110 +562,3 @@ def _new_lock_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_new_lock_in_child)
-
-
-def _checked_timeout(timeout: object) -> float:
-    """Return `timeout` (not None) as seconds, or refuse it."""
-    if (
-        isinstance(timeout, int | float)
-        and not isinstance(timeout, bool)
-        and timeout >= 0  # not NaN
-    ):
-        return timeout
-    _refuse_timeout(timeout)
-
-
-def _refuse_timeout(timeout: object) -> NoReturn:
-    raise InvalidOptionError(
-        f"timeout must be >= 0 or None, not {timeout!r}; give a number of seconds"
-    )
-
-
-def _check_callable(fn: object) -> None:
-    if not callable(fn):
-        raise InvalidOptionError(
-            f"a done callback must be callable (fn(future)), not {type(fn).__name__}"
-        )
-
-
-class _InContext:
-    """A done callback added with a `context` on a plain thread."""
-
-    __slots__ = ("context", "fn")
-
-    def __init__(
-        self, fn: Callable[[Any], object], context: contextvars.Context
-    ) -> None:
-        self.fn = fn
-        self.context = context
-
-    def __call__(self, future: OpFuture[Any]) -> None:
-        self.context.run(self.fn, future)
-
-    def __repr__(self) -> str:
-        return repr(self.fn)
-
-
-def _calls(callback: Any, fn: Callable[[Any], object]) -> bool:
-    """Return whether the kept `callback` is `fn` or a wrapper of it."""
-    if type(callback) is tuple:
-        return bool(callback[1] == fn)
-    if isinstance(callback, _InContext):
-        return callback.fn == fn
-    return bool(callback == fn)
-
-
-def _post(due: list[_OnLoop]) -> None:
-    """Post callbacks due on loops to their loops' inboxes, in order, and owe
-    each loop one wake-up."""
-    by_inbox: dict[LoopInbox, list[_OnLoop]] = {}
-    inbox: LoopInbox | None = None
-    same: list[_OnLoop] = []
-    for entry in due:  # most often all of one loop
-        if entry[3] is not inbox:
-            inbox = entry[3]
-            same = by_inbox.setdefault(inbox, [])
-        same.append(entry)
-    for inbox, calls in by_inbox.items():
-        inbox.post(calls)
-        inbox.owe()
-
-
-def _run_done_callback(
-    fn: Callable[[OpFuture[Any]], object], future: OpFuture[Any]
-) -> None:
-    try:
-        fn(future)
-    except Exception:
-        logger.error(
-            "done callback %r of op %d failed", fn, future.op_id, exc_info=True
-        )
-
-
-def _run_done_callbacks(woken: list[tuple[OpFuture[Any], list[Any]]]) -> None:
-    """Hand each future's callbacks due on a loop to that loop, then run the
-    others here, every one even if one raises.
-
-    An `Exception` is logged; the first other `BaseException` (SystemExit,
-    say) is raised once every callback has run, and any later one logged.
-    """
-    on_loops: list[_OnLoop] = []
-    raised: BaseException | None = None
-    for future, callbacks in woken:
-        for fn in callbacks:
-            if type(fn) is tuple:
-                on_loops.append(fn)
-                continue
-            try:
-                _run_done_callback(fn, future)
-            except BaseException as exc:  # noqa: BLE001 - raised below
-                if raised is None:
-                    raised = exc
-                else:
-                    logger.error(
-                        "done callback %r of op %d raised %r", fn, future.op_id, exc
-                    )
-    if on_loops:
-        _post(on_loops)
-    if raised is not None:
-        raise raised
