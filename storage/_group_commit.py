@@ -42,6 +42,11 @@ from actorstore.storage.errors import (
 )
 
 if TYPE_CHECKING:
+    from actorstore.storage._session_records import (
+        GroupRecords,
+        OpNumbers,
+        SessionRecords,
+    )
     from actorstore.storage._table_codecs import TableCodecs
 
 __all__ = [
@@ -141,6 +146,11 @@ class GroupHost(Protocol):
         """Whether the table is closed."""
         ...
 
+    @property
+    def session_records(self) -> SessionRecords:
+        """The table's session records (exactly once: `storage._session_records`)."""
+        ...
+
     def begin(self, *, write: bool) -> lmdb.Transaction[bytes]:
         """Begin a top-level transaction; the caller holds the gate shared."""
         ...
@@ -182,7 +192,9 @@ def check_operations(host: GroupHost, requests: Requests) -> None:
             )
 
 
-def run_group(host: GroupHost, requests: Requests) -> list[Outcome]:
+def run_group(
+    host: GroupHost, requests: Requests, numbers: OpNumbers | None = None
+) -> list[Outcome]:
     """Run each request in its own transaction, as one group; return outcomes.
 
     Writes run as one top-level write transaction in which each op is a
@@ -204,8 +216,14 @@ def run_group(host: GroupHost, requests: Requests) -> list[Outcome]:
     committed keep their outcomes: this does not raise once anything may
     have committed.
 
+    With `numbers` (who sent each op, and its number), each top-level
+    transaction also records its ops' outcomes by session, and an op sent
+    again is answered from its record instead of running twice (see
+    `storage._session_records`).
+
     Raises:
-        InvalidInputError: if an op belongs to another table.
+        InvalidInputError: if an op belongs to another table, or `numbers`
+            does not number every op.
         StoreClosedError: if the table is closed when the group starts.
     """
     check_operations(host, requests)
@@ -215,7 +233,12 @@ def run_group(host: GroupHost, requests: Requests) -> list[Outcome]:
     try:
         for op, _ in requests:
             if op.writes:
-                _run_all_writes(host, requests, outcomes)
+                records = (
+                    None
+                    if numbers is None
+                    else host.session_records.group(requests, numbers)
+                )
+                _run_all_writes(host, requests, outcomes, records)
                 break
         else:
             _run_reads(host, requests, outcomes)
@@ -240,7 +263,10 @@ def _run_reads(
 
 
 def _run_all_writes(
-    host: GroupHost, requests: Requests, outcomes: list[Outcome | None]
+    host: GroupHost,
+    requests: Requests,
+    outcomes: list[Outcome | None],
+    records: GroupRecords | None,
 ) -> None:
     """Run the writes of a group in as few top-level transactions as fit."""
     done = 0
@@ -258,7 +284,7 @@ def _run_all_writes(
         while done < len(requests):
             try:
                 done, grew, tight = _run_writes(
-                    host, requests, outcomes, done, size, children=children
+                    host, requests, outcomes, done, size, records, children=children
                 )
             except _RedoWithChildren:
                 children = True  # nothing of the pass landed: redo it with children
@@ -280,13 +306,16 @@ def _run_writes(
     outcomes: list[Outcome | None],
     start: int,
     size: int,
+    records: GroupRecords | None,
     *,
     children: bool,
 ) -> tuple[int, bool, bool]:
     """Run up to `size` requests from `start` in one top-level txn.
 
     Each op runs in a child transaction of its own if `children`, else
-    straight in the top-level one (see `TableRequest.single_write`).
+    straight in the top-level one (see `TableRequest.single_write`). With
+    `records`, resent ops are answered from their session records first,
+    and the outcomes are recorded in the same transaction.
 
     Returns where it stopped, whether the map grew past the write limit
     (for removes), and whether the pass must be redone one op at a time.
@@ -307,6 +336,8 @@ def _run_writes(
         path = host.path
         try:
             host.before_write()
+            if records is not None:
+                todo = records.answer(host.env, parent, todo, start)
             if not children:
                 index = _run_straight(todo, parent, outcomes, index)
             for op, before_commit in todo if children else ():
@@ -327,6 +358,8 @@ def _run_writes(
             parent.abort()
             raise
         try:
+            if records is not None:
+                _record(records, host.env, parent, start, index, outcomes)
             parent.commit()
         except lmdb.MapFullError:
             commit_full = True
@@ -415,6 +448,23 @@ def _forget(outcomes: list[Outcome | None], start: int, count: int) -> None:
     """Clear the outcomes of `count` ops from `start`, whose pass was aborted:
     they are redone, or fail with what stopped the group (see `run_group`)."""
     outcomes[start : start + count] = [None] * count
+
+
+def _record(
+    records: GroupRecords,
+    env: lmdb.Environment,
+    txn: lmdb.Transaction[bytes],
+    start: int,
+    stop: int,
+    outcomes: list[Outcome | None],
+) -> None:
+    """Record the pass's outcomes in `txn`; if that fails, abort `txn` (its
+    caller then handles the error as the commit's own)."""
+    try:
+        records.record(env, txn, start, stop, outcomes)
+    except BaseException:
+        txn.abort()
+        raise
 
 
 class _RedoWithChildren(Exception):

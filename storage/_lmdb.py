@@ -79,11 +79,14 @@ def open_environment(
 ) -> lmdb.Environment:
     """Open (creating if needed) the LMDB environment in directory `path`.
 
-    Only LMDB's main database is used (`max_dbs=0`), so `open_db()` is never
-    needed. `writemap` stays off: nested write transactions require that.
-    The lock file gets real blocks first and the data file is checked after
-    (see the module docstring). `table` names the table in errors (None:
-    the catalog).
+    A table's records are LMDB's main database; one named sub-database
+    (`max_dbs=1`) keeps its clients' session records
+    (`storage._session_records`), opened only inside a write transaction
+    (`open_db(txn=...)`: without it, LMDB begins one of its own, which can
+    wait for another thread's writer). `writemap` stays off: nested write
+    transactions require that. The lock file gets real blocks first and the
+    data file is checked after (see the module docstring). `table` names the
+    table in errors (None: the catalog).
 
     Raises:
         DiskFullError: if there is no space for the lock file.
@@ -167,7 +170,7 @@ def _open(
             metasync=sync,
             writemap=False,
             max_readers=MAX_READERS,
-            max_dbs=0,
+            max_dbs=1,
             mode=FILE_MODE,
             lock=True,
         )

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from actorstore.storage._table_codecs import TableCodecs
+from actorstore.storage._table_codecs import RESERVED_KEY, TableCodecs
 from actorstore.storage.errors import InvalidInputError, KeyExistsError, NotFoundError
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ __all__ = [
     "Update",
     "Upsert",
     "build_request",
+    "count_records",
 ]
 
 BeforeCommit = Callable[[Any], object]
@@ -69,10 +70,15 @@ class OpType(enum.Enum):
 
 @dataclass(slots=True)
 class Outcome:
-    """The end of one op: its result, or the error it failed with."""
+    """The end of one op: its result, or the error it failed with.
+
+    `recorded` says the op was sent again and answered from its session's
+    record (`storage._session_records`): it did not run again.
+    """
 
     result: Any = None
     error: BaseException | None = None
+    recorded: bool = field(default=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -260,7 +266,19 @@ class Count(TableRequest):
     __slots__ = ()
 
     def run(self, txn: lmdb.Transaction[bytes]) -> int:
-        return int(txn.stat()["entries"])
+        return count_records(txn)
+
+
+def count_records(txn: lmdb.Transaction[bytes]) -> int:
+    """Return the number of records in `txn`'s table, without its session records.
+
+    The session records live in a sub-database whose name LMDB keeps as a
+    key of the main database (`RESERVED_KEY`): not a record.
+    """
+    entries = int(txn.stat()["entries"])
+    if entries and txn.get(RESERVED_KEY) is not None:
+        entries -= 1
+    return entries
 
 
 class Scan(TableRequest):
@@ -314,19 +332,16 @@ class Scan(TableRequest):
             return []
         prefix = self._prefix
         lower = max(self._start or b"", prefix)
-        upper = self._end
+        # The last key of any table is at most RESERVED_KEY, the name of its
+        # session records (not a record): every walk stops before it.
+        upper = self._end if self._end is not None else RESERVED_KEY
         prefix_end = _successor(prefix) if prefix else None
-        if prefix_end is not None and (upper is None or prefix_end < upper):
+        if prefix_end is not None and prefix_end < upper:
             upper = prefix_end
         found: list[tuple[bytes, bytes]] = []
         with txn.cursor() as cursor:
             if self._reverse:
-                if upper is None:
-                    positioned = cursor.last()
-                elif cursor.set_range(upper):
-                    positioned = cursor.prev()
-                else:
-                    positioned = cursor.last()
+                positioned = cursor.prev() if cursor.set_range(upper) else cursor.last()
                 while positioned:
                     key = cursor.key()
                     if key < lower:
@@ -339,7 +354,7 @@ class Scan(TableRequest):
                 positioned = cursor.set_range(lower) if lower else cursor.first()
                 while positioned:
                     key = cursor.key()
-                    if upper is not None and key >= upper:
+                    if key >= upper:
                         break
                     found.append((bytes(key), bytes(cursor.value())))
                     if limit is not None and len(found) >= limit:

@@ -25,6 +25,7 @@ from actorstore.storage.durability import Durability
 from actorstore.storage.errors import InvalidInputError, StoreClosedError, StoreError
 
 if TYPE_CHECKING:
+    from actorstore.storage._session_records import OpNumbers
     from actorstore.storage._table import Table
 
 __all__ = ["TableSession"]
@@ -71,7 +72,9 @@ class TableSession:
         return outcome.result
 
     def run_group(
-        self, requests: Sequence[tuple[TableRequest, BeforeCommit | None]]
+        self,
+        requests: Sequence[tuple[TableRequest, BeforeCommit | None]],
+        numbers: OpNumbers | None = None,
     ) -> list[Outcome]:
         """Run many ops as one group: one top-level transaction and commit.
 
@@ -83,11 +86,15 @@ class TableSession:
         group of their own.
 
         An op unpickled from another process is accepted if its codecs
-        name this table with the same formats.
+        name this table with the same formats. With `numbers` (who sent
+        each op, and its number), outcomes are recorded by session in the
+        same transactions, and an op sent again is answered from its record
+        instead of running twice (`storage._session_records`).
 
         Raises:
-            InvalidInputError: if an op belongs to another table, or the
-                session is used from a thread that is not its own.
+            InvalidInputError: if an op belongs to another table, `numbers`
+                does not number every op, or the session is used from a
+                thread that is not its own.
             StoreClosedError: if the table is closed when the group starts
                 (the ops after a compaction fail with it instead, if the
                 table closed meanwhile).
@@ -97,7 +104,7 @@ class TableSession:
             if type(op) is Compact:
                 break
         else:  # no compaction: one group (which checks the ops and the table)
-            return self.table.run_group(requests)
+            return self.table.run_group(requests, numbers)
         self.table.check_operations(requests)
         if self.table.is_closed:
             raise StoreClosedError("table", table=self.name)
@@ -106,24 +113,31 @@ class TableSession:
         for index, (op, _) in enumerate(requests):
             if type(op) is Compact:
                 if start < index:
-                    outcomes += self._run_part(requests[start:index])
+                    outcomes += self._run_part(requests, start, index, numbers)
                 outcomes.append(self._compact_outcome())
                 start = index + 1
         if start < len(requests):
-            outcomes += self._run_part(requests[start:])
+            outcomes += self._run_part(requests, start, len(requests), numbers)
         return outcomes
 
     def _run_part(
-        self, requests: Sequence[tuple[TableRequest, BeforeCommit | None]]
+        self,
+        requests: Sequence[tuple[TableRequest, BeforeCommit | None]],
+        start: int,
+        stop: int,
+        numbers: OpNumbers | None,
     ) -> list[Outcome]:
         """Run the ops between compactions as a group; if it cannot start (the
         table was closed meanwhile), each fails with why rather than the
         error being raised: the ops before them may have committed, and keep
         their outcomes."""
+        part = requests[start:stop]
         try:
-            return self.table.run_group(requests)
+            return self.table.run_group(
+                part, None if numbers is None else numbers.part(start, stop)
+            )
         except StoreError as exc:
-            return [Outcome(error=exc) for _ in requests]
+            return [Outcome(error=exc) for _ in part]
 
     def _compact_outcome(self) -> Outcome:
         try:

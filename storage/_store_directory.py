@@ -22,6 +22,7 @@ from actorstore.storage._catalog import Catalog, TableInfo
 from actorstore.storage._integrity import CheckResult
 from actorstore.storage._lmdb import make_directory, translate
 from actorstore.storage._session import TableSession
+from actorstore.storage._session_records import DEFAULT_WINDOW
 from actorstore.storage._table import Table
 from actorstore.storage.codecs import get_codec
 from actorstore.storage.durability import Durability
@@ -40,6 +41,7 @@ __all__ = [
     "DEFAULT_INITIAL_MAP_SIZE",
     "DEFAULT_MAX_MAP_SIZE",
     "StoreDirectory",
+    "check_outcome_window",
 ]
 
 logger = logging.getLogger(__name__)
@@ -63,11 +65,17 @@ class StoreDirectory:
         durability: Durability | str = Durability.SYNC,
         initial_map_size: int = DEFAULT_INITIAL_MAP_SIZE,
         max_map_size: int = DEFAULT_MAX_MAP_SIZE,
+        outcome_window: float = DEFAULT_WINDOW,
     ) -> None:
         """Open the store at `path`, creating it if needed.
 
+        Each table keeps the outcomes of its clients' recent ops (exactly
+        once: see `storage._session_records`) for `outcome_window` seconds
+        after a client's last group.
+
         Raises:
-            InvalidOptionError: for a path that is a file, or bad sizes.
+            InvalidOptionError: for a path that is a file, bad sizes or a bad
+                `outcome_window`.
             LmdbError: if the directory cannot be created or opened
                 (permissions, already open in this process).
         """
@@ -86,6 +94,7 @@ class StoreDirectory:
             )
         self.initial_map_size = initial_map_size
         self.max_map_size = max_map_size
+        self.outcome_window = check_outcome_window(outcome_window)
         if os.path.exists(self.path) and not os.path.isdir(self.path):
             raise InvalidOptionError(
                 f"store path {self.path} is a file, not a directory; "
@@ -204,6 +213,7 @@ class StoreDirectory:
                     info,
                     initial_map_size=self.initial_map_size,
                     max_map_size=self.max_map_size,
+                    outcome_window=self.outcome_window,
                 )
                 self._tables[name] = table
         return table
@@ -395,3 +405,21 @@ def _check_size(name: str, value: object) -> None:
         raise InvalidOptionError(
             f"{name} must be an int of at least 65536 bytes, not {value!r}"
         )
+
+
+def check_outcome_window(window: object) -> float:
+    """Return `window` (seconds session records are kept) as a float.
+
+    Raises:
+        InvalidOptionError: unless it is a number of seconds > 0 (finite).
+    """
+    if (
+        isinstance(window, bool)
+        or not isinstance(window, int | float)
+        or not 0 < window < float("inf")
+    ):
+        raise InvalidOptionError(
+            f"outcome_window must be a number of seconds > 0, not {window!r}; "
+            "keep it longer than any retry policy waits (the default is a day)"
+        )
+    return float(window)

@@ -29,7 +29,17 @@ from actorstore.storage._lmdb import (
     open_environment,
     translate,
 )
-from actorstore.storage._requests import BeforeCommit, Outcome, TableRequest
+from actorstore.storage._requests import (
+    BeforeCommit,
+    Outcome,
+    TableRequest,
+    count_records,
+)
+from actorstore.storage._session_records import (
+    DEFAULT_WINDOW,
+    OpNumbers,
+    SessionRecords,
+)
 from actorstore.storage._table_codecs import TableCodecs
 from actorstore.storage._table_lock import TableLock
 from actorstore.storage.durability import Durability
@@ -61,6 +71,7 @@ class Table:
         *,
         initial_map_size: int,
         max_map_size: int,
+        outcome_window: float = DEFAULT_WINDOW,
     ) -> None:
         self.path = path
         self.info = info
@@ -73,6 +84,8 @@ class Table:
         self.value_codec = self.codecs.value_codec
         self.data_file = os.path.join(path, DATA_FILE)
         self.gate = ResizeGate()
+        self.session_records = SessionRecords(self.name, outcome_window)
+        """The outcomes of clients' recent ops (`storage._session_records`)."""
         self._closed = False
         self._fork_map_size: int | None = None
         try:
@@ -210,19 +223,24 @@ class Table:
     # -- transactions --------------------------------------------------------------
 
     def run_group(
-        self, requests: Sequence[tuple[TableRequest, BeforeCommit | None]]
+        self,
+        requests: Sequence[tuple[TableRequest, BeforeCommit | None]],
+        numbers: OpNumbers | None = None,
     ) -> list[Outcome]:
         """Run each request in its own transaction, as one group; return outcomes.
 
         See `storage.group_commit.run_group`: one top-level transaction and
         commit, a child transaction per op (none for plain ops in a group
-        without a before_commit); the map grows when it fills.
+        without a before_commit); the map grows when it fills. With
+        `numbers`, outcomes are recorded by session and resent ops are
+        answered from their records (`storage._session_records`).
 
         Raises:
-            InvalidInputError: if an op belongs to another table.
+            InvalidInputError: if an op belongs to another table, or
+                `numbers` does not number every op.
             StoreClosedError: if the table is closed when the group starts.
         """
-        return group_commit.run_group(self, requests)
+        return group_commit.run_group(self, requests, numbers)
 
     def check_operations(
         self, requests: Sequence[tuple[TableRequest, BeforeCommit | None]]
@@ -343,7 +361,7 @@ class Table:
     def stats(self) -> dict[str, Any]:
         """Return the record count, the file, used and map sizes (bytes), and
         `last_sync` (see `last_sync`)."""
-        entries = self.read(lambda txn: int(txn.stat()["entries"]))
+        entries = self.read(count_records)
         with self.gate.shared():
             map_size = int(self._env.info()["map_size"])
         return {
@@ -399,7 +417,7 @@ class Table:
         with self.gate.shared():
             txn = self.begin(write=True)
             try:
-                records = int(txn.stat()["entries"])
+                records = count_records(txn)
                 problem = find_problem(self.path)
             finally:
                 txn.abort()

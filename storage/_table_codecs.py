@@ -14,7 +14,13 @@ from typing import Any
 from actorstore.storage.codecs import CANONICAL_KEYS, MAX_KEY_SIZE, Codec, get_codec
 from actorstore.storage.errors import DecodeError, EncodeError, InvalidKeyError
 
-__all__ = ["TableCodecs", "decode_with", "encode_with"]
+__all__ = ["RESERVED_KEY", "TableCodecs", "decode_with", "encode_with"]
+
+RESERVED_KEY = b"\xff" * MAX_KEY_SIZE
+"""The one key no table may hold: the name of the sub-database where a table
+keeps its clients' session records (`storage._session_records`). LMDB keeps
+a sub-database's name as a key of the main database; this one sorts after
+every other key, and only a `bytes` (or custom) key codec could make it."""
 
 
 def encode_with(codec: Codec, obj: Any, *, what: str, table: str) -> bytes:
@@ -126,7 +132,7 @@ class TableCodecs:
 
         Raises:
             InvalidKeyError: if it is of the wrong type, empty, or longer than
-                LMDB's 511-byte key limit once encoded.
+                LMDB's 511-byte key limit once encoded (or `RESERVED_KEY`).
         """
         try:
             data = self._encode_key(key)
@@ -137,7 +143,16 @@ class TableCodecs:
                 table=self.name,
                 key=key,
             ) from exc
-        if 0 < len(data) <= MAX_KEY_SIZE:
+        if 0 < len(data) < MAX_KEY_SIZE:
+            return data
+        if data == RESERVED_KEY:
+            raise InvalidKeyError(
+                f"table {self.name!r}: the key of {MAX_KEY_SIZE} 0xff bytes is "
+                "reserved (it names the table's session records); use another key",
+                table=self.name,
+                key=key,
+            )
+        if len(data) == MAX_KEY_SIZE:
             return data
         if not data:
             raise InvalidKeyError(
@@ -205,8 +220,8 @@ class TableCodecs:
         try:
             for key, value in pairs:
                 key_bytes = key_encode(key)
-                if not 0 < len(key_bytes) <= MAX_KEY_SIZE:
-                    key_bytes = self.encode_key(key)  # raises the precise error
+                if not 0 < len(key_bytes) < MAX_KEY_SIZE:
+                    key_bytes = self.encode_key(key)  # the precise error, or ok
                 append((key_bytes, value_encode(value)))
         except (TypeError, ValueError, OverflowError, RecursionError):
             # The precise error, with the key or value shown, off the fast path.

@@ -11,6 +11,7 @@ StoreError
   TableBusyError            compaction of a table another process has open
   StoreClosedError          an op on a closed store, table or session
   OpVetoedError             an in-transaction function returned False
+  StaleOpError              a retried op whose outcome its owner no longer keeps
   InvalidInputError         bad input, refused before any transaction (also ValueError)
     InvalidTableNameError
     InvalidKeyError
@@ -49,6 +50,7 @@ __all__ = [
     "LmdbError",
     "NotFoundError",
     "OpVetoedError",
+    "StaleOpError",
     "StoreBusyError",
     "StoreClosedError",
     "StoreCorruptedError",
@@ -192,6 +194,43 @@ class OpVetoedError(StoreError):
             table=table,
             key=key,
         )
+
+
+class StaleOpError(StoreError):
+    """Raised for a retried (or replayed) op whose outcome its owner no longer keeps.
+
+    Every op carries its client's session id and a number; the table's owner
+    keeps the outcomes of each session's recent ops, so that an op sent
+    again is answered rather than run twice. This op's number is below what
+    its session's record still covers (or its dead letter is older than the
+    window records are kept for), so it is refused rather than run again:
+    it may or may not have been applied. `session` is the session id (hex),
+    `number` the op's number and `low` the lowest number still covered
+    (None where unknown).
+    """
+
+    def __init__(
+        self,
+        *,
+        table: str,
+        session: str,
+        number: int,
+        low: int | None = None,
+        key: object = None,
+        reason: str = "",
+    ) -> None:
+        covered = "" if low is None else f" (its record covers numbers from {low})"
+        why = reason or f"its owner no longer keeps this op's outcome{covered}"
+        super().__init__(
+            f"table {table!r}: op {number} of session {session[:12]} was sent "
+            f"again, but {why}; it may or may not have been applied: check the "
+            "data, then write it again as a new op (or purge its dead letter)",
+            table=table,
+            key=key,
+        )
+        self.session = session
+        self.number = number
+        self.low = low
 
 
 class InvalidInputError(StoreError, ValueError):

@@ -58,6 +58,9 @@ SAMPLES: dict[str, Any] = {
     "cut_short": True,
     "remove_batch": 20,
     "kept_in": "the dead-letter hook",
+    "session": "5e5510e1d0000000000000000000000a",
+    "number": 42,
+    "low": 40,
 }
 """A value for every `__init__` parameter name an error class of the tree uses."""
 
