@@ -45,12 +45,14 @@ from actorstore.retry import (
 )
 from actorstore.retry._attempts import handling
 from actorstore.retry._dead_letters import give_up_error, park_then
+from actorstore.retry._triage import ALREADY_APPLIED
 from actorstore.storage import OpType, StoreClosedError
 from actorstore.storage._requests import Outcome
 
 if TYPE_CHECKING:
     import concurrent.futures
 
+    from actorstore._exactly_once import ClientSession
     from actorstore._inflight import InFlight
     from actorstore._lifecycle import Lifecycle
     from actorstore._policies import PolicyChooser
@@ -76,6 +78,9 @@ class OutcomeExecutor:
         spool: keeps a dead letter the dead-letter table cannot take (an
             unreachable remote table) and says where; None: the op's error
             then says it is lost to the store.
+        session: the store's session, which numbers its ops (exactly once):
+            a retry of an op whose outcome is unknown keeps its number, and
+            its dead letter carries it.
     """
 
     def __init__(
@@ -90,8 +95,10 @@ class OutcomeExecutor:
         callback_executor: concurrent.futures.Executor | None = None,
         dead_letter_hook: DeadLetterHook | None = None,
         spool: Callable[[DeadLetter], object] | None = None,
+        session: ClientSession,
     ) -> None:
         self.inflight = inflight
+        self.session = session
         self.policies = policies
         self.scheduler = scheduler
         self._transport = transport
@@ -136,6 +143,8 @@ class OutcomeExecutor:
         in_txn = self.site is CallbackSite.IN_TXN
         none, search, compact = CallbackStyle.NONE, OpType.SEARCH, OpType.COMPACT
         for record, outcome in zip(records, outcomes, strict=True):
+            if outcome.recorded:
+                outcome = _answered_from_record(record, outcome)
             if (
                 outcome.error is None
                 and record.reply_to is None
@@ -345,10 +354,14 @@ class OutcomeExecutor:
     def dispatch(self, record: OpRecord) -> None:
         """Queue an admitted op (again) at its owner; failing that, end it.
 
-        Never raises: whatever keeps the op from its owner (the store
-        closing, a remote owner that cannot be found) becomes its error.
+        A retry keeps its number while its outcome is unknown, else takes a
+        new one (`actors._exactly_once`). Never raises: whatever keeps the op
+        from its owner (the store closing, a remote owner that cannot be
+        found) becomes its error.
         """
         try:
+            if record.state is not None:
+                self.session.before_retry(record)
             self._transport.put(record)
         except BaseException as exc:  # noqa: BLE001 - the op ends with it
             self.complete(record, None, exc)
@@ -480,7 +493,7 @@ class OutcomeExecutor:
             state = record.state = AttemptState(record.submitted_at)
         if state.last_error is not error:
             state.last_error = error
-        letter = dead_letter_for(record, state)
+        letter = self.session.with_ids(dead_letter_for(record, state), record)
         logger.warning(
             "op %d %s on table %s dead-lettered after %d attempt%s: %s",
             record.id,
@@ -510,3 +523,13 @@ class OutcomeExecutor:
             self.complete(record, None, keep_letter_named(told, final))
 
         park_then(self.parking.park, letter, parked)
+
+
+def _answered_from_record(record: OpRecord, outcome: Outcome) -> Outcome:
+    """Return the outcome of an op its owner answered from its record: as
+    recorded, or, for the replay of a dead letter that did apply,
+    `ALREADY_APPLIED` (which the letter's replay counts)."""
+    once = record.once
+    if once is not None and once.replay and outcome.error is None:
+        return Outcome(ALREADY_APPLIED, recorded=True)
+    return outcome

@@ -146,6 +146,19 @@ class InFlight:
             self._slots += 1
             op.holds_slot = True
 
+    def oldest(self) -> int:
+        """Return the seq of the oldest op outstanding (the next seq if none):
+        every op numbered below it has finished (exactly once's mark)."""
+        with self._lock:
+            for seq in self._ops:
+                return seq
+            return self._last_seq + 1
+
+    def next_seq(self) -> int:
+        """Return a new seq, above every one taken so far (an op's new number)."""
+        with self._lock:
+            return next(self._seq)
+
     def release(self, ops: list[Op]) -> list[Op]:
         """Free the slots of `ops` (their futures are about to complete).
 

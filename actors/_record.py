@@ -23,6 +23,7 @@ from actorstore.storage._requests import build_request
 if TYPE_CHECKING:
     import pykka
 
+    from actorstore._op_ids import OpOnce
     from actorstore.futures import OpFuture
     from actorstore.retry import AttemptState, RetryPolicy
     from actorstore.storage import Durability
@@ -91,7 +92,10 @@ class OpRecord:
     state: AttemptState | None = None
     """The op's attempts so far; made when its first attempt fails."""
     seq = 0
-    """The op's place in submission order (0: a read that ran at once)."""
+    """The op's place in submission order (0: a read that ran at once), and
+    its number (exactly once: `actors._exactly_once`)."""
+    once: OpOnce | None = None
+    """Its number where it is not `seq`, or resent (`actors._exactly_once`)."""
     holds_slot = False
     submitted_at = 0.0
     notified = False

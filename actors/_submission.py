@@ -192,8 +192,16 @@ class Submission:
     def replay(self, letter: DeadLetter) -> OpFuture[Any]:
         """Submit dead letter `letter` again as a plain op (waiting for a slot).
 
+        The op goes with ids of its own (the letter's op's, if its outcome is
+        unknown; else named after the letter), so its owner answers it from
+        its record if it did apply (the future's result is then
+        `ALREADY_APPLIED`), and replaying the same letter twice applies it
+        once (see `actors._exactly_once`).
+
         Raises:
             InvalidOptionError: if the letter cannot be replayed (a flow's).
+            StaleOpError: if it carries a number its owner no longer keeps
+                the outcome of (older than the outcome window).
         """
         if not letter.replayable:
             what = (
@@ -208,6 +216,8 @@ class Submission:
         codecs = self._transport.table(letter.table).codecs
         record = OpRecord(letter.table)
         record.wait = True
+        # Its ids: a replay answered from its record is not run again.
+        self._ends.session.replaying(record, letter)
         if letter.key_bytes is not None:
             record.key = codecs.decode_key(letter.key_bytes)
         if letter.value_bytes is not None:

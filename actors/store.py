@@ -22,6 +22,7 @@ from typing import Any
 import actorstore._metrics as _metrics
 from actorstore._deadlines import deadline, finite, left
 from actorstore._decide import CallbackSite
+from actorstore._exactly_once import ClientSession
 from actorstore._executor import OutcomeExecutor
 from actorstore._inflight import InFlight
 from actorstore._lifecycle import Lifecycle, forget, remember
@@ -51,9 +52,11 @@ from actorstore.storage import (
     StoreDirectory,
     TableInfo,
 )
+from actorstore.storage._session_records import DEFAULT_WINDOW as DEFAULT_OUTCOME_WINDOW
 from actorstore.storage._store_directory import (
     DEFAULT_INITIAL_MAP_SIZE,
     DEFAULT_MAX_MAP_SIZE,
+    check_outcome_window,
 )
 
 __all__ = ["Store", "open_store"]
@@ -84,10 +87,13 @@ class Store(OpMethods):
         sync_interval: float = 1.0,
         dead_letter_hook: DeadLetterHook | None = None,
         scheduler: Timer | None = None,
+        outcome_window: float = DEFAULT_OUTCOME_WINDOW,
     ) -> None:
         """Serve the tables of `transport` (use `open_store()` for a local store).
 
         `scheduler` is the timer retries wait on (the store makes its own).
+        `outcome_window` is how long owners keep its ops' outcomes (exactly
+        once): a dead letter carrying its op's number is not replayed past it.
         """
         check_options(
             threads=transport.owners,
@@ -114,6 +120,12 @@ class Store(OpMethods):
         self._inflight = InFlight(ops_max)
         self._scheduler: Timer = scheduler or Scheduler(name="StoreScheduler")
         capabilities = transport.capabilities
+        self.session = ClientSession(
+            self._inflight,
+            window=check_outcome_window(outcome_window),
+            record_all=capabilities.answers_can_be_lost,
+        )
+        """This store's session: it numbers the store's ops (exactly once)."""
         self._executor = OutcomeExecutor(
             self._inflight,
             self._policies,
@@ -126,6 +138,7 @@ class Store(OpMethods):
             callback_executor=callback_executor,
             dead_letter_hook=dead_letter_hook,
             spool=capabilities.spool,
+            session=self.session,
         )
         transport.start(
             self._executor,
@@ -474,6 +487,7 @@ def open_store(
     dead_letter_hook: DeadLetterHook | None = None,
     initial_map_size: int = DEFAULT_INITIAL_MAP_SIZE,
     max_map_size: int = DEFAULT_MAX_MAP_SIZE,
+    outcome_window: float = DEFAULT_OUTCOME_WINDOW,
 ) -> Store:
     """Open (creating if needed) the store in directory `path` and start its workers.
 
@@ -495,6 +509,11 @@ def open_store(
             instead of inside the op's transaction (they can no longer veto).
         initial_map_size, max_map_size: a table's map starts at the first and
             doubles when full, up to the second (then `StoreFullError`).
+        outcome_window: seconds each table keeps the outcomes a client's ops
+            had after its last group (exactly once: an op sent again is
+            answered from them; a local store records only replayed dead
+            letters), and the age past which a dead letter carrying its op's
+            number is no longer replayed.
 
     Raises:
         InvalidOptionError: for a bad option (the message says which).
@@ -516,6 +535,7 @@ def open_store(
         durability=Durability.coerce(durability),
         initial_map_size=initial_map_size,
         max_map_size=max_map_size,
+        outcome_window=outcome_window,
     )
     try:
         return Store(
@@ -527,6 +547,7 @@ def open_store(
             callback_executor=callback_executor,
             sync_interval=sync_interval,
             dead_letter_hook=dead_letter_hook,
+            outcome_window=outcome_window,
         )
     except BaseException:
         directory.close()

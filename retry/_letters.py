@@ -34,7 +34,10 @@ class DeadLetter:
     `key` and `value` are the op's own (as JSON, or their repr when they are
     not JSON); `key_bytes`/`value_bytes` keep the exact encoded bytes so a
     replay writes what the op would have written. Flows that died carry
-    `flow` and `stage`.
+    `flow` and `stage`. An op whose outcome is unknown (its owner died
+    mid-call and stayed away) carries its client's `session` id (hex) and
+    its `number`: a replay sends it with them, and its owner answers it
+    from its record if it did commit (exactly once).
     """
 
     id: int
@@ -53,6 +56,8 @@ class DeadLetter:
     batch: list[tuple[str, bytes, bytes | None]] | None = field(
         default=None, repr=False
     )
+    session: str | None = None
+    number: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Return the record as a JSON-able dict (bytes as base64)."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
+    from actorstore._exactly_once import ClientSession
     from actorstore._record import OpRecord
     from actorstore._timer import Timer
     from actorstore.retry import DeadLetter
@@ -51,6 +52,11 @@ class Capabilities:
     """Keeps a dead letter the dead-letter table cannot take and says where
     (a remote table may be unreachable); None: the op's error then says it
     is lost to the store."""
+    answers_can_be_lost: bool = False
+    """An owner may die mid-call (remote owners): owners record every op's
+    outcome, so that an op sent again is answered, not run twice (exactly
+    once). Local owners answer in the store's own process: they record only
+    what is sent again (replayed letters)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +84,11 @@ class TableHandle(Protocol):
 
 class OwnerReports(Protocol):
     """What an owner calls as it runs a group of ops (the store's executor)."""
+
+    @property
+    def session(self) -> ClientSession:
+        """The store's session: numbers each group for its owner (exactly once)."""
+        ...
 
     def before_commit(self, record: OpRecord) -> BeforeCommit | None:
         """Return what to run inside the op's transaction (its callback), if

@@ -243,7 +243,9 @@ class TableOwner(pykka.ThreadingActor):
                 ]
             else:
                 requests = [(op.operation, None) for op in ops]
-            outcomes = session.run_group(requests)  # type: ignore[arg-type]
+            numbers = self._reports.session.numbers(name, ops)
+            outcomes = session.run_group(requests, numbers)  # type: ignore[arg-type]
+            self._reports.session.answered(name, numbers, outcomes)
             session.make_durable(
                 [op.operation for op in ops],
                 [op.durability is Durability.SYNC for op in ops],

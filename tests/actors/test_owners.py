@@ -49,9 +49,9 @@ def spy_groups(store: Store, table: str) -> list[int]:
     sizes: list[int] = []
     run_group = instance.run_group
 
-    def recording(requests: Any) -> Any:
+    def recording(requests: Any, numbers: Any = None) -> Any:
         sizes.append(len(requests))
-        return run_group(requests)
+        return run_group(requests, numbers)
 
     instance.run_group = recording  # type: ignore[method-assign]
     return sizes

@@ -96,9 +96,9 @@ def test_ops_on_one_table_are_pipelined_to_its_owner(
     sizes: list[int] = []
     run_group = table.run_group
 
-    def recording(requests: Any) -> Any:
+    def recording(requests: Any, numbers: Any = None) -> Any:
         sizes.append(len(requests))
-        return run_group(requests)
+        return run_group(requests, numbers)
 
     table.run_group = recording  # type: ignore[method-assign]
     gate = hold(store, "users")

@@ -78,6 +78,8 @@ def test_an_op_sent_again_is_answered_from_its_record_not_run_twice(
     )
 
     assert again == first  # the recorded outcomes: nothing ran again
+    assert [o.recorded for o in first] == [False, False]
+    assert [o.recorded for o in again] == [True, True]
     assert not users.exists("k")
 
 
