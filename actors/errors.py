@@ -83,11 +83,14 @@ class OwnerUnavailableError(TransientError):
 
 
 class OutcomeUnknownError(StoreError):
-    """Raised when the owner of node `label` died after a call was sent to it.
+    """Raised when the owner of node `label` died after a call was sent to it
+    (or did not answer it by its deadline): the op may or may not have committed.
 
-    The op may or may not have committed. It is never retried blindly: it
-    goes to the retry policy and, when that does not retry it, it is
-    dead-lettered (marked with this error) so that it is not lost.
+    Every op but a compaction gets `OwnerLostError` instead, which retry
+    policies retry: the op keeps its number, and its owner answers it from
+    its records if it did commit (exactly once). When the policy gives up
+    (the owner stayed away past its patience), the op is dead-lettered with
+    its number, and replaying the letter is answered the same way.
     """
 
     _advice = (
@@ -96,14 +99,18 @@ class OutcomeUnknownError(StoreError):
 
     def __init__(self, *, label: str, reason: str = "") -> None:
         super().__init__(
-            f"the owner of node {label!r} died after the call was sent"
-            f"{': ' + reason if reason else ''}; {self._advice}",
+            f"the owner of node {label!r} died after the call was sent, or did "
+            f"not answer it{': ' + reason if reason else ''}; {self._advice}",
         )
         self.label = label
 
 
 class OwnerLostError(OutcomeUnknownError, TransientError):
-    """An `OutcomeUnknownError` of an idempotent op (upsert, search, exists,
-    count, scan): running it again is safe, so retry policies retry it."""
+    """An `OutcomeUnknownError` of an op that may be sent again: it keeps its
+    number, so its owner answers it from its records if it did commit (and
+    runs it if it did not). Retry policies retry it."""
 
-    _advice = "the op is idempotent, so running it again is safe"
+    _advice = (
+        "the op keeps its number, so sending it again (a retry, or a replay of "
+        "its dead letter) is answered from its owner's records if it committed"
+    )

@@ -10,27 +10,30 @@ per owner carries them in groups, one Ray call each.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import math
 import os
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import ray
 import ray.exceptions
 
-from actorstore._options import check_interval
+from actorstore._options import check_interval, check_timeout
 from actorstore._transports.base import Capabilities, TableSpec
 from actorstore.cluster.directory import (
     DIRECTORY_DIR,
     directory_label,
     start_directory_owner,
 )
-from actorstore.cluster.errors import translate_call_error
+from actorstore.cluster.errors import OwnerUnavailableError, translate_call_error
 from actorstore.cluster.names import NAMESPACE, validate_label
 from actorstore.cluster.node import BACKUP_GROUP, START_TIMEOUT, start_node_owner
+from actorstore.cluster.ray_messages import route_raylet_messages
 from actorstore.cluster.remote import RemoteOwners
 from actorstore.cluster.wire import outcomes_of, wire_op
 from actorstore.retry import DEAD_LETTER_TABLE, DeadLetter, RetryPolicy
@@ -47,6 +50,8 @@ from actorstore.storage import (
     validate_table_name,
 )
 from actorstore.storage._backup import summed as summed_results
+from actorstore.storage._session_records import DEFAULT_WINDOW as DEFAULT_OUTCOME_WINDOW
+from actorstore.storage._store_directory import check_outcome_window
 from actorstore.storage._table_codecs import TableCodecs
 from actorstore.store import DEFAULT_WAIT_TIMEOUT, Store
 
@@ -105,8 +110,15 @@ class ClusterBackend:
         max_map_size: int | None = None,
         spool_path: str | os.PathLike[str] | None = None,
         timeout: float = START_TIMEOUT,
+        outcome_window: float | None = None,
+        call_timeout: float | None = None,
     ) -> None:
         """Find (or start) the directory owner of `nodes`.
+
+        `outcome_window` is how long owners this client starts keep the
+        outcomes of a client's recent ops (exactly once); `call_timeout`
+        the deadline of each call to an owner (None: a margin past the
+        slowest call it answered).
 
         Raises:
             InvalidOptionError: for an empty `nodes`, a bad label, a path
@@ -134,6 +146,9 @@ class ClusterBackend:
             self._store_options["initial_map_size"] = initial_map_size
         if max_map_size is not None:
             self._store_options["max_map_size"] = max_map_size
+        if outcome_window is not None:
+            self._store_options["outcome_window"] = outcome_window
+        self._call_timeout = call_timeout
         self._timeout = timeout
         self._lock = threading.Lock()
         self._handles: dict[str, Any] = {}
@@ -159,6 +174,8 @@ class ClusterBackend:
             # Callbacks run on the client, after commit: no veto across hosts.
             callbacks_in_txn=False,
             spool=self.spool,
+            # An owner may die mid-call: owners record every op's outcome.
+            answers_can_be_lost=True,
         )
         self._refresh_placement()
         self._forward_spooled()
@@ -192,6 +209,10 @@ class ClusterBackend:
         handle = self._handles.get(label)
         if handle is not None:
             return handle
+        if not ray.is_initialized():
+            raise OwnerUnavailableError(
+                label=label, reason="this client has disconnected from Ray"
+            )
         if label not in self.nodes:
             raise InvalidOptionError(
                 f"node {label!r} is not one of the nodes {sorted(self.nodes)}"
@@ -237,7 +258,7 @@ class ClusterBackend:
         return dict(self._placement)
 
     def _refresh_placement(self) -> None:
-        placement = _call(self._directory.placement.remote(), label=_DIRECTORY)
+        placement = _call(self._directory.placement, label=_DIRECTORY)
         with self._lock:
             self._placement = dict(placement)
 
@@ -285,7 +306,9 @@ class ClusterBackend:
         Not on the store's timer: a sync is a call to every owner, which waits
         while a node is down, and retries must not wait behind it.
         """
-        self._router = RemoteOwners(self.owner_of, reports)
+        self._router = RemoteOwners(
+            self.owner_of, reports, call_timeout=self._call_timeout
+        )
         if math.isfinite(sync_interval):
             self._syncer = threading.Thread(
                 target=self._sync_every,
@@ -297,6 +320,8 @@ class ClusterBackend:
 
     def _sync_every(self, interval: float) -> None:
         while not self._stopping.wait(interval):
+            if not ray.is_initialized():
+                return  # disconnected: touching Ray would start a new session
             try:
                 self.sync(raise_errors=False)
             except BaseException:
@@ -322,18 +347,20 @@ class ClusterBackend:
                 table=name,
             )
         label = _call(
-            self._directory.place.remote(name, list(self.nodes), node),
+            self._directory.place,
+            name,
+            list(self.nodes),
+            node,
             label=_DIRECTORY,
         )
         with self._lock:
             self._placement[name] = label
         info: TableInfo = _call(
-            self.owner(label).create_table.remote(
-                name,
-                key_format=key_format,
-                value_format=value_format,
-                durability=wanted,
-            ),
+            self.owner(label).create_table,
+            name,
+            key_format=key_format,
+            value_format=value_format,
+            durability=wanted,
             label=label,
         )
         if (info.key_format, info.value_format) != (key_format, value_format):
@@ -348,7 +375,9 @@ class ClusterBackend:
         """Keep `options` with table `name` in its node's catalog."""
         label = self.label_of(name)
         info: TableInfo = _call(
-            self.owner(label).set_table_options.remote(name, dict(options)),
+            self.owner(label).set_table_options,
+            name,
+            dict(options),
             label=label,
         )
         return info
@@ -362,21 +391,21 @@ class ClusterBackend:
         placement = self.placement()
         names: list[str] = []
         for label in sorted(set(placement.values())):
-            created = set(_call(self.owner(label).table_names.remote(), label=label))
+            created = set(_call(self.owner(label).table_names, label=label))
             names += [n for n, at in placement.items() if at == label and n in created]
         return sorted(n for n in names if not n.startswith("_"))
 
     def table_info(self, name: str) -> TableInfo:
         """Return table `name`'s record from its node's catalog."""
         label = self.label_of(name)
-        info: TableInfo = _call(self.owner(label).table_info.remote(name), label=label)
+        info: TableInfo = _call(self.owner(label).table_info, name, label=label)
         return info
 
     def table_stats(self) -> dict[str, dict[str, Any]]:
         """Return each table's record count and sizes, by name, with its node."""
         stats: dict[str, dict[str, Any]] = {}
         for label in sorted(set(self.placement().values())):
-            owner_stats = _call(self.owner(label).stats.remote(), label=label)
+            owner_stats = _call(self.owner(label).stats, label=label)
             for name, table in owner_stats["tables"].items():
                 if not name.startswith("_"):
                     stats[name] = {**table, "node": label}
@@ -388,7 +417,7 @@ class ClusterBackend:
         results: dict[str, CheckResult] = {}
         for name in names:
             label = self.label_of(name)
-            results.update(_call(self.owner(label).check.remote(name), label=label))
+            results.update(_call(self.owner(label).check, name, label=label))
         return results
 
     def sync(self, *, raise_errors: bool) -> None:
@@ -397,7 +426,7 @@ class ClusterBackend:
             handles = dict(self._handles)
         for label, handle in handles.items():
             try:
-                _call(handle.sync.remote(), label=label)
+                _call(handle.sync, label=label)
             except StoreError:
                 if raise_errors:
                     raise
@@ -445,7 +474,7 @@ class ClusterBackend:
         failure: BaseException | None = None
         for done, (label, call) in enumerate(calls.items(), 1):
             try:
-                results.append(_call(call, label=label, timeout=BACKUP_TIMEOUT))
+                results.append(_wait(call, label=label, timeout=BACKUP_TIMEOUT))
             except StoreError as exc:
                 failure = failure or exc
                 continue
@@ -457,9 +486,9 @@ class ClusterBackend:
         copy_directory = self._directory.backup.options(concurrency_group=BACKUP_GROUP)
         results.append(
             _call(
-                copy_directory.remote(
-                    os.path.join(places[label], DIRECTORY_DIR), compact
-                ),
+                copy_directory,
+                os.path.join(places[label], DIRECTORY_DIR),
+                compact,
                 label=_DIRECTORY,
                 timeout=BACKUP_TIMEOUT,
             )
@@ -509,9 +538,8 @@ class ClusterBackend:
             ops = [wire_op("upsert", record["id"], record) for record in records]
             try:
                 answer = _call(
-                    self._directory.run.remote(
-                        [(DEAD_LETTER_TABLE, ops, [True] * len(ops))]
-                    ),
+                    self._directory.run,
+                    [(DEAD_LETTER_TABLE, ops, [True] * len(ops))],
                     label=_DIRECTORY,
                 )
             except StoreError:
@@ -536,8 +564,25 @@ class ClusterBackend:
         logger.info("forwarded %d spooled dead letters", len(records))
 
 
-def _call(ref: Any, *, label: str, timeout: float = CALL_TIMEOUT) -> Any:
-    """Wait for one call's result; raise its own error, or the owner's failure."""
+def _call(
+    method: Any, *args: Any, label: str, timeout: float = CALL_TIMEOUT, **kwargs: Any
+) -> Any:
+    """Call remote `method` with `args` and wait for its result; raise its own
+    error, or the owner's failure.
+
+    Once this process has disconnected from Ray, nothing is called (touching
+    Ray then would start a new local session): the owner is unavailable.
+    """
+    if not ray.is_initialized():
+        raise OwnerUnavailableError(
+            label=label, reason="this client has disconnected from Ray"
+        )
+    return _wait(method.remote(*args, **kwargs), label=label, timeout=timeout)
+
+
+def _wait(ref: Any, *, label: str, timeout: float = CALL_TIMEOUT) -> Any:
+    """Wait for the result of a call made (`ref`); raise its own error, or the
+    owner's failure."""
     try:
         return ray.get(ref, timeout=timeout)
     except ray.exceptions.RayTaskError as exc:
@@ -546,8 +591,6 @@ def _call(ref: Any, *, label: str, timeout: float = CALL_TIMEOUT) -> Any:
             raise cause from None
         raise
     except ray.exceptions.GetTimeoutError as exc:
-        from actorstore.errors import OwnerUnavailableError
-
         raise OwnerUnavailableError(
             label=label, reason=f"no answer within {timeout} s"
         ) from exc
@@ -630,6 +673,8 @@ def connect_store(
     initial_map_size: int | None = None,
     max_map_size: int | None = None,
     spool_path: str | os.PathLike[str] | None = None,
+    outcome_window: float = DEFAULT_OUTCOME_WINDOW,
+    call_timeout: float | None = None,
 ) -> ClusterStore:
     """Connect to the Ray cluster at `address` and return a store on its nodes.
 
@@ -643,6 +688,17 @@ def connect_store(
     owner; while it is unreachable, to the local `spool_path` file, forwarded
     at the next flush.
 
+    Every op is applied at most once and answered (exactly once): the
+    store is a session and numbers its ops; when an owner dies mid-call,
+    or does not answer a call within its deadline (`call_timeout`
+    seconds; by default a few seconds past the slowest call it answered),
+    the call's ops are retried under the retry policy with the same
+    numbers, and an op that did commit is answered from its owner's
+    records instead of running twice. Owners keep those records for
+    `outcome_window` seconds (give every client the same); a dead letter
+    of an op whose outcome stayed unknown carries its number, so
+    replaying it within that window is safe too.
+
     Raises:
         InvalidOptionError: for bad options, labels or paths.
         OwnerUnavailableError: if the directory owner does not answer.
@@ -653,6 +709,13 @@ def connect_store(
             'such as {"a": "/var/lib/actorstore"}'
         )
     check_interval(sync_interval)
+    check_outcome_window(outcome_window)
+    check_timeout("call_timeout", call_timeout)
+    if call_timeout == 0:
+        raise InvalidOptionError(
+            "call_timeout must be a number of seconds > 0 (or None: a few "
+            "seconds past the slowest call an owner answered)"
+        )
     if not ray.is_initialized():
         ray.init(
             address=address,
@@ -660,6 +723,9 @@ def connect_store(
             log_to_driver=False,
             configure_logging=False,
         )
+        # This client's connection: what the cluster publishes for it (a dead
+        # node's raylet log) goes to the log, not to the terminal.
+        route_raylet_messages()
     backend = ClusterBackend(
         nodes,
         namespace=namespace,
@@ -667,8 +733,10 @@ def connect_store(
         initial_map_size=initial_map_size,
         max_map_size=max_map_size,
         spool_path=spool_path,
+        outcome_window=outcome_window,
+        call_timeout=call_timeout,
     )
-    return ClusterStore(
+    store = ClusterStore(
         backend,
         ops_max=ops_max,
         wait=wait,
@@ -677,4 +745,39 @@ def connect_store(
         callback_executor=callback_executor,
         sync_interval=sync_interval,
         dead_letter_hook=dead_letter_hook,
+        outcome_window=outcome_window,
     )
+    _close_at_exit(store)
+    return store
+
+
+EXIT_TIMEOUT = 10.0
+"""Seconds a cluster store left open at exit gets to finish its ops."""
+
+_open_at_exit: weakref.WeakSet[ClusterStore] = weakref.WeakSet()
+_exit_hook: list[bool] = []
+
+
+def _close_at_exit(store: ClusterStore) -> None:
+    """Close `store` at exit, if still open, while Ray is still connected.
+
+    Ray disconnects at exit with an `atexit` hook of its own, registered
+    when it is imported; after it, touching Ray (a flush, a sync) would
+    start a new local Ray session. This hook is registered later, so it
+    runs first: a client that exits without `close()` finishes its ops
+    (for `EXIT_TIMEOUT` seconds at most), then only disconnects.
+    """
+    _open_at_exit.add(store)
+    if not _exit_hook:
+        _exit_hook.append(True)
+        atexit.register(_close_open_cluster_stores)
+
+
+def _close_open_cluster_stores() -> None:
+    for store in list(_open_at_exit):
+        if store.is_closed or not ray.is_initialized():
+            continue
+        try:
+            store.close(timeout=EXIT_TIMEOUT)
+        except Exception:
+            logger.error("closing %r at exit failed", store, exc_info=True)

@@ -5,7 +5,8 @@ StoreError
   TransientError
     OwnerUnavailableError   the call never reached its owner: nothing ran
   OutcomeUnknownError       the call was sent, the owner died: ops may have committed
-    OwnerLostError          ... for an idempotent op: also a TransientError, retried
+    OwnerLostError          ... for an op sent again with its number (every op
+                            but a compaction): a TransientError, retried
 ```
 The classes live in `actors.errors` (the store's outcomes must know them
 without importing ray); this module maps Ray's failures onto them.
@@ -46,9 +47,10 @@ def translate_call_error(
 
     A call Ray never sent is `OwnerUnavailableError`; one whose owner died
     after it was sent is `OutcomeUnknownError`, or `OwnerLostError` (which
-    policies retry) for an `idempotent` op. Anything that is not an owner
-    failure (an op's own error, a timeout of the caller's wait) is returned
-    unchanged.
+    policies retry) for an op that is safe to send again: `idempotent`, or
+    (exactly once) answered from its owner's records if it committed.
+    Anything that is not an owner failure (an op's own error, a timeout of
+    the caller's wait) is returned unchanged.
     """
     if not isinstance(error, ray.exceptions.RayActorError):
         return error

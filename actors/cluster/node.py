@@ -61,6 +61,7 @@ from actorstore.storage import (
 )
 from actorstore.storage._requests import Outcome, TableRequest
 from actorstore.storage._session import TableSession
+from actorstore.storage._session_records import DEFAULT_WINDOW, OpNumbers
 from actorstore.storage._store_directory import (
     DEFAULT_INITIAL_MAP_SIZE,
     DEFAULT_MAX_MAP_SIZE,
@@ -137,8 +138,12 @@ class NodeOwner:
         durability: Durability | str = Durability.SYNC,
         initial_map_size: int = DEFAULT_INITIAL_MAP_SIZE,
         max_map_size: int = DEFAULT_MAX_MAP_SIZE,
+        outcome_window: float = DEFAULT_WINDOW,
     ) -> None:
         """Open (or create) the store at `path` on this node.
+
+        Its tables keep each client's recent outcomes for `outcome_window`
+        seconds after the client's last group (exactly once).
 
         Raises:
             InvalidOptionError: for a bad label, path or size.
@@ -150,6 +155,7 @@ class NodeOwner:
             durability=durability,
             initial_map_size=initial_map_size,
             max_map_size=max_map_size,
+            outcome_window=outcome_window,
         )
         self._local = threading.local()
         self._dirty: set[str] = set()
@@ -161,18 +167,33 @@ class NodeOwner:
     def run(self, groups: Sequence[Group]) -> list[GroupAnswer]:
         """Run each group of the call in order; answer each with its ops' outcomes.
 
-        A group is `(table name, ops, sync flags)`; its ops run as one
-        `run_group` (one top-level transaction and commit, each op
-        committing or aborting alone), and a NONE table is synced before
-        answering if an op that wrote asked for SYNC. Never raises: a group
-        that cannot run (unknown table, closed store) fails each of its ops
-        with that error.
+        A group is `(table name, ops, sync flags[, numbers])` (numbers as
+        `OpNumbers.to_wire()` gives them); its ops run as one `run_group`
+        (one top-level transaction and commit, each op committing or
+        aborting alone), and a NONE table is synced before answering if an
+        op that wrote asked for SYNC. With `numbers` (who
+        sent each op, and its number), the outcomes are recorded in the same
+        transaction and an op sent again is answered from its record
+        instead of running twice (`storage._session_records`). Never raises: a
+        group that cannot run (unknown table, closed store) fails each of
+        its ops with that error.
         """
         self._counts["calls"] += 1
-        return [self._run_group(name, ops, sync) for name, ops, sync in groups]
+        return [
+            self._run_group(name, ops, sync, numbered[0] if numbered else None)
+            for name, ops, sync, *numbered in groups
+        ]
+
+    @staticmethod
+    def _numbers(wire: Any) -> OpNumbers | None:
+        return None if wire is None else OpNumbers.from_wire(wire)
 
     def _run_group(
-        self, name: str, ops: Sequence[WireOp | TableRequest], sync: Sequence[bool]
+        self,
+        name: str,
+        ops: Sequence[WireOp | TableRequest],
+        sync: Sequence[bool],
+        wire_numbers: Any = None,
     ) -> GroupAnswer:
         self._counts["groups"] += 1
         self._counts["ops"] += len(ops)
@@ -183,10 +204,15 @@ class NodeOwner:
                     f"a group of {len(ops)} ops came with {len(sync)} sync flags",
                     table=name,
                 )
+            numbers = self._numbers(wire_numbers)
             session = self._session(name)
             operations, bound = _bind_all(session.table, ops)
             requests = [(op, None) for op in operations if op is not None]
-            ran = iter(session.run_group(requests))
+            if numbers is not None and len(requests) < len(operations):
+                numbers = numbers.select(
+                    [i for i, op in enumerate(operations) if op is not None]
+                )
+            ran = iter(session.run_group(requests, numbers))
             outcomes = [next(ran) if outcome is None else outcome for outcome in bound]
             if session.make_durable(
                 operations, sync, outcomes, lambda: self._dirty.add(name)
@@ -199,11 +225,12 @@ class NodeOwner:
             logger.debug("group of %d ops on %r failed", len(ops), name, exc_info=True)
             self._counts["failed"] += len(ops)
             return [None] * len(ops), dict.fromkeys(range(len(ops)), _portable(exc))
-        results, errors = answer_of(outcomes)
+        answer = answer_of(outcomes)
+        errors = answer[1]
         self._counts["failed"] += len(errors)
         for index, error in errors.items():
             errors[index] = _portable(error)
-        return results, errors
+        return answer
 
     def _session(self, name: str) -> TableSession:
         sessions: dict[str, TableSession] | None = getattr(

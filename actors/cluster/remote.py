@@ -3,9 +3,12 @@
 One Ray call costs about as much as a few hundred local ops, so a call
 carries a group, not an op: each `RemoteMailbox` keeps one call in flight
 and merges every op queued meanwhile into the next call (up to
-`MAX_CALL`), grouped by table in submission order. One ObjectRef answers a
-whole call; its outcomes go to the store's `OwnerReports` on one reporter
-thread (a store thread, never one of Ray's), as a local owner's would.
+`MAX_CALL`), grouped by table in submission order, each group with its
+ops' numbers (exactly once: `actors._exactly_once`). One ObjectRef answers
+a whole call; its outcomes go to the store's `OwnerReports` on one
+reporter thread (a store thread, never one of Ray's), as a local owner's
+would. A call not answered by its deadline ends as if its owner had died
+mid-call (`actors.cluster.deadlines`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import ray
+
 from actorstore._threads import mark_owner_thread
+from actorstore.cluster.deadlines import CallDeadlines
 from actorstore.cluster.errors import translate_call_error
 from actorstore.cluster.wire import Group, GroupAnswer, outcomes_of, wire_op
 from actorstore.errors import OutcomeUnknownError, OwnerLostError
@@ -28,18 +34,56 @@ from actorstore.storage._requests import Outcome
 if TYPE_CHECKING:
     from actorstore._record import OpRecord as Op
     from actorstore._transports.base import OwnerReports
+    from actorstore.storage._session_records import OpNumbers
 
-__all__ = ["IDEMPOTENT", "MAX_CALL", "RemoteMailbox", "RemoteOwners"]
+__all__ = [
+    "CALL_DEADLINE_MARGIN",
+    "COMPACT_DEADLINE",
+    "MAX_CALL",
+    "NOT_RESENT",
+    "RemoteMailbox",
+    "RemoteOwners",
+]
 
 logger = logging.getLogger(__name__)
 
 MAX_CALL = 512
 """Most ops one call to an owner carries."""
 
-IDEMPOTENT = frozenset(
-    {OpType.UPSERT, OpType.SEARCH, OpType.EXISTS, OpType.COUNT, OpType.SCAN}
-)
-"""Op types that are safe to run again when their owner died mid-call."""
+NOT_RESENT = frozenset({OpType.COMPACT})
+"""Op types not sent again when their owner died mid-call: a compaction runs
+in no transaction, so no record answers it. Every other op is (its owner
+answers it from its session's records if it did commit)."""
+
+CALL_DEADLINE_MARGIN = 5.0
+"""Seconds a call may take past the slowest call its owner answered so far,
+by default: then it ends as if its owner had died (`call_timeout=` fixes it)."""
+
+COMPACT_DEADLINE = 600.0
+"""The least deadline of a call that carries a compaction (a big table's takes
+minutes)."""
+
+
+class _Call:
+    """One call in flight: its ops, where each op's outcome is in the answer,
+    each group's numbers; it ends once (answered, failed or past its deadline)."""
+
+    __slots__ = ("deadline", "ended", "numbers", "ops", "places", "sent_at", "tables")
+
+    def __init__(
+        self,
+        ops: list[Op],
+        places: list[tuple[int, int]],
+        tables: list[str],
+        numbers: list[OpNumbers | None],
+    ) -> None:
+        self.ops = ops
+        self.places = places
+        self.tables = tables
+        self.numbers = numbers
+        self.sent_at = time.monotonic()
+        self.deadline: int | None = None
+        self.ended = False
 
 
 class RemoteMailbox:
@@ -48,8 +92,12 @@ class RemoteMailbox:
     Never blocks a submitter: `put` queues, and sends a call only when none
     is in flight. Every op it took ends: with its outcome, or with the error
     its call failed with (`OwnerUnavailableError`: nothing ran;
-    `OutcomeUnknownError`/`OwnerLostError`: the owner died after the call
-    was sent).
+    `OwnerLostError`: the owner died after the call was sent, or did not
+    answer by the call's deadline, and the op may be sent again with its
+    number; `OutcomeUnknownError` for a compaction).
+
+    A call's deadline is `call_timeout` seconds, or by default
+    `CALL_DEADLINE_MARGIN` past the slowest call this owner answered.
     """
 
     def __init__(
@@ -58,11 +106,17 @@ class RemoteMailbox:
         owner: Any,
         reports: OwnerReports,
         report: Callable[..., object],
+        deadlines: CallDeadlines | None = None,
+        call_timeout: float | None = None,
     ) -> None:
         self.label = label
         self._owner = owner
         self._reports = reports
         self._report = report
+        self._deadlines = deadlines or CallDeadlines()
+        self._call_timeout = call_timeout
+        self.slowest = 0.0
+        """Seconds the slowest call answered so far took."""
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._queue: deque[Op] = deque()
@@ -127,36 +181,73 @@ class RemoteMailbox:
             else:
                 del self._pending[op.table]
 
+    def deadline(self, ops: list[Op]) -> float:
+        """Return the seconds a call carrying `ops` may take."""
+        seconds = (
+            self._call_timeout
+            if self._call_timeout is not None
+            else self.slowest + CALL_DEADLINE_MARGIN
+        )
+        if any(op.type is OpType.COMPACT for op in ops):
+            seconds = max(seconds, COMPACT_DEADLINE)
+        return seconds
+
     def _send(self, ops: list[Op]) -> None:
         """Send `ops` as one call; its outcomes come back through `_ended`."""
-        groups, places = _grouped(ops)
+        session = self._reports.session
+        groups, places, by_table = _grouped(ops)
+        numbers = [session.numbers(table, by_table[table]) for table, *_ in groups]
+        numbered: list[Group] = [
+            (table, wire_ops, sync, None if n is None else n.to_wire())
+            for (table, wire_ops, sync), n in zip(groups, numbers, strict=True)
+        ]
+        call = _Call(ops, places, [table for table, *_ in groups], numbers)
         self.calls += 1
         try:
-            future = self._owner.run.remote(groups).future()
+            if not ray.is_initialized():  # touching Ray would start a session
+                raise StoreClosedError("store's connection to Ray")
+            future = self._owner.run.remote(numbered).future()
         except BaseException as exc:  # noqa: BLE001 - the call's ops end with it
-            self._ended(ops, places, None, exc)
+            self._ended(call, None, exc)
             return
+        call.deadline = self._deadlines.watch(
+            self.deadline(ops), lambda: self._ended(call, None, _PastDeadline(call))
+        )
         # Attached outside any lock: attaching it can run it at once.
-        future.add_done_callback(lambda done: self._ended(ops, places, done, None))
+        future.add_done_callback(lambda done: self._ended(call, done, None))
 
     def _ended(
         self,
-        ops: list[Op],
-        places: list[tuple[int, int]],
+        call: _Call,
         done: concurrent.futures.Future[list[GroupAnswer]] | None,
         error: BaseException | None,
     ) -> None:
-        """Take a call's answer; send the next call; report the ops' outcomes."""
+        """Take a call's answer (or failure); send the next call; report the ops'
+        outcomes. Only the first of its answer and its deadline counts."""
+        if done is not None and error is None and done.exception() is None:
+            self.slowest = max(self.slowest, time.monotonic() - call.sent_at)
+        with self._lock:
+            if call.ended:
+                return  # answered after its deadline: its ops ended already
+            call.ended = True
+        if call.deadline is not None and not isinstance(error, _PastDeadline):
+            self._deadlines.cancel(call.deadline)
+        ops = call.ops
         outcomes: list[Outcome]
         try:
             if error is None and done is not None:
                 answers = [outcomes_of(answer) for answer in done.result()]
-                outcomes = [answers[group][index] for group, index in places]
+                outcomes = [answers[group][index] for group, index in call.places]
+                session = self._reports.session
+                for table, numbers, answer in zip(
+                    call.tables, call.numbers, answers, strict=True
+                ):
+                    session.answered(table, numbers, answer)
             else:
                 raise error or RuntimeError("a call ended with no answer")
         except BaseException as exc:  # noqa: BLE001 - every op of the call ends
             outcomes = [
-                Outcome(error=self._call_failed(exc, op.type in IDEMPOTENT))
+                Outcome(error=self._call_failed(exc, op.type not in NOT_RESENT))
                 for op in ops
             ]
         with self._lock:
@@ -169,43 +260,65 @@ class RemoteMailbox:
             self._send(following)
         self._report(self._reports.finish_group, ops, outcomes)
 
-    def _call_failed(self, error: BaseException, idempotent: bool) -> BaseException:
+    def _call_failed(self, error: BaseException, resent: bool) -> BaseException:
         """Return one op's error for a call that failed with `error`.
 
-        A failure that is not the owner's (a lost object, a short answer)
-        leaves the op's fate unknown all the same: it is said so, never
-        handed on as is (each op gets its own error object).
+        A failure that is not the owner's (a lost object, a short answer, a
+        deadline) leaves the op's fate unknown all the same: it is said so,
+        never handed on as is (each op gets its own error object). An op
+        that may be `resent` (it keeps its number) gets `OwnerLostError`,
+        which policies retry.
         """
-        translated = translate_call_error(
-            error, label=self.label, idempotent=idempotent
-        )
+        translated = translate_call_error(error, label=self.label, idempotent=resent)
         if isinstance(translated, StoreError):
             return translated
-        kind = OwnerLostError if idempotent else OutcomeUnknownError
-        unknown = kind(label=self.label, reason=f"{type(error).__name__}: {error}")
+        kind = OwnerLostError if resent else OutcomeUnknownError
+        reason = (
+            str(error)
+            if isinstance(error, _PastDeadline)
+            else f"{type(error).__name__}: {error}"
+        )
+        unknown = kind(label=self.label, reason=reason)
         unknown.__cause__ = error
         return unknown
 
 
-def _grouped(ops: list[Op]) -> tuple[list[Group], list[tuple[int, int]]]:
-    """Return the call's groups (one per table, in order) and each op's place."""
-    groups: list[Group] = []
+class _PastDeadline(Exception):
+    """A call was not answered by its deadline (it may still run, or have run)."""
+
+    def __init__(self, call: _Call) -> None:
+        super().__init__(
+            f"no answer within {time.monotonic() - call.sent_at:.1f} s "
+            "(its node may be down)"
+        )
+
+
+def _grouped(
+    ops: list[Op],
+) -> tuple[
+    list[tuple[str, list[Any], list[bool]]], list[tuple[int, int]], dict[str, list[Op]]
+]:
+    """Return the call's groups (one per table, in order), each op's place, and
+    each table's ops."""
+    groups: list[tuple[str, list[Any], list[bool]]] = []
     index_of: dict[str, int] = {}
     places: list[tuple[int, int]] = []
+    by_table: dict[str, list[Op]] = {}
     for op in ops:
         group = index_of.get(op.table)
         if group is None:
             group = index_of[op.table] = len(groups)
             groups.append((op.table, [], []))
+            by_table[op.table] = []
         _, wire_ops, sync = groups[group]
-        assert isinstance(wire_ops, list) and isinstance(sync, list)
         places.append((group, len(wire_ops)))
+        by_table[op.table].append(op)
         # The op was checked with the table's codecs at submission; its raw
         # arguments cross (plain tuples pickle far faster than operations).
         assert op.type is not None
         wire_ops.append(wire_op(op.type, op.key, op.value, **op.options))
         sync.append(op.durability is Durability.SYNC)
-    return groups, places
+    return groups, places, by_table
 
 
 class RemoteOwners:
@@ -215,14 +328,20 @@ class RemoteOwners:
         self,
         owner_of: Callable[[str], tuple[str, Any]],
         reports: OwnerReports,
+        *,
+        call_timeout: float | None = None,
     ) -> None:
         """Route each table to `owner_of(table)`: its node's label and owner.
 
         Outcomes are reported on one thread of the store's own (marked as
         a store thread): Ray's threads never run the store's callbacks.
+        Each call gets a deadline (`RemoteMailbox`): `call_timeout` seconds,
+        or by default a margin past the slowest call its owner answered.
         """
         self._owner_of = owner_of
         self._reports = reports
+        self._deadlines = CallDeadlines()
+        self._call_timeout = call_timeout
         self._lock = threading.Lock()
         self._by_table: dict[str, RemoteMailbox] = {}
         self._by_label: dict[str, RemoteMailbox] = {}
@@ -239,7 +358,14 @@ class RemoteOwners:
         with self._lock:
             mailbox = self._by_label.get(label)
             if mailbox is None:
-                mailbox = RemoteMailbox(label, owner, self._reports, self._report)
+                mailbox = RemoteMailbox(
+                    label,
+                    owner,
+                    self._reports,
+                    self._report,
+                    self._deadlines,
+                    self._call_timeout,
+                )
                 self._by_label[label] = mailbox
             self._by_table[table] = mailbox
         return mailbox
@@ -277,4 +403,5 @@ class RemoteOwners:
         )
         if idle:
             self._reporter.shutdown(wait=True)
+            self._deadlines.stop()
         return idle

@@ -1,12 +1,14 @@
 """What crosses the wire in one call to a node owner, and back.
 
-A call is a list of `Group`s, `(table name, ops, sync flags)`: the ops of
-one table in submission order, and for each op whether it asked for SYNC
-durability. The owner runs each group as one `TableSession.run_group` and
-answers a `GroupAnswer` per group: plain lists and a dict, because Ray
-pickles with cloudpickle, which makes every object with its own reduction
-cost about 2 µs (512 `Outcome`s pickle in 1.2 ms and unpickle in 0.35 ms;
-their `GroupAnswer` in 0.005 ms).
+A call is a list of `Group`s, `(table name, ops, sync flags, numbers)`:
+the ops of one table in submission order, for each op whether it asked
+for SYNC durability, and who sent the ops and their numbers (an
+`OpNumbers` as plain data, `OpNumbers.to_wire()`, or None: exactly once,
+see `storage._session_records`; a group may also leave it out). The owner runs
+each group as one `TableSession.run_group` and answers a `GroupAnswer` per
+group: plain lists and a dict, because Ray pickles with cloudpickle, which
+makes every object with its own reduction cost about 2 µs (512 `Outcome`s
+pickle in 1.2 ms and unpickle in 0.35 ms; their `GroupAnswer` in 0.005 ms).
 
 An op crosses in either of two forms, mixed freely:
 
@@ -49,12 +51,19 @@ __all__ = [
 WireOp: TypeAlias = tuple[str, Any, Any, "dict[str, Any] | None"]
 """One op as it crosses the wire: `(type, key, value, scan options or None)`."""
 
-Group: TypeAlias = tuple[str, Sequence["WireOp | TableRequest"], Sequence[bool]]
-"""One table's ops in one call: `(table name, ops, sync flags)`."""
+Group: TypeAlias = (
+    tuple[str, Sequence["WireOp | TableRequest"], Sequence[bool]]
+    | tuple[str, Sequence["WireOp | TableRequest"], Sequence[bool], Any]
+)
+"""One table's ops in one call: `(table name, ops, sync flags[, numbers])`."""
 
-GroupAnswer: TypeAlias = tuple[list[Any], dict[int, BaseException]]
-"""One group's outcomes: each op's result (None where it failed), and the
-errors by op index."""
+GroupAnswer: TypeAlias = (
+    tuple[list[Any], dict[int, BaseException]]
+    | tuple[list[Any], dict[int, BaseException], list[int]]
+)
+"""One group's outcomes: each op's result (None where it failed), the errors
+by op index, and (when there are any) the indices of ops answered from
+their session's records (`Outcome.recorded`)."""
 
 
 def wire_op(
@@ -80,15 +89,19 @@ def bind_operation(table: Table, op: WireOp | TableRequest) -> TableRequest:
 
 def answer_of(outcomes: Sequence[Outcome]) -> GroupAnswer:
     """Return `outcomes` as they cross the wire."""
-    return (
-        [outcome.result for outcome in outcomes],
-        {i: o.error for i, o in enumerate(outcomes) if o.error is not None},
-    )
+    results = [outcome.result for outcome in outcomes]
+    errors = {i: o.error for i, o in enumerate(outcomes) if o.error is not None}
+    recorded = [i for i, o in enumerate(outcomes) if o.recorded]
+    return (results, errors, recorded) if recorded else (results, errors)
 
 
 def outcomes_of(answer: GroupAnswer) -> list[Outcome]:
     """Return the outcomes a `GroupAnswer` carries, one per op in order."""
-    results, errors = answer
+    results, errors, *recorded = answer
     if not errors:
-        return [Outcome(result) for result in results]
-    return [Outcome(result, errors.get(i)) for i, result in enumerate(results)]
+        outcomes = [Outcome(result) for result in results]
+    else:
+        outcomes = [Outcome(result, errors.get(i)) for i, result in enumerate(results)]
+    for index in recorded[0] if recorded else ():
+        outcomes[index].recorded = True
+    return outcomes

@@ -34,7 +34,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +50,20 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 import ray  # after the environment it reads at import
 from ray.cluster_utils import Cluster
 
-from actorstore.cluster import Group, NodeOwner, label_resource, outcomes_of
+from actorstore.cluster import (
+    Group,
+    GroupAnswer,
+    NodeOwner,
+    label_resource,
+    outcomes_of,
+)
 from actorstore.storage._requests import Outcome
 
 __all__ = [
+    "DIE_AFTER_COMMIT",
+    "DIE_BEFORE_RUN",
     "WAIT",
+    "DyingNodeOwner",
     "HeldNodeOwner",
     "LabelledCluster",
     "call",
@@ -99,6 +108,7 @@ class LabelledCluster:
         *,
         temp_root: str,
         namespace: str,
+        health_checks: Mapping[str, int] | None = HEALTH_CHECKS,
     ) -> None:
         self.namespace = namespace
         self.labels = sorted(labels)
@@ -106,12 +116,10 @@ class LabelledCluster:
         self.temp_root = temp_root
         self.temp_dir = os.path.join(temp_root, "ray")
         self.started = time.monotonic()
-        self.cluster = Cluster(
-            initialize_head=True,
-            head_node_args=self._node_args(
-                include_dashboard=False, _system_config=HEALTH_CHECKS
-            ),
-        )
+        head = self._node_args(include_dashboard=False)
+        if health_checks is not None:
+            head["_system_config"] = dict(health_checks)
+        self.cluster = Cluster(initialize_head=True, head_node_args=head)
         try:
             self.nodes: dict[str, Any] = {
                 label: self._add(label) for label in self.labels
@@ -185,16 +193,28 @@ class LabelledCluster:
 
 @contextlib.contextmanager
 def labelled_cluster(
-    labels: Iterable[str], store_root: Path, *, namespace: str
+    labels: Iterable[str],
+    store_root: Path,
+    *,
+    namespace: str,
+    health_checks: Mapping[str, int] | None = HEALTH_CHECKS,
 ) -> Iterator[LabelledCluster]:
-    """Run a `LabelledCluster` for the duration of the block, then remove it all."""
+    """Run a `LabelledCluster` for the duration of the block, then remove it all.
+
+    `health_checks` are the head's settings (None: Ray's own, which notice a
+    dead node only after half a minute or more).
+    """
     # Under /tmp, not pytest's deep tmp_path: Ray's socket paths must stay
     # under 107 characters.
     temp_root = tempfile.mkdtemp(prefix="as-", dir="/tmp")
     try:
         with _environment({**RAY_ENV, "RAY_TMPDIR": temp_root}):
             cluster = LabelledCluster(
-                labels, store_root, temp_root=temp_root, namespace=namespace
+                labels,
+                store_root,
+                temp_root=temp_root,
+                namespace=namespace,
+                health_checks=health_checks,
             )
             try:
                 yield cluster
@@ -230,6 +250,39 @@ class HeldNodeOwner(NodeOwner):
         self.run(groups)
         Path(entered).touch()
         threading.Event().wait(2 * WAIT)
+
+
+DIE_AFTER_COMMIT = "die-after-commit"
+"""A file in a `DyingNodeOwner`'s store directory: its next call commits, then
+its process dies before answering."""
+
+DIE_BEFORE_RUN = "die-before-run"
+"""A file in a `DyingNodeOwner`'s store directory: its next call dies before
+running anything."""
+
+
+class DyingNodeOwner(NodeOwner):
+    """A NodeOwner whose process dies in the middle of a call when told to.
+
+    Told by a file in its store directory (`DIE_AFTER_COMMIT`,
+    `DIE_BEFORE_RUN`), removed as it dies: the restarted owner (Ray restarts
+    it, `max_restarts=-1`) serves on.
+    """
+
+    def run(self, groups: Sequence[Group]) -> list[GroupAnswer]:
+        """Run `groups`, unless a file says to die before or after committing."""
+        self._die_if(DIE_BEFORE_RUN)
+        answers = super().run(groups)
+        self._die_if(DIE_AFTER_COMMIT)
+        return answers
+
+    def _die_if(self, marker: str) -> None:
+        path = Path(self._directory.path) / marker
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
+        os._exit(1)  # as a SIGKILL would: nothing answers, nothing cleans up
 
 
 def wait_until_serving(handle: Any, *, timeout: float = WAIT) -> dict[str, Any]:
