@@ -42,8 +42,9 @@ class ReplayAnswer(enum.Enum):
 
     ALREADY_APPLIED = "already applied"
     """The op's owner had already applied it (an op whose outcome was unknown
-    when it was given up, recognized by its recorded outcome): it was not run
-    again. A host that cannot tell never answers this."""
+    when it was given up, or a letter replayed before, recognized by its
+    recorded outcome): it was not run again. A host that cannot tell never
+    answers this."""
 
 
 ALREADY_APPLIED = ReplayAnswer.ALREADY_APPLIED
