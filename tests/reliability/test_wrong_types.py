@@ -122,6 +122,9 @@ PARAMETERS: dict[str, Parameter] = {
     "dead_letter_hook": Parameter(lambda env: None, ["hook", 5]),
     "initial_map_size": Parameter(lambda env: 1 << 20, ["1M", 1.5, True, 0]),
     "max_map_size": Parameter(lambda env: 1 << 30, ["1G", 1.5, True, 0]),
+    "outcome_window": Parameter(
+        lambda env: 3600.0, ["1h", NAN, 0, -1, True, float("inf"), [60]]
+    ),
 }
 """Every parameter name of the public API, with what is wrong for it."""
 
