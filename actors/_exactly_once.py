@@ -51,12 +51,8 @@ from typing import TYPE_CHECKING
 from actorstore._op_ids import OpOnce
 from actorstore.errors import OutcomeUnknownError
 from actorstore.storage import StaleOpError, StoreError, TransientError
-from actorstore.storage._session_records import (
-    DEFAULT_WINDOW,
-    SESSION_ID_SIZE,
-    OpNumbers,
-    new_session_id,
-)
+from actorstore.storage._op_numbers import SESSION_ID_SIZE, OpNumbers, new_session_id
+from actorstore.storage._session_records import DEFAULT_WINDOW
 
 if TYPE_CHECKING:
     from actorstore._inflight import InFlight

@@ -42,11 +42,8 @@ from actorstore.storage.errors import (
 )
 
 if TYPE_CHECKING:
-    from actorstore.storage._session_records import (
-        GroupRecords,
-        OpNumbers,
-        SessionRecords,
-    )
+    from actorstore.storage._op_numbers import OpNumbers
+    from actorstore.storage._session_records import GroupRecords, SessionRecords
     from actorstore.storage._table_codecs import TableCodecs
 
 __all__ = [

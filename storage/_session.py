@@ -25,7 +25,7 @@ from actorstore.storage.durability import Durability
 from actorstore.storage.errors import InvalidInputError, StoreClosedError, StoreError
 
 if TYPE_CHECKING:
-    from actorstore.storage._session_records import OpNumbers
+    from actorstore.storage._op_numbers import OpNumbers
     from actorstore.storage._table import Table
 
 __all__ = ["TableSession"]

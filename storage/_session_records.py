@@ -2,7 +2,7 @@
 
 Exactly once, after MongoDB's retryable writes. A client (a store handle)
 has a random session id and numbers its ops; a group of ops comes with
-their numbers (`OpNumbers`). In the group's own top-level write
+their numbers (`storage._op_numbers.OpNumbers`). In the group's own top-level write
 transaction, the table keeps one *group record* per session: the numbers
 of that session's write ops in the group and their outcomes (the result,
 or a permanent `StoreError`). A transient error, or an error of user code,
@@ -30,13 +30,13 @@ environment, so that a group and its records commit (and fsync) together:
     session (16 bytes) + number (8, big-endian) + b"P"   a pin
 
 A group record's key holds one of its numbers (each number is recorded
-once); its value is a pickled `(written_at, low, numbers, results, errors)`
-(read back by an unpickler that builds nothing but the store's own errors,
-so a damaged or forged file cannot run code):
-when it was written (wall clock), the session's mark then, its numbers
-(a list; 0 where a position holds nothing) and the non-None
-results and kept errors by position (None when there are none). A pin's
-value is a pickled `(written_at, ran, result, error)`.
+once); its value is a pickled `(written_at, low, numbers, results, errors)`:
+when it was written (wall clock), the session's mark then, its numbers (a
+list; 0 where a position holds nothing), and the non-None results and kept
+errors by position (None when there are none). A pin's value is a pickled
+`(written_at, ran, result, error)`. Records are read back by an unpickler
+that builds plain data and the store's own errors only, so a damaged or
+forged file cannot run code.
 
 Cost, per session per group: one put, one delete of a record now answered,
 and a pass over the outcomes for the odd ones (errors, results); ops sent
@@ -47,15 +47,14 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import pickle
 import sys
 import time
-from array import array
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from actorstore.storage._op_numbers import SESSION_ID_SIZE
 from actorstore.storage._requests import BeforeCommit, Outcome, TableRequest
 from actorstore.storage._table_codecs import RESERVED_KEY
 from actorstore.storage.errors import (
@@ -69,16 +68,15 @@ from actorstore.storage.errors import (
 if TYPE_CHECKING:
     import lmdb
 
+    from actorstore.storage._op_numbers import OpNumbers
+
     Cursor = lmdb.Cursor[bytes]
 
 __all__ = [
     "DEFAULT_WINDOW",
-    "SESSION_ID_SIZE",
     "GroupRecords",
-    "OpNumbers",
     "Recorded",
     "SessionRecords",
-    "new_session_id",
 ]
 
 logger = logging.getLogger(__name__)
@@ -87,9 +85,6 @@ DEFAULT_WINDOW = 24 * 3600.0
 """Seconds a session's records are kept after its last group (and a pin after
 it was written): far longer than any retry policy waits, and long enough for
 a person to replay the day's dead letters exactly once."""
-
-SESSION_ID_SIZE = 16
-"""Bytes of a session id (random: `new_session_id`)."""
 
 _SWEEP_KEYS = 512
 """Keys one sweep step looks at (it runs inside a group's transaction)."""
@@ -101,82 +96,6 @@ _PIN = b"P"
 _ERRORS = StoreError.__module__
 
 Requests = Sequence[tuple[TableRequest, BeforeCommit | None]]
-
-
-def new_session_id() -> bytes:
-    """Return a new random session id."""
-    return os.urandom(SESSION_ID_SIZE)
-
-
-@dataclass(frozen=True, slots=True)
-class OpNumbers:
-    """Who sent a group's ops, and their numbers.
-
-    `numbers[i]` is op i's number in `session` (0: none). `others[i]` names
-    another session for op i (a replayed dead letter of another client).
-    `resent` holds the indices of write ops sent before with an outcome the
-    client never learned: only they are looked up. `mark`: every op of
-    `session` numbered below it has been answered. `pins`: numbers of
-    `session` whose outcome its client never learned (their dead letters
-    carry them), to keep past the mark.
-    """
-
-    session: bytes
-    numbers: Sequence[int]
-    resent: Set[int] = frozenset()
-    others: Mapping[int, bytes] = field(default_factory=dict)
-    mark: int = 0
-    pins: Sequence[int] = ()
-
-    def part(self, start: int, stop: int) -> OpNumbers:
-        """Return the numbers of ops `start` to `stop` (a part of a group)."""
-        return self.select(range(start, stop))
-
-    def to_wire(self) -> tuple[Any, ...]:
-        """Return the numbers as plain data (a tuple pickles far faster than an
-        object with a reduction of its own; see `from_wire`)."""
-        return (
-            self.session,
-            array("q", self.numbers).tobytes(),  # 512 ints as one blob
-            tuple(self.resent),
-            dict(self.others),
-            self.mark,
-            tuple(self.pins),
-        )
-
-    @classmethod
-    def from_wire(cls, wire: Sequence[Any]) -> OpNumbers:
-        """Return the numbers `to_wire` gave as plain data.
-
-        Raises:
-            InvalidInputError: if `wire` is not such data.
-        """
-        try:
-            session, packed, resent, others, mark, pins = wire
-            numbers = array("q")
-            numbers.frombytes(packed)
-            return cls(
-                bytes(session),
-                numbers.tolist(),
-                frozenset(resent),
-                dict(others),
-                int(mark),
-                tuple(pins),
-            )
-        except (TypeError, ValueError) as exc:
-            raise InvalidInputError(f"op numbers {wire!r:.80} are malformed") from exc
-
-    def select(self, indices: Sequence[int]) -> OpNumbers:
-        """Return the numbers of the ops at `indices` (in that order)."""
-        where = {index: position for position, index in enumerate(indices)}
-        return OpNumbers(
-            self.session,
-            [self.numbers[index] for index in indices],
-            frozenset(where[i] for i in self.resent if i in where),
-            {where[i]: s for i, s in self.others.items() if i in where},
-            self.mark,
-            self.pins,
-        )
 
 
 class Recorded(TableRequest):

@@ -29,17 +29,14 @@ from actorstore.storage._lmdb import (
     open_environment,
     translate,
 )
+from actorstore.storage._op_numbers import OpNumbers
 from actorstore.storage._requests import (
     BeforeCommit,
     Outcome,
     TableRequest,
     count_records,
 )
-from actorstore.storage._session_records import (
-    DEFAULT_WINDOW,
-    OpNumbers,
-    SessionRecords,
-)
+from actorstore.storage._session_records import DEFAULT_WINDOW, SessionRecords
 from actorstore.storage._table_codecs import TableCodecs
 from actorstore.storage._table_lock import TableLock
 from actorstore.storage.durability import Durability

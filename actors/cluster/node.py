@@ -59,9 +59,10 @@ from actorstore.storage import (
     StoreDirectory,
     TableInfo,
 )
+from actorstore.storage._op_numbers import OpNumbers
 from actorstore.storage._requests import Outcome, TableRequest
 from actorstore.storage._session import TableSession
-from actorstore.storage._session_records import DEFAULT_WINDOW, OpNumbers
+from actorstore.storage._session_records import DEFAULT_WINDOW
 from actorstore.storage._store_directory import (
     DEFAULT_INITIAL_MAP_SIZE,
     DEFAULT_MAX_MAP_SIZE,

@@ -34,7 +34,7 @@ from actorstore.storage._requests import Outcome
 if TYPE_CHECKING:
     from actorstore._record import OpRecord as Op
     from actorstore._transports.base import OwnerReports
-    from actorstore.storage._session_records import OpNumbers
+    from actorstore.storage._op_numbers import OpNumbers
 
 __all__ = [
     "CALL_DEADLINE_MARGIN",

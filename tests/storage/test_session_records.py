@@ -26,9 +26,9 @@ from actorstore.storage import (
     StoreCorruptedError,
     StoreDirectory,
 )
+from actorstore.storage._op_numbers import OpNumbers, new_session_id
 from actorstore.storage._requests import Outcome, build_request
 from actorstore.storage._session import TableSession
-from actorstore.storage._session_records import OpNumbers, new_session_id
 from actorstore.storage._table_codecs import RESERVED_KEY
 
 SESSION = b"s" * 16
