@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from collections.abc import Callable
-from typing import Any, NoReturn, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, Protocol, TypeVar
 
 from actorstore._loop_inbox import LoopInbox
 from actorstore.storage import InvalidOptionError
@@ -36,6 +36,8 @@ class Future(Protocol):
 
     op_id: int
 
+
+F = TypeVar("F", bound=Future)
 
 OnLoop = tuple[Future, Any, contextvars.Context | None, LoopInbox]
 """A done callback added on a loop's thread (future, fn, context, that
@@ -110,9 +112,8 @@ def post(due: list[OnLoop]) -> None:
         inbox.owe()
 
 
-def run_done_callback(
-    fn: Callable[[Future], object], future: Future
-) -> None:
+def run_done_callback(fn: Callable[[F], object], future: F) -> None:
+    """Call `fn(future)`; an `Exception` it raises is logged."""
     try:
         fn(future)
     except Exception:
@@ -121,7 +122,7 @@ def run_done_callback(
         )
 
 
-def run_done_callbacks(woken: list[tuple[Future, list[Any]]]) -> None:
+def run_done_callbacks(woken: Sequence[tuple[Future, list[Any]]]) -> None:
     """Hand each future's callbacks due on a loop to that loop, then run the
     others here, every one even if one raises.
 
