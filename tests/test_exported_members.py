@@ -3,7 +3,7 @@
 A name joins or leaves a package's `__all__` only by editing this file too.
 `actorstore` exports what a program needs: every name there is one the README
 or an example uses (as `actorstore.NAME`), or belongs to the error tree or
-the codec set the README names. `actorstore.cluster` is pinned elsewhere.
+the codec set the README names. `actorstore.cluster` is pinned at the end.
 """
 
 from __future__ import annotations
@@ -205,3 +205,28 @@ def test_every_name_actorstore_exports_is_one_a_user_meets() -> None:
         and not _in_the_error_tree_or_the_codec_set(getattr(actorstore, name))
     ]
     assert not unused, f"no README line or example uses actorstore.{unused}"
+
+
+CLUSTER = [
+    "CLUSTER_POLICY",
+    "NAMESPACE",
+    "ClusterStore",
+    "SimulatedCluster",
+    "connect_store",
+    "label_resource",
+    "simulated_cluster",
+]
+"""`actorstore.cluster`'s names: owners, wire format and placement are private."""
+
+
+def test_the_cluster_package_exports_exactly_its_pinned_names() -> None:
+    pytest.importorskip("ray", reason="actorstore.cluster needs ray")
+    cluster = importlib.import_module("actorstore.cluster")
+
+    assert cluster.__all__ == CLUSTER
+    public = {
+        name
+        for name, value in vars(cluster).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert public == set(CLUSTER)

@@ -1,7 +1,10 @@
 """actorstore on a Ray cluster: table owners on labelled nodes, placed by a directory.
 
 The only code of actorstore that imports `ray`; `import actorstore` does
-not import it. Install with `pip install "actorstore[cluster]"`.
+not import it. Install with `pip install "actorstore[cluster]"`. A user
+needs `connect_store` (and `label_resource` to name a node's Ray resource);
+`simulated_cluster` runs a cluster on one machine, for tests and examples.
+The owners, the wire format and the placement owner are private modules.
 """
 
 import logging as _logging
@@ -15,94 +18,18 @@ except ModuleNotFoundError as _missing:  # pragma: no cover - depends on the ins
         'pip install "actorstore[cluster]"'
     ) from _missing
 
-from actorstore.cluster.client import (
-    CLUSTER_POLICY,
-    ClusterBackend,
-    ClusterStore,
-    connect_store,
-)
-from actorstore.cluster.directory import (
-    DIRECTORY_DIR,
-    PLACEMENT_TABLE,
-    DirectoryOwner,
-    directory_label,
-    find_directory_owner,
-    start_directory_owner,
-)
-from actorstore.cluster.errors import (
-    OutcomeUnknownError,
-    OwnerLostError,
-    OwnerUnavailableError,
-    translate_call_error,
-)
-from actorstore.cluster.names import (
-    DIRECTORY_OWNER_NAME,
-    NAMESPACE,
-    label_resource,
-    node_owner_name,
-    validate_label,
-)
-from actorstore.cluster.node import (
-    OWNER_RESOURCE_SHARE,
-    NodeOwner,
-    find_node_owner,
-    owner_options,
-    start_node_owner,
-    stop_owner,
-)
-from actorstore.cluster.placement import rendezvous_label, rendezvous_weight
-from actorstore.cluster.remote import MAX_CALL, RemoteMailbox, RemoteOwners
-from actorstore.cluster.simulated import SimulatedCluster, simulated_cluster
-from actorstore.cluster.wire import (
-    Group,
-    GroupAnswer,
-    WireOp,
-    answer_of,
-    bind_operation,
-    outcomes_of,
-    wire_op,
-)
+from actorstore.cluster._client import CLUSTER_POLICY, ClusterStore, connect_store
+from actorstore.cluster._names import NAMESPACE, label_resource
+from actorstore.cluster._simulated import SimulatedCluster, simulated_cluster
 
 __all__ = [
     "CLUSTER_POLICY",
-    "DIRECTORY_DIR",
-    "DIRECTORY_OWNER_NAME",
-    "MAX_CALL",
     "NAMESPACE",
-    "OWNER_RESOURCE_SHARE",
-    "PLACEMENT_TABLE",
-    "ClusterBackend",
     "ClusterStore",
-    "DirectoryOwner",
-    "Group",
-    "GroupAnswer",
-    "NodeOwner",
-    "OutcomeUnknownError",
-    "OwnerLostError",
-    "OwnerUnavailableError",
-    "RemoteMailbox",
-    "RemoteOwners",
     "SimulatedCluster",
-    "WireOp",
-    "answer_of",
-    "bind_operation",
     "connect_store",
-    "directory_label",
-    "find_directory_owner",
-    "find_node_owner",
     "label_resource",
-    "node_owner_name",
-    "outcomes_of",
-    "owner_options",
-    "rendezvous_label",
-    "rendezvous_weight",
     "simulated_cluster",
-    "start_directory_owner",
-    "start_node_owner",
-    "stop_owner",
-    "translate_call_error",
-    "validate_label",
-    "wire_op",
 ]
 
 _logging.getLogger(__name__).addHandler(_logging.NullHandler())

@@ -43,7 +43,8 @@ else:
     from tests.cluster import harness
 
     # isort: split
-    from actorstore.cluster import start_directory_owner, start_node_owner
+    from actorstore.cluster._node import start_node_owner
+    from actorstore.cluster._placement_owner import start_directory_owner
 
 LABELS = ("a", "b")
 

@@ -50,13 +50,9 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 import ray  # after the environment it reads at import
 from ray.cluster_utils import Cluster
 
-from actorstore.cluster import (
-    Group,
-    GroupAnswer,
-    NodeOwner,
-    label_resource,
-    outcomes_of,
-)
+from actorstore.cluster import label_resource
+from actorstore.cluster._node import NodeOwner
+from actorstore.cluster._wire import Group, GroupAnswer, outcomes_of
 from actorstore.storage._requests import Outcome
 
 __all__ = [

@@ -2,7 +2,7 @@
 
 Run from the repository root: `python -m tests.cluster.measure_calls`. It
 starts the tests' simulated cluster (a head and nodes `a`, `b`), an owner
-on `b`, and prints the figures quoted in `actors/cluster/node.py`.
+on `b`, and prints the figures quoted in `actors/cluster/_node.py`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from tests.cluster.harness import labelled_cluster
 # isort: split
 import ray
 
-from actorstore.cluster import start_node_owner, wire_op
+from actorstore.cluster._node import start_node_owner
+from actorstore.cluster._wire import wire_op
 from actorstore.storage._requests import build_request
 from actorstore.storage._table_codecs import TableCodecs
 

@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 import ray
 
-from actorstore.cluster import (
+from actorstore.cluster._placement import rendezvous_label
+from actorstore.cluster._placement_owner import (
     DIRECTORY_DIR,
     DirectoryOwner,
     directory_label,
     find_directory_owner,
-    rendezvous_label,
-    wire_op,
 )
+from actorstore.cluster._wire import wire_op
 from actorstore.retry import DEAD_LETTER_TABLE
 from actorstore.storage import InvalidOptionError, StoreError, TableExistsError
 from tests.cluster.harness import WAIT, LabelledCluster, call, wait_until_serving

@@ -11,7 +11,7 @@ import pickle
 import pytest
 from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError
 
-from actorstore.cluster import (
+from actorstore.cluster._errors import (
     OutcomeUnknownError,
     OwnerUnavailableError,
     translate_call_error,

@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 import ray
 
-from actorstore.cluster import (
+from actorstore.cluster._errors import (
     OutcomeUnknownError,
     OwnerUnavailableError,
     translate_call_error,
-    wire_op,
 )
-from actorstore.cluster.node import start_owner
+from actorstore.cluster._node import start_owner
+from actorstore.cluster._wire import wire_op
 from actorstore.storage._requests import Outcome
 from tests.cluster.harness import (
     WAIT,
@@ -106,7 +106,9 @@ def test_a_node_killed_mid_call_keeps_every_acknowledged_write(
 SECOND_DRIVER = """
 import json, logging, sys
 import ray
-from actorstore.cluster import find_directory_owner, find_node_owner, wire_op
+from actorstore.cluster._node import find_node_owner
+from actorstore.cluster._placement_owner import find_directory_owner
+from actorstore.cluster._wire import wire_op
 address, namespace, table = sys.argv[1:]
 ray.init(address=address, namespace=namespace, logging_level=logging.ERROR,
          log_to_driver=False)

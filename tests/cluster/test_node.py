@@ -11,20 +11,20 @@ import lmdb
 import pytest
 import ray
 
-from actorstore.cluster import (
-    NodeOwner,
+from actorstore.cluster import label_resource
+from actorstore.cluster._errors import (
     OutcomeUnknownError,
     OwnerUnavailableError,
-    WireOp,
-    find_node_owner,
-    label_resource,
-    outcomes_of,
-    start_node_owner,
-    stop_owner,
     translate_call_error,
-    wire_op,
 )
-from actorstore.cluster.node import start_owner
+from actorstore.cluster._node import (
+    NodeOwner,
+    find_node_owner,
+    start_node_owner,
+    start_owner,
+    stop_owner,
+)
+from actorstore.cluster._wire import WireOp, outcomes_of, wire_op
 from actorstore.storage import (
     CheckResult,
     InvalidInputError,

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from actorstore.cluster import label_resource, node_owner_name, validate_label
+from actorstore.cluster import label_resource
+from actorstore.cluster._names import node_owner_name, validate_label
 from actorstore.storage import InvalidOptionError
 from tests.cluster.harness import REPO_ROOT
 

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from actorstore.cluster import rendezvous_label, rendezvous_weight
+from actorstore.cluster._placement import rendezvous_label, rendezvous_weight
 from actorstore.storage import InvalidOptionError
 
 TABLES = [f"table-{i}" for i in range(3000)]

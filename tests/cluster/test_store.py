@@ -75,7 +75,10 @@ def test_a_table_without_node_goes_where_rendezvous_hashing_puts_it(
         store.create_table(name)
 
     placed = store.placement()
-    expected = {name: actorstore.cluster.rendezvous_label(name, "ab") for name in names}
+    expected = {
+        name: actorstore.cluster._placement.rendezvous_label(name, "ab")
+        for name in names
+    }
     assert {name: placed[name] for name in names} == expected
 
 

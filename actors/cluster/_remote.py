@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 import ray
 
 from actorstore._threads import mark_owner_thread
-from actorstore.cluster.deadlines import CallDeadlines
-from actorstore.cluster.errors import translate_call_error
-from actorstore.cluster.wire import Group, GroupAnswer, outcomes_of, wire_op
+from actorstore.cluster._deadlines import CallDeadlines
+from actorstore.cluster._errors import translate_call_error
+from actorstore.cluster._wire import Group, GroupAnswer, outcomes_of, wire_op
 from actorstore.errors import OutcomeUnknownError, OwnerLostError
 from actorstore.storage import Durability, OpType, StoreClosedError, StoreError
 from actorstore.storage._requests import Outcome

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from actorstore.cluster.names import validate_label
+from actorstore.cluster._names import validate_label
 from actorstore.storage import InvalidOptionError
 
 __all__ = ["rendezvous_label", "rendezvous_weight"]

@@ -35,14 +35,14 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 import ray
 
 import actorstore._metrics as _metrics
-from actorstore.cluster.errors import OwnerUnavailableError
-from actorstore.cluster.names import (
+from actorstore.cluster._errors import OwnerUnavailableError
+from actorstore.cluster._names import (
     NAMESPACE,
     label_resource,
     node_owner_name,
     validate_label,
 )
-from actorstore.cluster.wire import (
+from actorstore.cluster._wire import (
     Group,
     GroupAnswer,
     WireOp,

@@ -25,17 +25,17 @@ import ray.exceptions
 
 from actorstore._options import check_interval, check_timeout
 from actorstore._transports.base import Capabilities, TableSpec
-from actorstore.cluster.directory import (
+from actorstore.cluster._errors import OwnerUnavailableError, translate_call_error
+from actorstore.cluster._names import NAMESPACE, validate_label
+from actorstore.cluster._node import BACKUP_GROUP, START_TIMEOUT, start_node_owner
+from actorstore.cluster._placement_owner import (
     DIRECTORY_DIR,
     directory_label,
     start_directory_owner,
 )
-from actorstore.cluster.errors import OwnerUnavailableError, translate_call_error
-from actorstore.cluster.names import NAMESPACE, validate_label
-from actorstore.cluster.node import BACKUP_GROUP, START_TIMEOUT, start_node_owner
-from actorstore.cluster.ray_messages import route_raylet_messages
-from actorstore.cluster.remote import RemoteOwners
-from actorstore.cluster.wire import outcomes_of, wire_op
+from actorstore.cluster._ray_messages import route_raylet_messages
+from actorstore.cluster._remote import RemoteOwners
+from actorstore.cluster._wire import outcomes_of, wire_op
 from actorstore.retry import DEAD_LETTER_TABLE, DeadLetter, RetryPolicy
 from actorstore.storage import (
     BackupResult,

@@ -19,7 +19,7 @@ from typing import Any
 import ray
 from ray.cluster_utils import Cluster
 
-from actorstore.cluster.names import label_resource
+from actorstore.cluster._names import label_resource
 
 __all__ = ["SimulatedCluster", "simulated_cluster"]
 
