@@ -9,6 +9,7 @@ bases, flows, dead letters and codecs. `actorstore.storage` and
 
 import logging as _logging
 
+from actorstore._open import open_store
 from actorstore._scan import ScanIterator
 from actorstore.errors import (
     BlockingCallError,
@@ -76,7 +77,7 @@ from actorstore.storage import (
     register_codec,
     registered_formats,
 )
-from actorstore.store import Store, open_store
+from actorstore.store import Store
 
 __all__ = [
     "DEAD_LETTER_TABLE",

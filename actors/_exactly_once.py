@@ -50,17 +50,18 @@ from typing import TYPE_CHECKING
 
 from actorstore._op_ids import OpOnce
 from actorstore.errors import OutcomeUnknownError
+from actorstore.retry._triage import ALREADY_APPLIED
 from actorstore.storage import StaleOpError, StoreError, TransientError
 from actorstore.storage._op_numbers import SESSION_ID_SIZE, OpNumbers, new_session_id
+from actorstore.storage._requests import Outcome
 from actorstore.storage._session_records import DEFAULT_WINDOW
 
 if TYPE_CHECKING:
     from actorstore._inflight import InFlight
     from actorstore._record import OpRecord
     from actorstore.retry import DeadLetter
-    from actorstore.storage._requests import Outcome
 
-__all__ = ["REPLAY_MARGIN", "ClientSession", "letter_ids"]
+__all__ = ["REPLAY_MARGIN", "ClientSession", "answered_from_record", "letter_ids"]
 
 logger = logging.getLogger(__name__)
 
@@ -234,3 +235,13 @@ def letter_ids(letter: DeadLetter) -> tuple[bytes, int]:
     for part in (letter.key_bytes, letter.value_bytes):
         digest.update(part or b"")
     return digest.digest()[:SESSION_ID_SIZE], 1
+
+
+def answered_from_record(record: OpRecord, outcome: Outcome) -> Outcome:
+    """Return the outcome of an op its owner answered from its record: as
+    recorded, or, for the replay of a dead letter that did apply,
+    `ALREADY_APPLIED` (which the letter's replay counts)."""
+    once = record.once
+    if once is not None and once.replay and outcome.error is None:
+        return Outcome(ALREADY_APPLIED, recorded=True)
+    return outcome

@@ -30,8 +30,9 @@ from actorstore._decide import (
     Ending,
     decide,
 )
+from actorstore._exactly_once import answered_from_record
 from actorstore._loop_inbox import WakeupBatch
-from actorstore._parking import LetterParking, dead_letter_for
+from actorstore._parking import LetterParking
 from actorstore._record import OpRecord
 from actorstore._threads import run_as_store_thread
 from actorstore.futures import OpFuture
@@ -44,8 +45,6 @@ from actorstore.retry import (
     RetryCallback,
 )
 from actorstore.retry._attempts import handling
-from actorstore.retry._dead_letters import give_up_error, park_then
-from actorstore.retry._triage import ALREADY_APPLIED
 from actorstore.storage import OpType, StoreClosedError
 from actorstore.storage._requests import Outcome
 
@@ -115,6 +114,7 @@ class OutcomeExecutor:
             dispatch=self.dispatch,
             dead_letter_hook=dead_letter_hook,
             spool=spool,
+            session=session,
         )
 
     def _attempt_for(self, record: OpRecord) -> StoreAttempt:
@@ -144,7 +144,7 @@ class OutcomeExecutor:
         none, search, compact = CallbackStyle.NONE, OpType.SEARCH, OpType.COMPACT
         for record, outcome in zip(records, outcomes, strict=True):
             if outcome.recorded:
-                outcome = _answered_from_record(record, outcome)
+                outcome = answered_from_record(record, outcome)
             if (
                 outcome.error is None
                 and record.reply_to is None
@@ -479,57 +479,16 @@ class OutcomeExecutor:
     def dead_letter(
         self, record: OpRecord, error: BaseException, *, cut_short: bool = False
     ) -> None:
-        """Park the op in the dead letters, then fail its future with the final error.
-
-        The final error says whether the letter was written and, if not,
-        carries the op so the caller can keep it.
-        """
+        """Park the op in the dead letters, then fail its future with the final
+        error (see `LetterParking.give_up`)."""
         callback = record.callback
         policy = (callback.policy if isinstance(callback, RetryCallback) else None) or (
             self.policies.for_op(record) or DEFAULT_POLICY
         )
-        state = record.state
-        if state is None:
-            state = record.state = AttemptState(record.submitted_at)
-        if state.last_error is not error:
-            state.last_error = error
-        letter = self.session.with_ids(dead_letter_for(record, state), record)
-        logger.warning(
-            "op %d %s on table %s dead-lettered after %d attempt%s: %s",
-            record.id,
-            letter.op_type,
-            record.table,
-            state.attempts,
-            "" if state.attempts == 1 else "s",
-            type(error).__name__,
+        self.parking.give_up(
+            record, error, policy, self._end_given_up, cut_short=cut_short
         )
 
-        def parked(problem: BaseException | None, where: str | None) -> None:
-            if problem is None:
-                self.inflight.count("dead_lettered")
-                if _metrics.recording:
-                    _metrics.dead_lettered(record.table, record.type)
-            final = give_up_error(
-                state,
-                letter,
-                problem,
-                policy,
-                where=where,
-                cut_short=cut_short,
-                table=record.table,
-                key=record.key,
-            )
-            told = self._style(record).told(record, final)
-            self.complete(record, None, keep_letter_named(told, final))
-
-        park_then(self.parking.park, letter, parked)
-
-
-def _answered_from_record(record: OpRecord, outcome: Outcome) -> Outcome:
-    """Return the outcome of an op its owner answered from its record: as
-    recorded, or, for the replay of a dead letter that did apply,
-    `ALREADY_APPLIED` (which the letter's replay counts)."""
-    once = record.once
-    if once is not None and once.replay and outcome.error is None:
-        return Outcome(ALREADY_APPLIED, recorded=True)
-    return outcome
+    def _end_given_up(self, record: OpRecord, final: BaseException) -> None:
+        told = self._style(record).told(record, final)
+        self.complete(record, None, keep_letter_named(told, final))

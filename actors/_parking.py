@@ -13,17 +13,20 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import actorstore._metrics as _metrics
 from actorstore._record import OpRecord, build
 from actorstore.futures import OpFuture
 from actorstore.retry import DEAD_LETTER_TABLE, AttemptState, DeadLetter
+from actorstore.retry._dead_letters import give_up_error, park_then
 from actorstore.storage import OpType
 from actorstore.storage._requests import Batch
 
 if TYPE_CHECKING:
+    from actorstore._exactly_once import ClientSession
     from actorstore._inflight import InFlight
     from actorstore._lifecycle import Lifecycle
     from actorstore._transports.base import Transport
-    from actorstore.retry import DeadLetterHook
+    from actorstore.retry import DeadLetterHook, RetryPolicy
 
 __all__ = ["LetterParking", "dead_letter_for"]
 
@@ -37,6 +40,7 @@ class LetterParking:
         dispatch: queues an internal op at the dead-letter table's owner.
         spool: keeps a letter the table cannot take and says where; None:
             the op's error then says it is lost to the store.
+        session: numbers the letters of ops whose outcome is unknown.
     """
 
     def __init__(
@@ -48,6 +52,7 @@ class LetterParking:
         dispatch: Callable[[OpRecord], None],
         dead_letter_hook: DeadLetterHook | None,
         spool: Callable[[DeadLetter], object] | None,
+        session: ClientSession,
     ) -> None:
         self._transport = transport
         self._inflight = inflight
@@ -55,6 +60,56 @@ class LetterParking:
         self._dispatch = dispatch
         self._hook = dead_letter_hook
         self._spool = spool
+        self._session = session
+
+    def give_up(
+        self,
+        record: OpRecord,
+        error: BaseException,
+        policy: RetryPolicy,
+        end: Callable[[OpRecord, BaseException], object],
+        *,
+        cut_short: bool = False,
+    ) -> None:
+        """Park `record`'s op as a dead letter, then `end(record, final_error)`.
+
+        The final error says whether the letter was written and, if not,
+        carries the op so the caller can keep it.
+        """
+        state = record.state
+        if state is None:
+            state = record.state = AttemptState(record.submitted_at)
+        if state.last_error is not error:
+            state.last_error = error
+        letter = self._session.with_ids(dead_letter_for(record, state), record)
+        logger.warning(
+            "op %d %s on table %s dead-lettered after %d attempt%s: %s",
+            record.id,
+            letter.op_type,
+            record.table,
+            state.attempts,
+            "" if state.attempts == 1 else "s",
+            type(error).__name__,
+        )
+
+        def parked(problem: BaseException | None, where: str | None) -> None:
+            if problem is None:
+                self._inflight.count("dead_lettered")
+                if _metrics.recording:
+                    _metrics.dead_lettered(record.table, record.type)
+            final = give_up_error(
+                state,
+                letter,
+                problem,
+                policy,
+                where=where,
+                cut_short=cut_short,
+                table=record.table,
+                key=record.key,
+            )
+            end(record, final)
+
+        park_then(self.park, letter, parked)
 
     def park(self, letter: DeadLetter) -> OpFuture[Any]:
         """Hand `letter` to the store's hook, else write it to the dead-letter table.

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
+from actorstore._open import open_store
 from actorstore._text_forms import TableText
 from actorstore.futures import OpFuture
 from actorstore.retry import (
@@ -44,7 +45,7 @@ from actorstore.storage import (
     validate_table_name,
 )
 from actorstore.storage._table_codecs import TableCodecs
-from actorstore.store import Store, open_store
+from actorstore.store import Store
 
 __all__ = ["main"]
 
