@@ -18,7 +18,7 @@ except ModuleNotFoundError as _missing:  # pragma: no cover - depends on the ins
         'pip install "actorstore[cluster]"'
     ) from _missing
 
-from actorstore.cluster._client import CLUSTER_POLICY, ClusterStore, connect_store
+from actorstore.cluster._connect import CLUSTER_POLICY, ClusterStore, connect_store
 from actorstore.cluster._names import NAMESPACE, label_resource
 from actorstore.cluster._simulated import SimulatedCluster, simulated_cluster
 

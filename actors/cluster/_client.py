@@ -1,42 +1,44 @@
-"""connect_store(): the same Store API, with table owners on Ray nodes.
+"""ClusterBackend: the transport of a store whose tables live on Ray nodes.
 
-`ClusterBackend` is a store's `Backend` whose tables live on labelled Ray
-nodes: each node's tables are owned by its `NodeOwner`, found by name, and
-a `DirectoryOwner` keeps where each table lives and the cluster's dead
+Each labelled node's tables are owned by its `NodeOwner`, found by name,
+and a `DirectoryOwner` keeps where each table lives and the cluster's dead
 letters. The facade, submission, retries and callbacks are the local
-store's own (`actors.Store`); only where ops go changes: a `RemoteMailbox`
-per owner carries them in groups, one Ray call each.
+store's own (`actorstore.Store`); only where ops go changes: a
+`RemoteMailbox` per owner carries them in groups, one Ray call each
+(`_remote.py`). `connect_store` (`_connect.py`) makes the store.
 """
 
 from __future__ import annotations
 
-import atexit
-import json
 import logging
 import math
 import os
 import threading
-import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import ray
 import ray.exceptions
 
-from actorstore._options import check_interval, check_timeout
 from actorstore._transports.base import Capabilities, TableSpec
-from actorstore.cluster._errors import OwnerUnavailableError, translate_call_error
+from actorstore.cluster._calls import (
+    BACKUP_TIMEOUT,
+    DIRECTORY_CALLS,
+    call,
+    wait,
+)
+from actorstore.cluster._errors import OwnerUnavailableError
 from actorstore.cluster._names import NAMESPACE, validate_label
-from actorstore.cluster._node import BACKUP_GROUP, START_TIMEOUT, start_node_owner
+from actorstore.cluster._node import BACKUP_GROUP
+from actorstore.cluster._owner_actors import START_TIMEOUT, start_node_owner
 from actorstore.cluster._placement_owner import (
     DIRECTORY_DIR,
     directory_label,
     start_directory_owner,
 )
-from actorstore.cluster._ray_messages import route_raylet_messages
 from actorstore.cluster._remote import RemoteOwners
-from actorstore.cluster._wire import outcomes_of, wire_op
-from actorstore.retry import DEAD_LETTER_TABLE, DeadLetter, RetryPolicy
+from actorstore.cluster._spool import LetterSpool
+from actorstore.retry import DEAD_LETTER_TABLE
 from actorstore.storage import (
     BackupResult,
     CheckResult,
@@ -50,36 +52,17 @@ from actorstore.storage import (
     validate_table_name,
 )
 from actorstore.storage._backup import summed as summed_results
-from actorstore.storage._session_records import DEFAULT_WINDOW as DEFAULT_OUTCOME_WINDOW
-from actorstore.storage._store_directory import check_outcome_window
 from actorstore.storage._table_codecs import TableCodecs
-from actorstore.store import DEFAULT_WAIT_TIMEOUT, Store
 
 if TYPE_CHECKING:
-    import concurrent.futures
-
     from actorstore._record import OpRecord
     from actorstore._timer import Timer
     from actorstore._transports.base import OwnerReports, Reader
-    from actorstore.retry import DeadLetterHook
     from actorstore.storage import StoreDirectory
 
-__all__ = ["CLUSTER_POLICY", "ClusterBackend", "ClusterStore", "connect_store"]
+__all__ = ["ClusterBackend", "RemoteTable"]
 
 logger = logging.getLogger(__name__)
-
-CLUSTER_POLICY = RetryPolicy(max_attempts=30, initial_wait=0.01, max_wait=1.0)
-"""The default policy of a cluster store: an owner that restarts (a node that
-comes back) is waited for about 25 s before its ops are dead-lettered."""
-
-CALL_TIMEOUT = 60.0
-"""Seconds a call that is not an op (create a table, stats, sync) waits."""
-
-BACKUP_TIMEOUT = 3600.0
-"""Seconds `backup()` waits for a node's copy (a large store takes long)."""
-
-_DIRECTORY = "__directory__"
-"""The router's label for the directory owner (dead letters)."""
 
 
 class RemoteTable:
@@ -157,14 +140,16 @@ class ClusterBackend:
         self._router: RemoteOwners | None = None
         self._stopping = threading.Event()
         self._syncer: threading.Thread | None = None
-        self._spool_path = os.fspath(
-            spool_path
-            if spool_path is not None
-            else os.path.join(
-                os.environ.get("XDG_CACHE_HOME")
-                or os.path.join(os.path.expanduser("~"), ".cache"),
-                "actorstore",
-                f"{namespace}-dead-letters.jsonl",
+        self._spool = LetterSpool(
+            os.fspath(
+                spool_path
+                if spool_path is not None
+                else os.path.join(
+                    os.environ.get("XDG_CACHE_HOME")
+                    or os.path.join(os.path.expanduser("~"), ".cache"),
+                    "actorstore",
+                    f"{namespace}-dead-letters.jsonl",
+                )
             )
         )
         self._directory = start_directory_owner(
@@ -173,12 +158,12 @@ class ClusterBackend:
         self.capabilities = Capabilities(
             # Callbacks run on the client, after commit: no veto across hosts.
             callbacks_in_txn=False,
-            spool=self.spool,
+            spool=self._spool.keep,
             # An owner may die mid-call: owners record every op's outcome.
             answers_can_be_lost=True,
         )
         self._refresh_placement()
-        self._forward_spooled()
+        self._spool.forward(self._directory)
 
     @property
     def directory_owner(self) -> Any:
@@ -234,7 +219,7 @@ class ClusterBackend:
             UnknownTableError: if the table was never placed.
         """
         if table == DEAD_LETTER_TABLE:
-            return _DIRECTORY, self._directory
+            return DIRECTORY_CALLS, self._directory
         label = self.label_of(table)
         return label, self.owner(label)
 
@@ -258,7 +243,7 @@ class ClusterBackend:
         return dict(self._placement)
 
     def _refresh_placement(self) -> None:
-        placement = _call(self._directory.placement, label=_DIRECTORY)
+        placement = call(self._directory.placement, label=DIRECTORY_CALLS)
         with self._lock:
             self._placement = dict(placement)
 
@@ -346,16 +331,16 @@ class ClusterBackend:
                 f"table {name!r} already exists; pass exist_ok=True to use it",
                 table=name,
             )
-        label = _call(
+        label = call(
             self._directory.place,
             name,
             list(self.nodes),
             node,
-            label=_DIRECTORY,
+            label=DIRECTORY_CALLS,
         )
         with self._lock:
             self._placement[name] = label
-        info: TableInfo = _call(
+        info: TableInfo = call(
             self.owner(label).create_table,
             name,
             key_format=key_format,
@@ -374,7 +359,7 @@ class ClusterBackend:
     def set_table_options(self, name: str, options: Mapping[str, Any]) -> TableInfo:
         """Keep `options` with table `name` in its node's catalog."""
         label = self.label_of(name)
-        info: TableInfo = _call(
+        info: TableInfo = call(
             self.owner(label).set_table_options,
             name,
             dict(options),
@@ -391,21 +376,21 @@ class ClusterBackend:
         placement = self.placement()
         names: list[str] = []
         for label in sorted(set(placement.values())):
-            created = set(_call(self.owner(label).table_names, label=label))
+            created = set(call(self.owner(label).table_names, label=label))
             names += [n for n, at in placement.items() if at == label and n in created]
         return sorted(n for n in names if not n.startswith("_"))
 
     def table_info(self, name: str) -> TableInfo:
         """Return table `name`'s record from its node's catalog."""
         label = self.label_of(name)
-        info: TableInfo = _call(self.owner(label).table_info, name, label=label)
+        info: TableInfo = call(self.owner(label).table_info, name, label=label)
         return info
 
     def table_stats(self) -> dict[str, dict[str, Any]]:
         """Return each table's record count and sizes, by name, with its node."""
         stats: dict[str, dict[str, Any]] = {}
         for label in sorted(set(self.placement().values())):
-            owner_stats = _call(self.owner(label).stats, label=label)
+            owner_stats = call(self.owner(label).stats, label=label)
             for name, table in owner_stats["tables"].items():
                 if not name.startswith("_"):
                     stats[name] = {**table, "node": label}
@@ -417,7 +402,7 @@ class ClusterBackend:
         results: dict[str, CheckResult] = {}
         for name in names:
             label = self.label_of(name)
-            results.update(_call(self.owner(label).check, name, label=label))
+            results.update(call(self.owner(label).check, name, label=label))
         return results
 
     def sync(self, *, raise_errors: bool) -> None:
@@ -426,12 +411,12 @@ class ClusterBackend:
             handles = dict(self._handles)
         for label, handle in handles.items():
             try:
-                _call(handle.sync, label=label)
+                call(handle.sync, label=label)
             except StoreError:
                 if raise_errors:
                     raise
                 logger.warning("sync on node %s failed", label, exc_info=True)
-        self._forward_spooled()
+        self._spool.forward(self._directory)
 
     def backup(
         self,
@@ -472,9 +457,9 @@ class ClusterBackend:
         }
         results: list[BackupResult] = []
         failure: BaseException | None = None
-        for done, (label, call) in enumerate(calls.items(), 1):
+        for done, (label, copying) in enumerate(calls.items(), 1):
             try:
-                results.append(_wait(call, label=label, timeout=BACKUP_TIMEOUT))
+                results.append(wait(copying, label=label, timeout=BACKUP_TIMEOUT))
             except StoreError as exc:
                 failure = failure or exc
                 continue
@@ -485,11 +470,11 @@ class ClusterBackend:
         label = directory_label(self.nodes)
         copy_directory = self._directory.backup.options(concurrency_group=BACKUP_GROUP)
         results.append(
-            _call(
+            call(
                 copy_directory,
                 os.path.join(places[label], DIRECTORY_DIR),
                 compact,
-                label=_DIRECTORY,
+                label=DIRECTORY_CALLS,
                 timeout=BACKUP_TIMEOUT,
             )
         )
@@ -503,281 +488,3 @@ class ClusterBackend:
 
     def close(self) -> None:
         """Nothing to close here: the owners belong to the cluster, not this client."""
-
-    # -- dead letters the directory cannot take ----------------------------------
-
-    def spool(self, letter: DeadLetter) -> str:
-        """Append `letter` to the local spool file; it is forwarded later.
-
-        Raises:
-            StorageError: (an OSError, translated) if the file cannot be written.
-        """
-        os.makedirs(os.path.dirname(self._spool_path), exist_ok=True)
-        line = json.dumps(letter.to_json(), sort_keys=True) + "\n"
-        with self._lock, open(self._spool_path, "a", encoding="utf-8") as spool:
-            spool.write(line)
-            spool.flush()
-            os.fsync(spool.fileno())
-        return self._spool_path
-
-    def _forward_spooled(self) -> None:
-        """Write the spooled dead letters to the directory, in one call.
-
-        The lock is held only to read and to trim the file, never across the
-        call: letters spooled meanwhile stay for the next round, and so do
-        all of them if the directory is still out of reach.
-        """
-        with self._lock:
-            try:
-                with open(self._spool_path, "rb") as spool:
-                    taken = spool.read()
-            except FileNotFoundError:
-                return
-        records = [json.loads(line) for line in taken.splitlines() if line.strip()]
-        if records:
-            ops = [wire_op("upsert", record["id"], record) for record in records]
-            try:
-                answer = _call(
-                    self._directory.run,
-                    [(DEAD_LETTER_TABLE, ops, [True] * len(ops))],
-                    label=_DIRECTORY,
-                )
-            except StoreError:
-                return  # still out of reach: kept for the next round
-            failed = [o.error for o in outcomes_of(answer[0]) if o.error is not None]
-            if failed:
-                logger.error("spooled dead letters not forwarded: %r", failed[0])
-                return
-        with self._lock:
-            with open(self._spool_path, "rb") as spool:
-                now = spool.read()
-            left = now[len(taken) :]  # spooled while this round ran
-            if left:
-                tmp = self._spool_path + ".tmp"
-                with open(tmp, "wb") as spool:
-                    spool.write(left)
-                    spool.flush()
-                    os.fsync(spool.fileno())
-                os.replace(tmp, self._spool_path)
-            else:
-                os.remove(self._spool_path)
-        logger.info("forwarded %d spooled dead letters", len(records))
-
-
-def _call(
-    method: Any, *args: Any, label: str, timeout: float = CALL_TIMEOUT, **kwargs: Any
-) -> Any:
-    """Call remote `method` with `args` and wait for its result; raise its own
-    error, or the owner's failure.
-
-    Once this process has disconnected from Ray, nothing is called (touching
-    Ray then would start a new local session): the owner is unavailable.
-    """
-    if not ray.is_initialized():
-        raise OwnerUnavailableError(
-            label=label, reason="this client has disconnected from Ray"
-        )
-    return _wait(method.remote(*args, **kwargs), label=label, timeout=timeout)
-
-
-def _wait(ref: Any, *, label: str, timeout: float = CALL_TIMEOUT) -> Any:
-    """Wait for the result of a call made (`ref`); raise its own error, or the
-    owner's failure."""
-    try:
-        return ray.get(ref, timeout=timeout)
-    except ray.exceptions.RayTaskError as exc:
-        cause = exc.cause
-        if isinstance(cause, BaseException):
-            raise cause from None
-        raise
-    except ray.exceptions.GetTimeoutError as exc:
-        raise OwnerUnavailableError(
-            label=label, reason=f"no answer within {timeout} s"
-        ) from exc
-    except ray.exceptions.RayActorError as exc:
-        raise translate_call_error(exc, label=label) from exc
-
-
-class ClusterStore(Store):
-    """A store whose tables live on Ray nodes: see `connect_store`."""
-
-    _transport: ClusterBackend
-
-    def create_table(
-        self,
-        name: str,
-        *,
-        key_format: str = "str",
-        value_format: str = "json",
-        durability: Durability | str | None = None,
-        retry: RetryPolicy | None = None,
-        exist_ok: bool = False,
-        node: str | None = None,
-    ) -> TableInfo:
-        """Create table `name` on node `node` (else where rendezvous hashing puts it).
-
-        Otherwise as `Store.create_table`.
-
-        Raises:
-            InvalidOptionError: for a `node` that is not one of the nodes.
-            TableExistsError: if the table lives on another node than `node`.
-        """
-        spec = TableSpec(name, key_format, value_format, durability, exist_ok, node)
-        return self._create_table(spec, retry)
-
-    def placement(self) -> dict[str, str]:
-        """Return each table's node label, by table name."""
-        return {
-            name: label
-            for name, label in self._transport.placement().items()
-            if not name.startswith("_")
-        }
-
-    def backup(
-        self,
-        dest: str | os.PathLike[str],
-        *,
-        compact: bool = True,
-        progress: Callable[[str, int, int], object] | None = None,
-    ) -> BackupResult:
-        """Copy each node's tables to `dest/<label>` on that node (`dest` is
-        absolute), and the directory's placements and dead letters to
-        `dest/<its label>/_cluster`; the result's `nodes` says where each
-        node's copy is. Every op acknowledged before this call is in the
-        copies; each node's ops go on while it copies. `progress(label,
-        nodes copied, nodes)` is called as each node ends.
-
-        Raises:
-            InvalidOptionError: for a relative `dest`, or one a node refuses
-                (it exists there, or cannot be created).
-            StoreClosedError: if the store is closed.
-            OwnerUnavailableError: if a node does not answer.
-        """
-        self._lifecycle.check_open()
-        return self._transport.backup(dest, compact=compact, progress=progress)
-
-
-def connect_store(
-    address: str = "auto",
-    nodes: Mapping[str, str] | None = None,
-    *,
-    namespace: str = NAMESPACE,
-    ops_max: int = 1024,
-    durability: Durability | str = Durability.SYNC,
-    retry: RetryPolicy | None = CLUSTER_POLICY,
-    callback_executor: concurrent.futures.Executor | None = None,
-    sync_interval: float = 1.0,
-    wait: bool = True,
-    wait_timeout: float | None = DEFAULT_WAIT_TIMEOUT,
-    dead_letter_hook: DeadLetterHook | None = None,
-    initial_map_size: int | None = None,
-    max_map_size: int | None = None,
-    spool_path: str | os.PathLike[str] | None = None,
-    outcome_window: float = DEFAULT_OUTCOME_WINDOW,
-    call_timeout: float | None = None,
-) -> ClusterStore:
-    """Connect to the Ray cluster at `address` and return a store on its nodes.
-
-    `nodes` maps each node label (its Ray resource `actorstore-<label>`) to
-    the store's directory on that node's disk. The store has the op methods,
-    futures, callbacks (run on this client after commit), `await`, retries
-    and dead letters of `open_store`'s; `create_table(..., node="a")` pins
-    a table to a node. Clients connecting with the same `nodes` share the
-    same owners and tables. Retries default to `CLUSTER_POLICY`, which
-    rides out an owner's restart. Dead letters go to the cluster's directory
-    owner; while it is unreachable, to the local `spool_path` file, forwarded
-    at the next flush.
-
-    Every op is applied at most once and answered (exactly once): the
-    store is a session and numbers its ops; when an owner dies mid-call,
-    or does not answer a call within its deadline (`call_timeout`
-    seconds; by default a few seconds past the slowest call it answered),
-    the call's ops are retried under the retry policy with the same
-    numbers, and an op that did commit is answered from its owner's
-    records instead of running twice. Owners keep those records for
-    `outcome_window` seconds (give every client the same); a dead letter
-    of an op whose outcome stayed unknown carries its number, so
-    replaying it within that window is safe too.
-
-    Raises:
-        InvalidOptionError: for bad options, labels or paths.
-        OwnerUnavailableError: if the directory owner does not answer.
-    """
-    if nodes is None:
-        raise InvalidOptionError(
-            "connect_store() needs nodes=, the store path of each node label, "
-            'such as {"a": "/var/lib/actorstore"}'
-        )
-    check_interval(sync_interval)
-    check_outcome_window(outcome_window)
-    check_timeout("call_timeout", call_timeout)
-    if call_timeout == 0:
-        raise InvalidOptionError(
-            "call_timeout must be a number of seconds > 0 (or None: a few "
-            "seconds past the slowest call an owner answered)"
-        )
-    if not ray.is_initialized():
-        ray.init(
-            address=address,
-            namespace=namespace,
-            log_to_driver=False,
-            configure_logging=False,
-        )
-        # This client's connection: what the cluster publishes for it (a dead
-        # node's raylet log) goes to the log, not to the terminal.
-        route_raylet_messages()
-    backend = ClusterBackend(
-        nodes,
-        namespace=namespace,
-        durability=durability,
-        initial_map_size=initial_map_size,
-        max_map_size=max_map_size,
-        spool_path=spool_path,
-        outcome_window=outcome_window,
-        call_timeout=call_timeout,
-    )
-    store = ClusterStore(
-        backend,
-        ops_max=ops_max,
-        wait=wait,
-        wait_timeout=wait_timeout,
-        retry=retry,
-        callback_executor=callback_executor,
-        sync_interval=sync_interval,
-        dead_letter_hook=dead_letter_hook,
-        outcome_window=outcome_window,
-    )
-    _close_at_exit(store)
-    return store
-
-
-EXIT_TIMEOUT = 10.0
-"""Seconds a cluster store left open at exit gets to finish its ops."""
-
-_open_at_exit: weakref.WeakSet[ClusterStore] = weakref.WeakSet()
-_exit_hook: list[bool] = []
-
-
-def _close_at_exit(store: ClusterStore) -> None:
-    """Close `store` at exit, if still open, while Ray is still connected.
-
-    Ray disconnects at exit with an `atexit` hook of its own, registered
-    when it is imported; after it, touching Ray (a flush, a sync) would
-    start a new local Ray session. This hook is registered later, so it
-    runs first: a client that exits without `close()` finishes its ops
-    (for `EXIT_TIMEOUT` seconds at most), then only disconnects.
-    """
-    _open_at_exit.add(store)
-    if not _exit_hook:
-        _exit_hook.append(True)
-        atexit.register(_close_open_cluster_stores)
-
-
-def _close_open_cluster_stores() -> None:
-    for store in list(_open_at_exit):
-        if store.is_closed or not ray.is_initialized():
-            continue
-        try:
-            store.close(timeout=EXIT_TIMEOUT)
-        except Exception:
-            logger.error("closing %r at exit failed", store, exc_info=True)

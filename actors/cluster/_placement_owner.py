@@ -14,13 +14,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from actorstore.cluster._names import DIRECTORY_OWNER_NAME, NAMESPACE, validate_label
-from actorstore.cluster._node import (
-    START_TIMEOUT,
-    NodeOwner,
-    find_owner,
-    portable_errors,
-    start_owner,
-)
+from actorstore.cluster._node import NodeOwner, portable_errors
+from actorstore.cluster._owner_actors import START_TIMEOUT, find_owner, start_owner
 from actorstore.cluster._placement import rendezvous_label
 from actorstore.retry import DEAD_LETTER_TABLE
 from actorstore.storage import (

@@ -43,7 +43,7 @@ else:
     from tests.cluster import harness
 
     # isort: split
-    from actorstore.cluster._node import start_node_owner
+    from actorstore.cluster._owner_actors import start_node_owner
     from actorstore.cluster._placement_owner import start_directory_owner
 
 LABELS = ("a", "b")

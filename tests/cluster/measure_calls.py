@@ -20,7 +20,7 @@ from tests.cluster.harness import labelled_cluster
 # isort: split
 import ray
 
-from actorstore.cluster._node import start_node_owner
+from actorstore.cluster._owner_actors import start_node_owner
 from actorstore.cluster._wire import wire_op
 from actorstore.storage._requests import build_request
 from actorstore.storage._table_codecs import TableCodecs

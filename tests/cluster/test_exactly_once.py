@@ -30,7 +30,7 @@ from actorstore import retry
 from actorstore.cluster import ClusterStore, connect_store
 from actorstore.cluster._errors import OutcomeUnknownError
 from actorstore.cluster._names import node_owner_name
-from actorstore.cluster._node import start_owner, stop_owner
+from actorstore.cluster._owner_actors import start_owner, stop_owner
 from actorstore.retry._triage import ALREADY_APPLIED
 from actorstore.storage import KeyExistsError, NotFoundError, StaleOpError
 from tests.cluster.harness import (

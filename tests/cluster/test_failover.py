@@ -21,7 +21,7 @@ from actorstore.cluster._errors import (
     OwnerUnavailableError,
     translate_call_error,
 )
-from actorstore.cluster._node import start_owner
+from actorstore.cluster._owner_actors import start_owner
 from actorstore.cluster._wire import wire_op
 from actorstore.storage._requests import Outcome
 from tests.cluster.harness import (
@@ -106,7 +106,7 @@ def test_a_node_killed_mid_call_keeps_every_acknowledged_write(
 SECOND_DRIVER = """
 import json, logging, sys
 import ray
-from actorstore.cluster._node import find_node_owner
+from actorstore.cluster._owner_actors import find_node_owner
 from actorstore.cluster._placement_owner import find_directory_owner
 from actorstore.cluster._wire import wire_op
 address, namespace, table = sys.argv[1:]

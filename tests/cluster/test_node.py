@@ -17,8 +17,8 @@ from actorstore.cluster._errors import (
     OwnerUnavailableError,
     translate_call_error,
 )
-from actorstore.cluster._node import (
-    NodeOwner,
+from actorstore.cluster._node import NodeOwner
+from actorstore.cluster._owner_actors import (
     find_node_owner,
     start_node_owner,
     start_owner,
