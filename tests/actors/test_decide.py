@@ -50,7 +50,7 @@ def ending(
     return Ending(style, site, op_type, error, policy, state, **more)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("style", "site"), itertools.product(STYLES, SITES))
+@pytest.mark.parametrize(("style", "site"), list(itertools.product(STYLES, SITES)))
 def test_a_success_completes_or_runs_its_callback_after_commit(
     style: CallbackStyle, site: CallbackSite
 ) -> None:
@@ -87,7 +87,7 @@ def test_a_retry_callback_decides_every_failure_itself(site: CallbackSite) -> No
 
 @pytest.mark.parametrize(
     ("style", "site"),
-    itertools.product([s for s in STYLES if s is not CallbackStyle.RETRY], SITES),
+    list(itertools.product([s for s in STYLES if s is not CallbackStyle.RETRY], SITES)),
 )
 def test_a_transient_failure_is_retried_after_the_policy_s_delay(
     style: CallbackStyle, site: CallbackSite
@@ -121,7 +121,7 @@ def test_a_policy_that_gives_up_dead_letters_or_hands_to_the_hook(
     assert decision.action is (Action.HAND_TO_HOOK if has_hook else Action.DEAD_LETTER)
 
 
-@pytest.mark.parametrize(("style", "site"), itertools.product(STYLES, SITES))
+@pytest.mark.parametrize(("style", "site"), list(itertools.product(STYLES, SITES)))
 def test_a_permanent_failure_completes_the_op_with_its_error(
     style: CallbackStyle, site: CallbackSite
 ) -> None:
