@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import os
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, Protocol, TypeVar
 
@@ -16,6 +18,10 @@ from actorstore._loop_inbox import LoopInbox
 from actorstore.storage import InvalidOptionError
 
 __all__ = [
+    "CANCELLED",
+    "DONE",
+    "LOCK",
+    "PENDING",
     "Future",
     "InContext",
     "OnLoop",
@@ -29,6 +35,24 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+LOCK = threading.Lock()
+"""One lock for every op future: completing or waiting holds it only to swap
+a few fields, and it spares each future the cost of its own Condition."""
+
+# A future's `_state` is two bits: the op's outcome is set (DONE), and its
+# asyncio face was cancelled (CANCELLED); they are independent.
+PENDING, DONE, CANCELLED = 0, 1, 2
+
+
+def _new_lock_in_child() -> None:
+    # Another thread may have held the lock at fork(); the child's copy would
+    # then stay locked for ever.
+    global LOCK
+    LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
 class Future(Protocol):

@@ -6,23 +6,25 @@ import asyncio
 import contextvars
 import logging
 import math
-import os
 import threading
 
 # In asyncio's __all__ and what asyncio itself asks on every call: the running
 # loop or None, without the exception get_running_loop() raises on a worker.
 from asyncio import _get_running_loop
-from collections.abc import Callable, Generator, Sequence
-from threading import get_ident
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
+import actorstore._done_callbacks as _callbacks
+from actorstore._asyncio_face import AsyncioFace
 from actorstore._done_callbacks import (
+    CANCELLED,
+    DONE,
+    PENDING,
     InContext,
     OnLoop,
     calls,
     check_callable,
     checked_timeout,
-    post,
     run_done_callback,
     run_done_callbacks,
 )
@@ -37,16 +39,13 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# One lock for every future: completing or waiting holds it only to swap a few
-# fields, and it spares each future the cost of its own Condition.
-_lock = threading.Lock()
 
-# `_state` is two bits: the op's outcome is set (_DONE), and the future's
-# asyncio face was cancelled (_CANCELLED, see `cancel()`); they are independent.
-_PENDING, _DONE, _CANCELLED = 0, 1, 2
+# `_state`'s two bits (see `_done_callbacks`): the outcome is set, the
+# asyncio face was cancelled.
+_PENDING, _DONE, _CANCELLED = PENDING, DONE, CANCELLED
 
 
-class OpFuture(Generic[T]):
+class OpFuture(AsyncioFace, Generic[T]):
     """The outcome of one op: a single result slot, set once.
 
     `get()` blocks; `await future` hands off to the event loop and never
@@ -73,17 +72,7 @@ class OpFuture(Generic[T]):
     `queue.SimpleQueue` to take futures in the order they finish.
     """
 
-    __slots__ = (
-        "_asked_loop",
-        "_asked_thread",
-        "_callbacks",
-        "_cancel_message",
-        "_error",
-        "_event",
-        "_result",
-        "_state",
-        "op_id",
-    )
+    __slots__ = ("_error", "_event", "_result", "op_id")
 
     def __init__(self, op_id: int = 0) -> None:
         self.op_id = op_id
@@ -106,48 +95,6 @@ class OpFuture(Generic[T]):
         future._state = _DONE
         return future
 
-    # -- asyncio's view: what a thread running an event loop sees ------------------
-
-    @property
-    def _asyncio_future_blocking(self) -> bool | None:
-        # What asyncio.isfuture() reads: not None makes gather, wait_for and
-        # ensure_future take this object as a future of the running loop
-        # instead of wrapping it in a Task. Off any loop it is None, so
-        # `loop.run_until_complete(future)` still wraps it, as before.
-        loop = _get_running_loop()
-        if loop is None:
-            return None
-        # asyncio asks get_loop() and add_done_callback() next: they need not
-        # ask for the running loop again (on 3.11 each ask is a getpid()).
-        self._asked_loop = loop
-        self._asked_thread = get_ident()
-        return False
-
-    @_asyncio_future_blocking.setter
-    def _asyncio_future_blocking(self, _: bool) -> None:
-        # A Task sets it on a future its coroutine yields; an OpFuture never
-        # yields itself (`__await__` yields a waiter of its own).
-        pass
-
-    def get_loop(self) -> asyncio.AbstractEventLoop:
-        """Return the running event loop: a future of whichever loop asks.
-
-        Raises:
-            RuntimeError: on a thread that runs no event loop.
-        """
-        loop = self._running_loop()
-        if loop is None:
-            raise RuntimeError("no running event loop")
-        return loop
-
-    def _running_loop(self) -> asyncio.AbstractEventLoop | None:
-        """Return the calling thread's running loop, or None."""
-        loop = self._asked_loop
-        # Running when isfuture() asked on this thread, and still running.
-        if loop is not None and self._asked_thread == get_ident() and loop.is_running():
-            return loop
-        return _get_running_loop()
-
     def done(self) -> bool:
         """Return whether the op has finished (succeeded or failed).
 
@@ -163,60 +110,6 @@ class OpFuture(Generic[T]):
     def finished(self) -> bool:
         """Return whether the op has finished, whatever its asyncio face says."""
         return bool(self._state & _DONE)
-
-    def cancelled(self) -> bool:
-        """Return whether the asyncio face was cancelled (and this thread runs a
-        loop); the op itself is never cancelled."""
-        return self._state >= _CANCELLED and _get_running_loop() is not None
-
-    def cancel(self, msg: object = None) -> bool:
-        """Cancel the future's asyncio face, never the op; return whether it did.
-
-        On a thread running an event loop, while the op is pending, the
-        future then looks cancelled to asyncio there (`done()` and
-        `cancelled()` are True, `result()` raises `CancelledError`) and its
-        done callbacks added on a loop run at once: `gather`, `wait_for`
-        and `shield` end as they do for any future cancelled. The op goes
-        on: it commits or fails as it would have, frees its slot, runs its
-        callbacks, retries and dead letter; `get()`, `finished()`, done
-        callbacks added on plain threads and `await future` (which waits
-        for the op, and raises `CancelledError` only into a task that is
-        itself cancelled) all see its real outcome.
-
-        On any other thread, or once the op is done, it returns False and
-        does nothing.
-        """
-        loop = _get_running_loop()
-        if loop is None:
-            return False
-        with _lock:
-            if self._state != _PENDING:
-                return False
-            self._state = _CANCELLED
-            self._cancel_message = msg
-            callbacks = self._callbacks
-            due: list[OnLoop] = []
-            if callbacks:
-                kept: list[Any] = []
-                for callback in callbacks:
-                    # Awaiting tasks wait for the op itself, not for its face.
-                    if type(callback) is tuple and callback[2] is not None:
-                        due.append(callback)
-                    else:
-                        kept.append(callback)
-                self._callbacks = kept or None
-        post(due)
-        return True
-
-    def _make_cancelled_error(self) -> asyncio.CancelledError:
-        # What asyncio.gather asks of a cancelled child (and Future has).
-        message = self._cancel_message
-        if message is None:
-            return asyncio.CancelledError()
-        return asyncio.CancelledError(message)
-
-    def _cancelled_here(self) -> bool:
-        return self._state >= _CANCELLED and _get_running_loop() is not None
 
     # -- the op's outcome -----------------------------------------------------------
 
@@ -324,7 +217,7 @@ class OpFuture(Generic[T]):
             )
         if timeout is not None and math.isinf(timeout):
             timeout = None  # Event.wait() refuses an infinite timeout
-        with _lock:
+        with _callbacks.LOCK:
             if self._state & _DONE:
                 return True
             if self._event is None:
@@ -377,7 +270,7 @@ class OpFuture(Generic[T]):
             # Done (or cancelled) is for good: no lock needed to see it.
             if self._state == _PENDING:
                 inbox = inbox_for(loop)
-                with _lock:
+                with _callbacks.LOCK:
                     if self._state == _PENDING:
                         self._keep((self, fn, context, inbox))
                         return
@@ -399,7 +292,7 @@ class OpFuture(Generic[T]):
             InvalidOptionError: if `fn` is not callable.
         """
         check_callable(fn)
-        with _lock:
+        with _callbacks.LOCK:
             if not self._state & _DONE:
                 self._keep(fn)
                 return
@@ -422,7 +315,7 @@ class OpFuture(Generic[T]):
             InvalidOptionError: if `fn` is not callable.
         """
         check_callable(fn)
-        with _lock:
+        with _callbacks.LOCK:
             callbacks = self._callbacks
             if not callbacks:
                 return 0
@@ -433,7 +326,7 @@ class OpFuture(Generic[T]):
 
     def _forget(self, kept: OnLoop) -> None:
         """Drop the kept `kept` (this very tuple), if it is still kept."""
-        with _lock:
+        with _callbacks.LOCK:
             callbacks = self._callbacks
             if callbacks:
                 for index, each in enumerate(callbacks):
@@ -462,7 +355,7 @@ class OpFuture(Generic[T]):
         self._complete(None, error)
 
     def _complete(self, result: Any, error: BaseException | None) -> None:
-        with _lock:
+        with _callbacks.LOCK:
             state = self._state
             if state & _DONE:
                 raise RuntimeError(f"op {self.op_id}: future completed twice")
@@ -495,7 +388,7 @@ class OpFuture(Generic[T]):
             raise ValueError(f"{len(futures)} futures but {len(results)} results")
         woken: list[tuple[OpFuture[Any], list[Any]]] = []
         events: list[threading.Event] = []
-        with _lock:
+        with _callbacks.LOCK:
             for future, result in zip(futures, results, strict=True):
                 state = future._state
                 if not state & _DONE:
@@ -518,29 +411,6 @@ class OpFuture(Generic[T]):
         result: T = self._result
         return result
 
-    def __await__(self) -> Generator[Any, None, T]:
-        if not self._state & _DONE:
-            loop = _get_running_loop()
-            if loop is None:
-                raise RuntimeError(
-                    f"await on op {self.op_id} with no running event loop: "
-                    "await it in a coroutine that asyncio runs, or call get()"
-                )
-            waiter: asyncio.Future[None] = loop.create_future()
-            kept: OnLoop = (self, waiter, None, inbox_for(loop))
-            with _lock:
-                waiting = not self._state & _DONE
-                if waiting:
-                    self._keep(kept)
-            if waiting:
-                try:
-                    yield from waiter.__await__()
-                except BaseException:
-                    # The awaiting task was cancelled: only the wait ends.
-                    self._forget(kept)
-                    raise
-        return self._outcome()
-
     def __repr__(self) -> str:
         state = self._state
         if not state & _DONE:
@@ -552,13 +422,3 @@ class OpFuture(Generic[T]):
         if state & _CANCELLED:
             text += ", asyncio face cancelled"
         return f"<OpFuture op={self.op_id} {text}>"
-
-
-def _new_lock_in_child() -> None:
-    # Another thread may have held the lock at fork(); the child's copy would
-    # then stay locked for ever.
-    global _lock
-    _lock = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_new_lock_in_child)
