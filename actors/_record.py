@@ -30,15 +30,10 @@ if TYPE_CHECKING:
     from actorstore.storage._requests import TableRequest
     from actorstore.storage._table_codecs import TableCodecs
 
-__all__ = ["Handle", "OpRecord", "build", "next_op_id", "style_of"]
+__all__ = ["Handle", "OpRecord", "build", "style_of"]
 
 # Unique per process, 64-bit, increasing: ids also order ops by creation.
 _ids = itertools.count(1)
-
-
-def next_op_id() -> int:
-    """Return a new op id, unique in this process."""
-    return next(_ids)
 
 
 def style_of(callback: Callback | AsyncCallback | None) -> CallbackStyle:
@@ -108,9 +103,8 @@ class OpRecord:
         self,
         table: str,
         callback: Callback | AsyncCallback | None = None,
-        op_id: int | None = None,
     ) -> None:
-        self.id = next(_ids) if op_id is None else op_id
+        self.id = next(_ids)
         self.table = table
         if callback is not None:
             self.callback = callback
